@@ -1,0 +1,100 @@
+"""Boundary checks shared by the public entry points.
+
+Each check raises :class:`InvalidArgument` with a message that names the
+argument, says what was expected and what was received, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import InvalidArgument
+
+
+def describe(x: Any) -> str:
+    """A short description of a value for error messages."""
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def as_numeric_array(name: str, x: Any, *, allow_complex: bool = False) -> np.ndarray:
+    """Convert ``x`` to a real (or complex) floating array without copying floats.
+
+    Integer and boolean input is converted to float64.
+    """
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise InvalidArgument(f"{name}: expected a numeric array, got {describe(x)} ({exc})") from None
+    kind = arr.dtype.kind
+    if kind in "biu":
+        return arr.astype(np.float64)
+    if kind == "f" or (kind == "c" and allow_complex):
+        return arr
+    raise InvalidArgument(
+        f"{name}: expected a real numeric array, got {describe(x)}; "
+        "convert it with numpy.asarray(..., dtype=float)"
+    )
+
+
+def check_sizes(sizes: Any) -> list[int]:
+    """Validate layer sizes: a sequence of at least two positive integers."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) and not isinstance(sizes, np.ndarray):
+        raise InvalidArgument(
+            f"sizes: expected a sequence of at least 2 positive integers such as [3, 4, 1], got {describe(sizes)}"
+        )
+    out = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 1:
+            raise InvalidArgument(
+                f"sizes: entry {i} must be a positive integer (a layer width), got {describe(s)}; "
+                "example: sizes=[3, 4, 1]"
+            )
+        out.append(int(s))
+    if len(out) < 2:
+        raise InvalidArgument(
+            f"sizes: expected at least 2 layer sizes (inputs and outputs), got {len(out)}: {out}; "
+            "example: sizes=[3, 4, 1]"
+        )
+    return out
+
+
+def check_finite(name: str, arr: np.ndarray) -> None:
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise InvalidArgument(
+            f"{name}: expected finite values, found {arr[bad]} at index {bad}; remove or replace NaN/Inf entries"
+        )
+
+
+def check_data(X: Any, y: Any, n_inputs: int, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a data set for a network with ``n_inputs`` inputs and ``n_outputs`` outputs.
+
+    Returns
+    -------
+    X : ndarray of shape (N, n_inputs)
+    y : ndarray of shape (N, n_outputs)
+        A 1-D ``y`` of length N is accepted when ``n_outputs == 1``.
+    """
+    X = as_numeric_array("X", X)
+    if X.ndim != 2 or X.shape[1] != n_inputs:
+        raise InvalidArgument(
+            f"X: expected a 2-D array of shape (n_samples, {n_inputs}), got shape {X.shape}; "
+            f"one row per sample, one column per network input"
+        )
+    if X.shape[0] == 0:
+        raise InvalidArgument("X: expected at least one sample (row), got 0")
+    check_finite("X", X)
+    y = as_numeric_array("y", y)
+    if y.ndim == 1 and n_outputs == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape != (X.shape[0], n_outputs):
+        raise InvalidArgument(
+            f"y: expected shape ({X.shape[0]}, {n_outputs}) (one row per row of X, one column per output"
+            f"{'; a 1-D array also works for one output' if n_outputs == 1 else ''}), got shape {y.shape}"
+        )
+    check_finite("y", y)
+    return X, y

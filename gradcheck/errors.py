@@ -1,0 +1,30 @@
+"""Exceptions raised by gradcheck.
+
+``InvalidArgument`` is raised at the boundary, before any work is done, when
+an argument cannot be used; its message names the argument, what was
+expected, what was received and how to fix it.  ``GradientMismatch`` is
+raised by :func:`gradcheck.assert_gradients` when a check fails; it is an
+``AssertionError`` so that test runners report it as a failed assertion.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidArgument", "GradientMismatch"]
+
+
+class InvalidArgument(ValueError):
+    """An argument has the wrong type, shape, value or name."""
+
+
+class GradientMismatch(AssertionError):
+    """Analytic gradients disagree with numerical derivatives.
+
+    Attributes
+    ----------
+    report : CheckReport
+        The full report of the failed check.
+    """
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

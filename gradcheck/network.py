@@ -1,0 +1,398 @@
+"""Dense feed-forward networks with a cached forward pass.
+
+``DenseNet`` holds its parameters in a plain dict (``"W1"``, ``"b1"``, ``"W2"``,
+…, layers numbered from 1), so that the same dict can be handed to
+:func:`gradcheck.check_params` or perturbed by a numerical method.  The
+backward pass lives in :mod:`gradcheck.backprop`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import backprop
+from ._validation import as_numeric_array, check_data, check_finite, check_sizes, describe
+from .activations import Activation, get_activation
+from .errors import InvalidArgument
+from .losses import get_loss
+
+__all__ = ["DenseNet", "ForwardCache", "xor_data"]
+
+_PARAM_NAME = re.compile(r"^([Wb])([1-9][0-9]*)$")
+
+
+@dataclass
+class ForwardCache:
+    """Pre-activations and activations of one forward pass.
+
+    Attributes
+    ----------
+    zs : list of ndarray
+        ``zs[l - 1]`` is z_l = a_{l−1} W_l + b_l, shape (N, n_l), l = 1 … L.
+    activations : list of ndarray
+        ``activations[l]`` is a_l, shape (N, n_l), l = 0 … L, with a_0 = X.
+    """
+
+    zs: list[np.ndarray]
+    activations: list[np.ndarray]
+
+    @property
+    def output(self) -> np.ndarray:
+        """The prediction a_L, shape (N, n_L)."""
+        return self.activations[-1]
+
+
+def xor_data() -> tuple[np.ndarray, np.ndarray]:
+    """The classic XOR data set; the third input column is a constant 1.
+
+    Returns
+    -------
+    X : ndarray of shape (4, 3)
+    y : ndarray of shape (4, 1)
+
+    Examples
+    --------
+    >>> X, y = xor_data()
+    >>> X.shape, y.ravel().tolist()
+    ((4, 3), [0.0, 1.0, 1.0, 0.0])
+    """
+    X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
+    y = np.array([[0], [1], [1], [0]], dtype=np.float64)
+    return X, y
+
+
+class DenseNet:
+    """A dense network, the same activation on every layer, trained on MSE.
+
+    Parameters
+    ----------
+    sizes : sequence of int, length >= 2
+        Layer widths ``[n_0, n_1, …, n_L]``; ``n_0`` inputs, ``n_L`` outputs.
+    activation : {'sigmoid', 'tanh', 'identity'}
+    loss : {'mse'}
+    reduction : {'half_sum', 'sum', 'mean'}
+        See :mod:`gradcheck.losses`; ``half_sum`` is ½Σ(a − y)².
+    bias : bool
+        Whether every layer has a bias vector ``b_l`` of shape (n_l,).
+    seed : int or None
+        Seed of ``numpy.random.default_rng``; every parameter is drawn as
+        ``2·U[0, 1) − 1`` in the order W1, b1, W2, b2, ….
+    dtype : numpy floating dtype
+        Dtype of the parameters and of the computation.
+
+    Examples
+    --------
+    >>> net = DenseNet([3, 4, 1], bias=False, seed=0)
+    >>> sorted(net.params), net.params["W1"].shape
+    (['W1', 'W2'], (3, 4))
+    >>> X, y = xor_data()
+    >>> net.forward(X).shape
+    (4, 1)
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "sigmoid",
+        loss: str = "mse",
+        reduction: str = "half_sum",
+        bias: bool = True,
+        seed: int | None = None,
+        dtype: type | np.dtype = np.float64,
+    ) -> None:
+        sizes = check_sizes(sizes)
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise InvalidArgument(f"dtype: expected a floating dtype such as float64, got {dtype}")
+        rng = np.random.default_rng(seed)
+        params = {}
+        for l in range(1, len(sizes)):
+            params[f"W{l}"] = (2 * rng.random((sizes[l - 1], sizes[l])) - 1).astype(dtype)
+            if bias:
+                params[f"b{l}"] = (2 * rng.random(sizes[l]) - 1).astype(dtype)
+        self._setup(sizes, params, activation, loss, reduction, bool(bias))
+
+    def _setup(self, sizes: list[int], params: dict[str, np.ndarray], activation: str,
+               loss: str, reduction: str, bias: bool) -> None:
+        self.sizes = sizes
+        self.params = params
+        self.bias = bias
+        self.activation: Activation = get_activation(activation)
+        self.loss_spec = get_loss(loss, reduction)
+
+    @classmethod
+    def from_params(
+        cls,
+        params: Mapping[str, np.ndarray],
+        activation: str = "sigmoid",
+        loss: str = "mse",
+        reduction: str = "half_sum",
+    ) -> "DenseNet":
+        """Build a network around existing weights (copied, never modified).
+
+        Parameters
+        ----------
+        params : mapping of str to array_like
+            ``"W1"``, ``"W2"``, … (W_l of shape (n_{l−1}, n_l)) and optionally
+            ``"b1"``, ``"b2"``, … (b_l of shape (n_l,)), either for every layer
+            or for none.  Sizes are inferred from the weights.
+        activation, loss, reduction
+            As in :class:`DenseNet`.
+
+        Returns
+        -------
+        DenseNet
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> net = DenseNet.from_params({"W1": np.zeros((3, 4)), "W2": np.zeros((4, 1))})
+        >>> net.sizes, net.bias
+        ([3, 4, 1], False)
+        """
+        if not isinstance(params, Mapping) or not params:
+            raise InvalidArgument(
+                f"params: expected a non-empty mapping such as {{'W1': ..., 'W2': ...}}, got {describe(params)}"
+            )
+        layers: dict[str, dict[int, np.ndarray]] = {"W": {}, "b": {}}
+        for name, value in params.items():
+            m = _PARAM_NAME.match(str(name))
+            if m is None:
+                raise InvalidArgument(
+                    f"params: unexpected key {name!r}; expected 'W1', 'W2', … and optionally 'b1', 'b2', … "
+                    "(layers numbered from 1)"
+                )
+            arr = np.array(as_numeric_array(f"params[{name!r}]", value), copy=True)
+            check_finite(f"params[{name!r}]", arr)
+            layers[m.group(1)][int(m.group(2))] = arr
+        n_layers = len(layers["W"])
+        if sorted(layers["W"]) != list(range(1, n_layers + 1)):
+            raise InvalidArgument(
+                f"params: weight keys must be W1 … W{n_layers} without gaps, got "
+                f"{sorted('W%d' % k for k in layers['W'])}"
+            )
+        bias = bool(layers["b"])
+        if bias and sorted(layers["b"]) != list(range(1, n_layers + 1)):
+            missing = sorted(set(range(1, n_layers + 1)) - set(layers["b"]))
+            extra = sorted(set(layers["b"]) - set(range(1, n_layers + 1)))
+            raise InvalidArgument(
+                f"params: biases must be given for every layer or for none; "
+                f"missing {['b%d' % k for k in missing]}, unexpected {['b%d' % k for k in extra]}"
+            )
+        sizes: list[int] = []
+        out: dict[str, np.ndarray] = {}
+        for l in range(1, n_layers + 1):
+            W = layers["W"][l]
+            if W.ndim != 2 or 0 in W.shape:
+                raise InvalidArgument(f"params['W{l}']: expected a non-empty 2-D array (n_in, n_out), got shape {W.shape}")
+            if l == 1:
+                sizes.append(W.shape[0])
+            elif W.shape[0] != sizes[-1]:
+                raise InvalidArgument(
+                    f"params['W{l}']: expected {sizes[-1]} rows (the width of layer {l - 1}), got shape {W.shape}; "
+                    f"W_l has shape (n_(l-1), n_l)"
+                )
+            sizes.append(W.shape[1])
+            out[f"W{l}"] = W
+            if bias:
+                b = layers["b"][l]
+                if b.shape != (W.shape[1],):
+                    raise InvalidArgument(
+                        f"params['b{l}']: expected shape ({W.shape[1]},) to match W{l} of shape {W.shape}, "
+                        f"got shape {b.shape}"
+                    )
+                out[f"b{l}"] = b
+        dtype = np.result_type(*out.values())
+        net = cls.__new__(cls)
+        net._setup(sizes, {k: v.astype(dtype, copy=False) for k, v in out.items()},
+                   activation, loss, bias=bias, reduction=reduction)
+        return net
+
+    # -- structure -------------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers L."""
+        return len(self.sizes) - 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.params["W1"].dtype
+
+    def weights(self, params: Mapping[str, np.ndarray] | None = None) -> list[np.ndarray]:
+        """``[W_1, …, W_L]`` from ``params`` (default: the network's own)."""
+        p = self.params if params is None else params
+        return [p[f"W{l}"] for l in range(1, self.n_layers + 1)]
+
+    def __repr__(self) -> str:
+        return (f"DenseNet({self.sizes}, activation={self.activation.name!r}, "
+                f"reduction={self.loss_spec.reduction!r}, bias={self.bias})")
+
+    # -- forward ---------------------------------------------------------
+
+    def forward_cache(self, X: np.ndarray, params: Mapping[str, np.ndarray] | None = None,
+                      *, start: int = 1, z: np.ndarray | None = None) -> ForwardCache:
+        """Forward pass that keeps every layer's z_l and a_l.
+
+        Parameters
+        ----------
+        X : ndarray of shape (N, n_0)
+            Input (unvalidated: validate with :meth:`forward` or ``check_data``).
+        params : mapping, optional
+            Parameters to use instead of the network's own (may be complex).
+        start : int, optional
+            With ``z`` given: start at layer ``start`` from the pre-activation
+            ``z`` = z_start instead of from ``X``; the cache then holds layers
+            ``start`` … L only (used to measure ∂L/∂z_l numerically).
+        z : ndarray of shape (N, n_start), optional
+
+        Returns
+        -------
+        ForwardCache
+        """
+        p = self.params if params is None else params
+        f = self.activation.value
+        zs: list[np.ndarray] = []
+        if z is None:
+            acts = [X]
+            first = 1
+        else:
+            zs.append(z)
+            acts = [f(z)]
+            first = start + 1
+        for l in range(first, self.n_layers + 1):
+            zl = acts[-1] @ p[f"W{l}"]
+            if self.bias:
+                zl = zl + p[f"b{l}"]
+            zs.append(zl)
+            acts.append(f(zl))
+        return ForwardCache(zs, acts)
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """The network's prediction.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, n_0)
+
+        Returns
+        -------
+        ndarray of shape (N, n_L)
+        """
+        X = as_numeric_array("X", X)
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise InvalidArgument(
+                f"X: expected a 2-D array of shape (n_samples, {self.sizes[0]}), got shape {X.shape}"
+            )
+        check_finite("X", X)
+        return self.forward_cache(X.astype(self.dtype, copy=False)).output
+
+    def _data(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X, y = check_data(X, y, self.sizes[0], self.sizes[-1])
+        return X.astype(self.dtype, copy=False), y.astype(self.dtype, copy=False)
+
+    def loss(self, X: np.ndarray, y: np.ndarray) -> float:
+        """The loss at the current parameters.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, n_0)
+        y : array_like of shape (N, n_L), or (N,) for one output
+
+        Returns
+        -------
+        float
+        """
+        X, y = self._data(X, y)
+        return float(self.loss_spec.value(self.forward_cache(X).output, y))
+
+    def loss_function(self, X: np.ndarray, y: np.ndarray) -> Callable[[Mapping[str, np.ndarray]], float]:
+        """A loss closure ``loss(params) -> scalar`` for the numerical methods.
+
+        The closure evaluates the network at the given parameter dict (real or
+        complex, same keys as :attr:`params`) on fixed data, and returns a
+        numpy scalar (complex when the parameters are).
+
+        Parameters
+        ----------
+        X : array_like of shape (N, n_0)
+        y : array_like of shape (N, n_L)
+
+        Returns
+        -------
+        callable
+        """
+        X, y = self._data(X, y)
+        value = self.loss_spec.value
+
+        def loss(params: Mapping[str, np.ndarray]):
+            return value(self.forward_cache(X, params).output, y)
+
+        return loss
+
+    # -- backward --------------------------------------------------------
+
+    def backward(self, X: np.ndarray, y: np.ndarray) -> backprop.Backward:
+        """Forward and backward pass: loss, every δ_l and every gradient.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, n_0)
+        y : array_like of shape (N, n_L), or (N,) for one output
+
+        Returns
+        -------
+        gradcheck.backprop.Backward
+        """
+        X, y = self._data(X, y)
+        return self._backward(X, y)
+
+    def _backward(self, X: np.ndarray, y: np.ndarray) -> backprop.Backward:
+        cache = self.forward_cache(X)
+        return backprop.backward(self.weights(), cache, y, self.activation, self.loss_spec, self.bias)
+
+    def gradients(self, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        """Analytic gradients ∂L/∂W_l and ∂L/∂b_l by backpropagation.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Same keys and shapes as :attr:`params`.
+        """
+        return self.backward(X, y).gradients
+
+    def train(self, X: np.ndarray, y: np.ndarray, iterations: int = 60000,
+              learning_rate: float = 1.0) -> np.ndarray:
+        """Full-batch gradient descent, ``W −= learning_rate · ∂L/∂W`` in place.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, n_0)
+        y : array_like of shape (N, n_L), or (N,) for one output
+        iterations : int
+            Number of steps (>= 0).
+        learning_rate : float
+            Step size (> 0).
+
+        Returns
+        -------
+        ndarray of shape (iterations,)
+            The loss before each step.
+        """
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
+            raise InvalidArgument(f"iterations: expected a non-negative integer, got {describe(iterations)}")
+        lr = float(learning_rate)
+        if not np.isfinite(lr) or lr <= 0:
+            raise InvalidArgument(f"learning_rate: expected a finite positive number, got {describe(learning_rate)}")
+        X, y = self._data(X, y)
+        history = np.empty(int(iterations))
+        for i in range(int(iterations)):
+            result = self._backward(X, y)
+            history[i] = result.loss
+            for name, g in result.gradients.items():
+                self.params[name] -= lr * g
+        return history
