@@ -98,3 +98,46 @@ def check_data(X: Any, y: Any, n_inputs: int, n_outputs: int) -> tuple[np.ndarra
         )
     check_finite("y", y)
     return X, y
+
+
+def check_params_mapping(params: Any, name: str = "params") -> dict[str, np.ndarray]:
+    """Validate a mapping of parameter arrays; arrays are not copied or modified.
+
+    Integer arrays are converted to float64 (a new array); floating arrays are
+    returned as they are.  Non-finite values are allowed here: the checker
+    reports them per group.
+    """
+    from collections.abc import Mapping
+
+    if not isinstance(params, Mapping):
+        raise InvalidArgument(
+            f"{name}: expected a mapping of parameter name to array, such as {{'W1': W1, 'b1': b1}}, "
+            f"got {describe(params)}"
+        )
+    if not params:
+        raise InvalidArgument(f"{name}: expected at least one parameter array, got an empty mapping")
+    out: dict[str, np.ndarray] = {}
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise InvalidArgument(f"{name}: keys must be strings (parameter names), got {describe(key)}")
+        arr = as_numeric_array(f"{name}[{key!r}]", value)
+        out[key] = arr
+    return out
+
+
+def check_grads_mapping(grads: Any, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validate user gradients against validated params: same keys, same shapes."""
+    grads = check_params_mapping(grads, "grads")
+    missing = [k for k in params if k not in grads]
+    extra = [k for k in grads if k not in params]
+    if missing or extra:
+        raise InvalidArgument(
+            f"grads: keys must match params; missing {missing}, unexpected {extra}; "
+            "pass one gradient array per parameter, under the same name"
+        )
+    for k, p in params.items():
+        if grads[k].shape != p.shape:
+            raise InvalidArgument(
+                f"grads[{k!r}]: expected shape {p.shape} (the shape of params[{k!r}]), got shape {grads[k].shape}"
+            )
+    return {k: grads[k] for k in params}

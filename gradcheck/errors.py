@@ -9,7 +9,7 @@ raised by :func:`gradcheck.assert_gradients` when a check fails; it is an
 
 from __future__ import annotations
 
-__all__ = ["InvalidArgument", "GradientMismatch"]
+__all__ = ["InvalidArgument", "GradientMismatch", "LossEvaluationError"]
 
 
 class InvalidArgument(ValueError):
@@ -28,3 +28,11 @@ class GradientMismatch(AssertionError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class LossEvaluationError(RuntimeError):
+    """The user's loss function raised while gradcheck evaluated it.
+
+    The original exception is chained as ``__cause__``; the message says where
+    the parameters were perturbed when it happened.
+    """

@@ -1,0 +1,311 @@
+"""The public checks: check_params, check_grad, assert_gradients, check_network.
+
+Validation happens here, once, before any loss call; the numerical engines
+and the comparison below assume validated input.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ._validation import check_grads_mapping, check_params_mapping, describe
+from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
+from .errors import GradientMismatch, InvalidArgument
+from .numeric import (METHODS, ROUNDOFF_FACTOR, LossEvaluator, NumericalGradient, Progress, _numerical_gradient,
+                      differentiate_entries, precision_of)
+from .report import CheckReport
+
+__all__ = ["check_params", "check_grad", "assert_gradients", "check_network", "GradcheckWarning"]
+
+
+class GradcheckWarning(UserWarning):
+    """A check ran, but with reduced power (e.g. the loss evaluates in float32)."""
+
+
+def _tolerance(rtol: float, atol: float, safety: float) -> Tolerance:
+    for name, v in (("rtol", rtol), ("atol", atol), ("safety", safety)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(v) or v < 0:
+            raise InvalidArgument(f"{name}: expected a finite number >= 0, got {describe(v)}")
+    return Tolerance(rtol=float(rtol), atol=float(atol), safety=float(safety))
+
+
+def _eps_grad(param: np.ndarray, precision: np.dtype) -> float:
+    """ε_g: the parameters' own precision, or the loss's if that is coarser."""
+    return max(float(np.finfo(param.dtype).eps), float(np.finfo(precision).eps))
+
+
+def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
+                 grads: Mapping[str, Any], *, method: str = "auto", rtol: float = 1e-10,
+                 atol: float = 0.0, safety: float = 4.0, seed: int | None = 0,
+                 n_directions: int = 4, progress: Progress | None = None,
+                 title: str = "gradient check") -> CheckReport:
+    """Check analytic gradients of any loss against numerical derivatives.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(params) -> scalar``; receives a dict with the keys and shapes of
+        ``params`` (float64 arrays, complex128 for the complex step).
+    params : mapping of str to array_like
+        Where to check (never modified).
+    grads : mapping of str to array_like
+        The analytic gradient: same keys and shapes as ``params``.
+    method : {'auto', 'forward', 'backward', 'central', 'central4', 'richardson', 'complex', \
+'scipy-fprime', 'scipy-differentiate', 'directional'}
+        Numerical method (see :mod:`gradcheck.numeric`).  ``'auto'`` uses the
+        complex step where the loss carries it faithfully and Richardson
+        extrapolation elsewhere, and re-measures flagged complex-step entries
+        with Richardson extrapolation.  ``'directional'`` compares ⟨g, v⟩ with a
+        directional derivative for ``n_directions`` random v per group: cheap,
+        but it cannot say which entry is wrong.
+    rtol, atol, safety : float
+        Tolerance model parameters (see :mod:`gradcheck.compare`).
+    seed : int or None
+        Seed for random probe and check directions.
+    n_directions : int
+        Directions per group for ``method='directional'``.
+    progress : callable, optional
+        ``progress(done, total)`` as entries are measured.
+    title : str
+        Name of the check in the report.
+
+    Returns
+    -------
+    CheckReport
+
+    Raises
+    ------
+    InvalidArgument
+        Bad arguments: missing or extra keys, shape mismatch, non-numeric
+        arrays, a loss that does not return a scalar, unknown method.
+    LossEvaluationError
+        The loss raised; the original exception is chained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0, -2.0])}
+    >>> loss = lambda p: np.sum(p["w"] ** 2)
+    >>> check_params(loss, params, {"w": 2 * params["w"]}).passed
+    True
+    >>> check_params(loss, params, {"w": np.array([2.0, -4.00001])}).failed_groups
+    ['w']
+    """
+    start = time.perf_counter()
+    if not callable(loss):
+        raise InvalidArgument(f"loss: expected a callable loss(params) -> scalar, got {describe(loss)}")
+    if method not in METHODS:
+        raise InvalidArgument(f"method: expected one of {list(METHODS)}, got {method!r}")
+    params = check_params_mapping(params)
+    grads = check_grads_mapping(grads, params)
+    tol = _tolerance(rtol, atol, safety)
+    config: dict[str, Any] = {"method": method, "tolerance": {"rtol": tol.rtol, "atol": tol.atol,
+                                                            "safety": tol.safety, "grad_factor": tol.grad_factor},
+                              "seed": seed}
+    if method == "directional":
+        if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) or n_directions < 1:
+            raise InvalidArgument(f"n_directions: expected a positive integer, got {describe(n_directions)}")
+        config["n_directions"] = int(n_directions)
+        groups, f0, n_evals, notes = _directional(loss, params, grads, tol, seed, int(n_directions))
+    else:
+        ng = _numerical_gradient(loss, params, method, seed=seed, progress=progress)
+        groups, n_evals, notes = _compare_all(loss, params, grads, ng, tol, method)
+        f0 = ng.loss_value
+        config["steps"] = {name: _step_summary(s) for name, s in ng.steps.items()}
+        config["precision"] = str(ng.precision)
+        if ng.precision != np.float64:
+            warnings.warn(f"gradcheck: the loss evaluates in {ng.precision}; tolerances are widened to that "
+                          "precision (pass float64 parameters through a float64 loss for a sharper check)",
+                          GradcheckWarning, stacklevel=2)
+    if not math.isfinite(f0):
+        notes.insert(0, f"the loss is {f0} at the given parameters: no group can pass")
+        for g in groups:
+            g.passed = False
+    return CheckReport(groups, method, config, time.perf_counter() - start, n_evals, f0, notes, title=title)
+
+
+def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
+    s = np.asarray(steps, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    return {"min": float(s.min()), "max": float(s.max())} if s.size else None
+
+
+def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+                 ng: NumericalGradient, tol: Tolerance, method: str) -> tuple[list[GroupResult], int, list[str]]:
+    notes = list(ng.notes)
+    n_evals = ng.n_evaluations
+    groups = []
+    evaluator: LossEvaluator | None = None
+    for name, p in params.items():
+        eps_g = _eps_grad(p, ng.precision)
+        values, errors, used = ng.values[name], ng.errors[name], ng.methods[name]
+        g = grads[name]
+        if method == "auto" and used == "complex":
+            # Confirm complex-step flags with Richardson extrapolation, which
+            # needs no complex arithmetic from the loss.
+            total, _ = entry_tolerance(np.asarray(g, np.float64), values, errors, eps_g, tol)
+            with np.errstate(invalid="ignore"):
+                flagged = np.flatnonzero(~(np.abs(np.asarray(g, np.float64) - values) <= total))
+            if flagged.size:
+                evaluator = evaluator or LossEvaluator(loss, params)
+                rv, re, _, n = differentiate_entries("richardson", loss, params, name, flagged,
+                                                     f0=ng.loss_value, eps=float(np.finfo(ng.precision).eps),
+                                                     evaluator=evaluator)
+                values, errors = values.copy(), errors.copy()
+                values.flat[flagged], errors.flat[flagged] = rv, re
+                n_evals += n
+                used = "complex+richardson"
+                notes.append(f"{name}: {flagged.size} entr{'y' if flagged.size == 1 else 'ies'} flagged by the complex step were re-measured "
+                             "with Richardson extrapolation")
+        groups.append(compare_group(name, g, values, errors, eps_grad=eps_g, tol=tol, method=used, params=p))
+    return groups, n_evals, notes
+
+
+def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+                 tol: Tolerance, seed: int | None, k: int) -> tuple[list[GroupResult], float, int, list[str]]:
+    """⟨g, v⟩ against a Richardson directional derivative, k directions per group."""
+    rng = np.random.default_rng(seed)
+    ev = LossEvaluator(loss, params)
+    ev.context = "at the unperturbed parameters"
+    f0_raw = ev()
+    eps = float(np.finfo(precision_of(f0_raw)).eps)
+    f0 = float(np.real(f0_raw))
+    h = eps ** (1 / 5)
+    groups = []
+    for name, p in params.items():
+        g = np.asarray(grads[name], dtype=np.float64)
+        x = ev.work[name].copy()
+        proj, nums, errs, scales = [], [], [], []
+        ev.context = f"along a random direction in {name!r} (method 'directional')"
+        for _ in range(k):
+            v = rng.standard_normal(p.shape)
+            hv = h * max(1.0, float(np.max(np.abs(x), initial=0.0)))
+            F = []
+            for s in (1.0, -1.0, 0.5, -0.5, 0.25, -0.25):
+                ev.work[name][...] = x + s * hv * v
+                F.append(float(np.real(ev())))
+            ev.work[name][...] = x
+            D0, D1, D2 = (F[0] - F[1]) / (2 * hv), (F[2] - F[3]) / hv, (F[4] - F[5]) / (0.5 * hv)
+            R10, R11 = (4 * D1 - D0) / 3, (4 * D2 - D1) / 3
+            R2 = (16 * R11 - R10) / 15
+            est = abs(R2 - R11) + 2 * ROUNDOFF_FACTOR * eps * max(map(abs, F)) / (0.25 * hv)
+            proj.append(float(np.sum(g * v)))
+            nums.append(R2)
+            errs.append(est)
+            scales.append(float(np.sum(np.abs(g * v))))
+        eps_g = _eps_grad(p, precision_of(f0_raw))
+        # The rounding of ⟨g, v⟩ scales with Σ|g_i v_i|, not with |⟨g, v⟩|.
+        errs_arr = np.asarray(errs) + tol.grad_factor * eps_g * np.asarray(scales) / tol.safety
+        r = compare_group(name, np.asarray(proj), np.asarray(nums), errs_arr, eps_grad=0.0, tol=tol,
+                          method="directional")
+        r.shape = tuple(p.shape)
+        r.n_entries = int(np.size(p))
+        r.worst_index = None
+        r.worst = []
+        r.notes.append(f"directional check along {k} random directions: {r.n_mismatched} disagree"
+                       + ("; it cannot say which entry is wrong: run method='auto' on this group to locate it"
+                          if not r.passed else ""))
+        groups.append(r)
+    return groups, f0, ev.n_evaluations, []
+
+
+def check_grad(f: Callable[[np.ndarray], Any], grad: Callable[[np.ndarray], Any] | Any, x0: Any,
+               **options: Any) -> CheckReport:
+    """Check the gradient of a function of one flat vector (SciPy-like).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar`` for ``x`` of shape (n,).
+    grad : callable or array_like of shape (n,)
+        ``grad(x) -> ndarray of shape (n,)``, or its value at ``x0``.
+    x0 : array_like of shape (n,)
+    **options
+        As for :func:`check_params`.
+
+    Returns
+    -------
+    CheckReport
+        One group, named ``"x"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import rosen, rosen_der
+    >>> x0 = np.array([1.3, 0.7, 0.8])
+    >>> check_grad(rosen, rosen_der, x0).passed
+    True
+    """
+    x = check_params_mapping({"x": x0}, "x0")["x"]
+    if x.ndim != 1:
+        raise InvalidArgument(f"x0: expected a 1-D array of shape (n,), got shape {x.shape}; flatten it "
+                              "or use check_params for arrays of other shapes")
+    if not callable(f):
+        raise InvalidArgument(f"f: expected a callable f(x) -> scalar, got {describe(f)}")
+    g = grad(x.copy()) if callable(grad) else grad
+    options.setdefault("title", "check_grad")
+    return check_params(lambda p: f(p["x"]), {"x": x}, {"x": g}, **options)
+
+
+def assert_gradients(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
+                     grads: Mapping[str, Any], **options: Any) -> CheckReport:
+    """Like :func:`check_params`, but raise when a group fails.
+
+    Returns
+    -------
+    CheckReport
+        When every group passed.
+
+    Raises
+    ------
+    GradientMismatch
+        An ``AssertionError`` whose message is the failure table; the report
+        is attached as ``.report``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = {"w": np.array([3.0])}
+    >>> assert_gradients(lambda q: q["w"][0] ** 2, p, {"w": np.array([6.0])}).passed
+    True
+    """
+    __tracebackhide__ = True
+    report = check_params(loss, params, grads, **options)
+    if not report.passed:
+        raise GradientMismatch(report.failure_message(), report)
+    return report
+
+
+def check_network(net: Any, X: Any, y: Any, method: str = "auto", deltas: bool = True,
+                  **options: Any) -> CheckReport:
+    """Check a DenseNet's backpropagation on data ``(X, y)``.
+
+    Parameters
+    ----------
+    net : DenseNet
+    X : array_like of shape (N, n_0)
+    y : array_like of shape (N, n_L), or (N,) for one output
+    method : str
+        As for :func:`check_params`.
+    deltas : bool
+        Also verify every layer's δ_l.
+    **options
+        As for :func:`check_params`.
+
+    Returns
+    -------
+    CheckReport
+    """
+    from .network import DenseNet
+
+    if not isinstance(net, DenseNet):
+        raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}; "
+                              "for other models use check_params(loss, params, grads)")
+    loss = net.loss_function(X, y)
+    return check_params(loss, net.params, net.gradients(X, y), method=method, **options)

@@ -1,0 +1,248 @@
+"""Error metrics and the tolerance model.
+
+Each entry i of a group gets its own tolerance, derived from how accurate the
+numerical derivative n_i is known to be rather than from one fixed rtol:
+
+    tol_i = safety · est_i                      error estimate of the numerical method
+          + rtol · max(|g_i|, |n_i|)            small relative term
+          + c_g · ε_g · (|g_i| + G)              rounding of the analytic gradient
+          + atol                                 optional absolute floor (default 0)
+
+where ``est_i`` is the method's own error estimate (truncation estimate plus
+round-off ≈ κ·ε·|L|/h, or the Richardson / SciPy error estimate, see
+:mod:`gradcheck.numeric`), ``g_i`` the analytic value, ``ε_g`` the machine
+epsilon of the parameters' dtype (or of the precision the loss is evaluated
+in, if coarser), and ``G = max_j |n_j|`` the scale of the group's gradient.
+The entry passes when ``|g_i − n_i| ≤ tol_i``; a non-finite analytic or
+numerical value never passes.
+
+The relative error reported for an entry is
+``|g_i − n_i| / max(|g_i|, |n_i|, noise_i)`` with ``noise_i = tol_i − rtol ·
+max(|g_i|, |n_i|)`` the absolute part of its tolerance, so an entry whose
+true gradient is zero never divides by zero; identical values have error 0.
+The normwise relative error is ``‖g − n‖₂ / max(‖g‖₂, ‖n‖₂, ‖noise‖₂)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Tolerance", "Mismatch", "GroupResult", "compare_group"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Parameters of the tolerance model (see the module docstring).
+
+    Attributes
+    ----------
+    rtol : float
+        The small relative term (default 1e-10).
+    atol : float
+        Absolute floor added to every tolerance (default 0).
+    safety : float
+        Multiplier on the numerical method's error estimate (default 4).
+    grad_factor : float
+        c_g, multiplier on the analytic gradient's rounding term (default 16).
+    """
+
+    rtol: float = 1e-10
+    atol: float = 0.0
+    safety: float = 4.0
+    grad_factor: float = 16.0
+
+
+@dataclass
+class Mismatch:
+    """One entry of a group, as shown in failure tables."""
+
+    index: tuple[int, ...]
+    analytic: float
+    numerical: float
+    abs_error: float
+    rel_error: float
+    tolerance: float
+
+
+@dataclass
+class GroupResult:
+    """The verdict and error metrics of one parameter group.
+
+    Attributes
+    ----------
+    name : str
+    shape : tuple of int
+    passed : bool
+        Every entry within its tolerance and finite.
+    n_entries, n_mismatched : int
+    max_abs_error : float
+        max_i |g_i − n_i| over finite entries (inf if any is non-finite).
+    max_rel_error : float
+        Largest entry-wise relative error (see module docstring).
+    norm_rel_error : float
+        Normwise relative error.
+    worst_index : tuple of int or None
+        The entry furthest outside (or least inside) its tolerance, by
+        |g_i − n_i| / tol_i; None when entries were not measured one by one.
+    worst_analytic, worst_numerical, worst_tolerance : float
+        That entry's values and tolerance.
+    method : str
+        Numerical method used for the group.
+    max_error_estimate : float
+        Largest error estimate of the numerical method in the group.
+    worst : list of Mismatch
+        The entries with the largest error-to-tolerance ratio, worst first
+        (failing entries only when the group failed).
+    notes : list of str
+        Non-finite values found, precision caveats, method fallbacks.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    passed: bool
+    n_entries: int
+    n_mismatched: int
+    max_abs_error: float
+    max_rel_error: float
+    norm_rel_error: float
+    worst_index: tuple[int, ...] | None
+    worst_analytic: float
+    worst_numerical: float
+    worst_tolerance: float
+    method: str
+    max_error_estimate: float
+    worst: list[Mismatch] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (non-finite floats become strings)."""
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["worst_index"] = None if self.worst_index is None else list(self.worst_index)
+        for m in d["worst"]:
+            m["index"] = list(m["index"])
+        return _json_safe(d)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if np.isfinite(f) else str(f)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _nonfinite_note(label: str, arr: np.ndarray, limit: int = 3) -> str | None:
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad) == 0:
+        return None
+    where = ", ".join(str(tuple(int(i) for i in b)) for b in bad[:limit])
+    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"{label} is not finite at {where}{more}"
+
+
+def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
+                    eps_grad: float, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """Per-entry tolerance and its absolute (noise) part; shapes of the inputs."""
+    finite_n = np.abs(numerical[np.isfinite(numerical)])
+    G = float(finite_n.max()) if finite_n.size else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        noise = tol.safety * error + tol.grad_factor * eps_grad * (np.abs(analytic) + G) + tol.atol
+        total = noise + tol.rtol * np.maximum(np.abs(analytic), np.abs(numerical))
+    return total, noise
+
+
+def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
+                  *, eps_grad: float, tol: Tolerance = Tolerance(), method: str = "",
+                  params: np.ndarray | None = None, n_worst: int = 5) -> GroupResult:
+    """Compare one group's analytic gradient with its numerical derivative.
+
+    Parameters
+    ----------
+    name : str
+    analytic, numerical, error : ndarray, all of the same shape
+        Analytic gradient, numerical derivative, and the numerical method's
+        absolute error estimate.
+    eps_grad : float
+        ε_g of the tolerance model.
+    tol : Tolerance
+    method : str
+        Recorded in the result.
+    params : ndarray, optional
+        The parameter values, to report non-finite entries in them.
+    n_worst : int
+        How many entries to keep in ``worst``.
+
+    Returns
+    -------
+    GroupResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = compare_group("w", np.array([1.0, 2.0]), np.array([1.0, 2.000001]), np.full(2, 1e-12),
+    ...                   eps_grad=2.2e-16)
+    >>> r.passed, r.worst_index, r.n_mismatched
+    (False, (1,), 1)
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numerical, dtype=np.float64)
+    e = np.asarray(error, dtype=np.float64)
+    shape = a.shape
+    notes = [m for m in (
+        _nonfinite_note(f"params[{name!r}]", np.asarray(params)) if params is not None else None,
+        _nonfinite_note("the analytic gradient", a),
+        _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n),
+    ) if m]
+    total, noise = entry_tolerance(a, n, e, eps_grad, tol)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        diff = np.abs(a - n)
+        finite = np.isfinite(a) & np.isfinite(n) & np.isfinite(total)
+        if params is not None:
+            finite &= np.isfinite(np.asarray(params))
+        ok = finite & (diff <= total)
+        denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), noise)
+        rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
+        ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    rel = np.where(finite, rel, np.inf)
+    size = a.size
+    if size:
+        order = np.argsort(-ratio, axis=None, kind="stable")
+        worst_flat = int(order[0])
+        worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, shape))
+        failing = int(np.count_nonzero(~ok))
+        keep = order[: min(n_worst, failing)] if failing else order[:n_worst]
+        worst = [Mismatch(tuple(int(i) for i in np.unravel_index(int(k), shape)),
+                          float(a.flat[k]), float(n.flat[k]), float(diff.flat[k]), float(rel.flat[k]),
+                          float(total.flat[k])) for k in keep]
+        max_abs = float(np.max(np.where(finite, diff, np.inf)))
+        max_rel = float(np.max(rel))
+        with np.errstate(invalid="ignore", over="ignore"):
+            dn = np.linalg.norm(np.where(finite, a - n, np.inf))
+            norm_den = max(np.linalg.norm(np.where(finite, a, 0)), np.linalg.norm(np.where(finite, n, 0)),
+                           np.linalg.norm(np.where(finite, noise, 0)))
+        norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
+        w = worst_flat
+        worst_vals = (float(a.flat[w]), float(n.flat[w]), float(total.flat[w]))
+        max_est = float(np.max(e)) if e.size else 0.0
+    else:
+        worst_index, failing, worst = (), 0, []
+        max_abs = max_rel = norm_rel = max_est = 0.0
+        worst_vals = (0.0, 0.0, 0.0)
+    return GroupResult(
+        name=name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(size), n_mismatched=failing,
+        max_abs_error=max_abs, max_rel_error=max_rel, norm_rel_error=norm_rel, worst_index=worst_index,
+        worst_analytic=worst_vals[0], worst_numerical=worst_vals[1], worst_tolerance=worst_vals[2],
+        method=method, max_error_estimate=max_est, worst=worst, notes=notes,
+    )

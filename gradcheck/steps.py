@@ -1,0 +1,81 @@
+"""Step sizes for finite differences, from the working precision.
+
+A difference rule of order p balances its truncation error (∝ h^p) against
+round-off (∝ ε/h); the balance puts the best relative step at ε^(1/(p+1)):
+ε^(1/2) for one-sided differences (p = 1), ε^(1/3) for central differences
+(p = 2) and ε^(1/5) for the 5-point stencil (p = 4).  The step is scaled by
+max(1, |θ|) so that it stays meaningful for large parameters, and rounded to
+a power of two so that θ ± h and θ ± 2h are exact in binary floating point
+for ordinary θ; the step actually used is recomputed as (θ + h) − θ.
+Reference: Press et al., Numerical Recipes, 3rd ed., §5.7; SciPy's
+``scipy.optimize._numdiff`` uses the same exponents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EXPONENTS", "COMPLEX_STEP", "relative_step", "step_sizes"]
+
+EXPONENTS: dict[str, float] = {
+    "forward": 1 / 2,
+    "backward": 1 / 2,
+    "central": 1 / 3,
+    "central4": 1 / 5,
+    # Richardson extrapolates central differences at h, h/2 and h/4 to
+    # sixth order; a base step of ε^(1/5) keeps the smallest step's
+    # round-off below the first-level truncation error.
+    "richardson": 1 / 5,
+}
+
+#: Complex step: no subtraction, so the step can be tiny; 1e-20 makes the
+#: O(h²) truncation term vanish below any working precision.
+COMPLEX_STEP = 1e-20
+
+
+def relative_step(method: str, dtype: np.dtype | type = np.float64) -> float:
+    """The relative step ε^(exponent) for a difference rule.
+
+    Parameters
+    ----------
+    method : {'forward', 'backward', 'central', 'central4', 'richardson'}
+    dtype : numpy floating dtype
+        The precision the loss is evaluated in.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(relative_step("central", "float64"), 9)
+    6.055e-06
+    """
+    return float(np.finfo(np.dtype(dtype)).eps ** EXPONENTS[method])
+
+
+def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64) -> np.ndarray:
+    """Steps actually taken for every entry of ``x``.
+
+    Parameters
+    ----------
+    x : ndarray of float64, any shape
+        The parameter values.
+    method : {'forward', 'backward', 'central', 'central4', 'richardson'}
+    dtype : numpy floating dtype
+        The precision the loss is evaluated in (sets ε).
+
+    Returns
+    -------
+    ndarray of float64, the shape of ``x``
+        ``(x + h) − x`` for ``h = 2^round(log2(ε^e · max(1, |x|)))``; always > 0.
+
+    Examples
+    --------
+    >>> step_sizes(np.array([0.5, 3.0]), "central").tolist()
+    [7.62939453125e-06, 1.52587890625e-05]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    raw = relative_step(method, dtype) * np.maximum(1.0, np.abs(x))
+    h = np.exp2(np.round(np.log2(raw)))
+    return (x + h) - x

@@ -1,0 +1,91 @@
+"""Property tests: backprop gradients agree with central differences on random networks."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gradcheck as gc
+
+H = 1e-6
+
+
+@st.composite
+def dense_nets(draw):
+    """Draw ``(net, X, y)``: 1–6 weight layers of width 1–12, 1–40 samples.
+
+    Arrays come from a drawn seed rather than element by element, which keeps
+    examples cheap; hypothesis still shrinks the architecture and the scale.
+    """
+    n_layers = draw(st.integers(1, 6))
+    sizes = draw(st.lists(st.integers(1, 12), min_size=n_layers + 1, max_size=n_layers + 1))
+    n_samples = draw(st.integers(1, 40))
+    bias = draw(st.booleans())
+    activation = draw(st.sampled_from(["sigmoid", "tanh"]))
+    reduction = draw(st.sampled_from(["half_sum", "sum", "mean"]))
+    scale = draw(st.floats(0.1, 2.0))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    params = {}
+    for l in range(1, n_layers + 1):
+        params[f"W{l}"] = scale * rng.standard_normal((sizes[l - 1], sizes[l]))
+        if bias:
+            params[f"b{l}"] = scale * rng.standard_normal(sizes[l])
+    net = gc.DenseNet.from_params(params, activation=activation, reduction=reduction)
+    X = rng.standard_normal((n_samples, sizes[0]))
+    low = -1.0 if activation == "tanh" else 0.0
+    y = rng.uniform(low, 1.0, (n_samples, sizes[-1]))
+    return net, X, y
+
+
+def central_differences(loss, params):
+    grads = {}
+    for name, value in params.items():
+        g = np.empty_like(value)
+        for idx in np.ndindex(value.shape):
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[name][idx] += H
+            minus[name][idx] -= H
+            g[idx] = (loss(plus) - loss(minus)) / (2 * H)
+        grads[name] = g
+    return grads
+
+
+class TestGradients:
+    @settings(max_examples=30, deadline=None)
+    @given(dense_nets())
+    def test_match_central_differences(self, case):
+        net, X, y = case
+        before = {k: v.copy() for k, v in net.params.items()}
+        analytic = net.gradients(X, y)
+        loss = net.loss_function(X, y)
+        numeric = central_differences(loss, net.params)
+        assert list(analytic) == list(net.params)
+        # rounding in a loss of size |L| costs about eps·|L|/h per difference quotient
+        atol = 1e-7 * max(1.0, abs(net.loss(X, y)))
+        for name in net.params:
+            assert analytic[name].shape == net.params[name].shape
+            np.testing.assert_allclose(analytic[name], numeric[name], rtol=1e-5, atol=atol, err_msg=name)
+        for k in before:
+            np.testing.assert_array_equal(net.params[k], before[k])
+
+
+class TestBackward:
+    @settings(max_examples=30, deadline=None)
+    @given(dense_nets())
+    def test_shapes_and_consistency(self, case):
+        net, X, y = case
+        result = net.backward(X, y)
+        n = X.shape[0]
+        assert len(result.deltas) == net.n_layers
+        for l, delta in enumerate(result.deltas, start=1):
+            assert delta.shape == (n, net.sizes[l])
+        assert len(result.cache.activations) == net.n_layers + 1
+        assert result.loss == net.loss(X, y)
+        # ∂L/∂b_l = Σ_samples δ_l and ∂L/∂W_l = a_{l−1}ᵀ δ_l
+        for l, delta in enumerate(result.deltas, start=1):
+            np.testing.assert_allclose(result.gradients[f"W{l}"], result.cache.activations[l - 1].T @ delta,
+                                       rtol=1e-14, atol=1e-300)
+            if net.bias:
+                np.testing.assert_allclose(result.gradients[f"b{l}"], delta.sum(axis=0), rtol=1e-14, atol=1e-300)
