@@ -89,12 +89,13 @@ def check_data(X: Any, y: Any, n_inputs: int, n_outputs: int) -> tuple[np.ndarra
         raise InvalidArgument("X: expected at least one sample (row), got 0")
     check_finite("X", X)
     y = as_numeric_array("y", y)
+    given = y.shape
     if y.ndim == 1 and n_outputs == 1:
         y = y.reshape(-1, 1)
     if y.ndim != 2 or y.shape != (X.shape[0], n_outputs):
         raise InvalidArgument(
             f"y: expected shape ({X.shape[0]}, {n_outputs}) (one row per row of X, one column per output"
-            f"{'; a 1-D array also works for one output' if n_outputs == 1 else ''}), got shape {y.shape}"
+            f"{'; a 1-D array also works for one output' if n_outputs == 1 else ''}), got shape {given}"
         )
     check_finite("y", y)
     return X, y
@@ -125,19 +126,19 @@ def check_params_mapping(params: Any, name: str = "params") -> dict[str, np.ndar
     return out
 
 
-def check_grads_mapping(grads: Any, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def check_grads_mapping(grads: Any, params: dict[str, np.ndarray], label: str = "grads") -> dict[str, np.ndarray]:
     """Validate user gradients against validated params: same keys, same shapes."""
-    grads = check_params_mapping(grads, "grads")
+    grads = check_params_mapping(grads, label)
     missing = [k for k in params if k not in grads]
     extra = [k for k in grads if k not in params]
     if missing or extra:
         raise InvalidArgument(
-            f"grads: keys must match params; missing {missing}, unexpected {extra}; "
-            "pass one gradient array per parameter, under the same name"
+            f"{label}: keys must match params; missing {missing}, unexpected {extra}; "
+            "pass one array per parameter, under the same name"
         )
     for k, p in params.items():
         if grads[k].shape != p.shape:
             raise InvalidArgument(
-                f"grads[{k!r}]: expected shape {p.shape} (the shape of params[{k!r}]), got shape {grads[k].shape}"
+                f"{label}[{k!r}]: expected shape {p.shape} (the shape of params[{k!r}]), got shape {grads[k].shape}"
             )
     return {k: grads[k] for k in params}

@@ -43,8 +43,8 @@ def _eps_grad(param: np.ndarray, precision: np.dtype) -> float:
 def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
                  grads: Mapping[str, Any], *, method: str = "auto", rtol: float = 1e-10,
                  atol: float = 0.0, safety: float = 4.0, seed: int | None = 0,
-                 n_directions: int = 4, progress: Progress | None = None,
-                 title: str = "gradient check") -> CheckReport:
+                 n_directions: int = 4, noise: Mapping[str, Any] | None = None,
+                 progress: Progress | None = None, title: str = "gradient check") -> CheckReport:
     """Check analytic gradients of any loss against numerical derivatives.
 
     Parameters
@@ -70,6 +70,10 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         Seed for random probe and check directions.
     n_directions : int
         Directions per group for ``method='directional'``.
+    noise : mapping of str to array_like, optional
+        Known absolute rounding scale of the analytic gradient per entry
+        (s_i in the tolerance model, same keys and shapes as ``params``);
+        :func:`check_network` computes it for DenseNet.
     progress : callable, optional
         ``progress(done, total)`` as entries are measured.
     title : str
@@ -105,6 +109,7 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
     params = check_params_mapping(params)
     grads = check_grads_mapping(grads, params)
     tol = _tolerance(rtol, atol, safety)
+    noise = {} if noise is None else {k: np.abs(v) for k, v in check_grads_mapping(noise, params, "noise").items()}
     config: dict[str, Any] = {"method": method, "tolerance": {"rtol": tol.rtol, "atol": tol.atol,
                                                             "safety": tol.safety, "grad_factor": tol.grad_factor},
                               "seed": seed}
@@ -115,7 +120,7 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         groups, f0, n_evals, notes = _directional(loss, params, grads, tol, seed, int(n_directions))
     else:
         ng = _numerical_gradient(loss, params, method, seed=seed, progress=progress)
-        groups, n_evals, notes = _compare_all(loss, params, grads, ng, tol, method)
+        groups, n_evals, notes = _compare_all(loss, params, grads, ng, tol, method, noise)
         f0 = ng.loss_value
         config["steps"] = {name: _step_summary(s) for name, s in ng.steps.items()}
         config["precision"] = str(ng.precision)
@@ -137,7 +142,8 @@ def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
 
 
 def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
-                 ng: NumericalGradient, tol: Tolerance, method: str) -> tuple[list[GroupResult], int, list[str]]:
+                 ng: NumericalGradient, tol: Tolerance, method: str,
+                 noise: dict[str, np.ndarray]) -> tuple[list[GroupResult], int, list[str]]:
     notes = list(ng.notes)
     n_evals = ng.n_evaluations
     groups = []
@@ -149,7 +155,8 @@ def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
         if method == "auto" and used == "complex":
             # Confirm complex-step flags with Richardson extrapolation, which
             # needs no complex arithmetic from the loss.
-            total, _ = entry_tolerance(np.asarray(g, np.float64), values, errors, eps_g, tol)
+            total, _ = entry_tolerance(np.asarray(g, np.float64), values, errors, eps_g, tol,
+                                       loss_value=ng.loss_value, params=p, noise=noise.get(name))
             with np.errstate(invalid="ignore"):
                 flagged = np.flatnonzero(~(np.abs(np.asarray(g, np.float64) - values) <= total))
             if flagged.size:
@@ -163,7 +170,8 @@ def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
                 used = "complex+richardson"
                 notes.append(f"{name}: {flagged.size} entr{'y' if flagged.size == 1 else 'ies'} flagged by the complex step were re-measured "
                              "with Richardson extrapolation")
-        groups.append(compare_group(name, g, values, errors, eps_grad=eps_g, tol=tol, method=used, params=p))
+        groups.append(compare_group(name, g, values, errors, eps_grad=eps_g, tol=tol, method=used, params=p,
+                                    loss_value=ng.loss_value, noise=noise.get(name)))
     return groups, n_evals, notes
 
 

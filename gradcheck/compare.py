@@ -3,16 +3,24 @@
 Each entry i of a group gets its own tolerance, derived from how accurate the
 numerical derivative n_i is known to be rather than from one fixed rtol:
 
-    tol_i = safety · est_i                      error estimate of the numerical method
-          + rtol · max(|g_i|, |n_i|)            small relative term
-          + c_g · ε_g · (|g_i| + G)              rounding of the analytic gradient
-          + atol                                 optional absolute floor (default 0)
+    tol_i = safety · est_i                               error estimate of the numerical method
+          + rtol · max(|g_i|, |n_i|)                     small relative term
+          + c_g · ε_g · (|g_i| + G + |L| / max(1, |θ_i|))  rounding of the analytic gradient
+          + s_i                                          rounding scale of the analytic gradient, if known
+          + atol                                         optional absolute floor (default 0)
 
 where ``est_i`` is the method's own error estimate (truncation estimate plus
 round-off ≈ κ·ε·|L|/h, or the Richardson / SciPy error estimate, see
 :mod:`gradcheck.numeric`), ``g_i`` the analytic value, ``ε_g`` the machine
 epsilon of the parameters' dtype (or of the precision the loss is evaluated
-in, if coarser), and ``G = max_j |n_j|`` the scale of the group's gradient.
+in, if coarser), ``G = max_j |n_j|`` the scale of the group's gradient and
+``L`` the loss.  The ``|L|`` term is the loss's own resolution: a gradient
+error below ε·|L| per unit step of θ changes no loss value the loss can
+represent, and hand-written gradients reach it when sigmoids saturate (σ'
+computed as a(1 − a) from a rounded a has an absolute, not a relative, error
+of about ε).  ``s_i`` is supplied by :func:`gradcheck.check_network`, which
+propagates that rounding through the network (zero for :func:`check_params`
+unless the caller passes ``noise``).
 The entry passes when ``|g_i − n_i| ≤ tol_i``; a non-finite analytic or
 numerical value never passes.
 
@@ -152,19 +160,25 @@ def _nonfinite_note(label: str, arr: np.ndarray, limit: int = 3) -> str | None:
 
 
 def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
-                    eps_grad: float, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+                    eps_grad: float, tol: Tolerance, *, loss_value: float = 0.0,
+                    params: np.ndarray | None = None,
+                    noise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-entry tolerance and its absolute (noise) part; shapes of the inputs."""
     finite_n = np.abs(numerical[np.isfinite(numerical)])
     G = float(finite_n.max()) if finite_n.size else 0.0
+    L = abs(loss_value) if np.isfinite(loss_value) else 0.0
+    theta = 1.0 if params is None else np.maximum(1.0, np.abs(np.asarray(params, dtype=np.float64)))
     with np.errstate(invalid="ignore", over="ignore"):
-        noise = tol.safety * error + tol.grad_factor * eps_grad * (np.abs(analytic) + G) + tol.atol
+        noise = (tol.safety * error + tol.grad_factor * eps_grad * (np.abs(analytic) + G + L / theta)
+                 + tol.atol + (0.0 if noise is None else noise))
         total = noise + tol.rtol * np.maximum(np.abs(analytic), np.abs(numerical))
     return total, noise
 
 
 def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
                   *, eps_grad: float, tol: Tolerance = Tolerance(), method: str = "",
-                  params: np.ndarray | None = None, n_worst: int = 5) -> GroupResult:
+                  params: np.ndarray | None = None, loss_value: float = 0.0,
+                  noise: np.ndarray | None = None, n_worst: int = 5) -> GroupResult:
     """Compare one group's analytic gradient with its numerical derivative.
 
     Parameters
@@ -179,7 +193,11 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
     method : str
         Recorded in the result.
     params : ndarray, optional
-        The parameter values, to report non-finite entries in them.
+        The parameter values (θ in the tolerance model; non-finite entries fail).
+    loss_value : float
+        L in the tolerance model.
+    noise : ndarray, optional
+        s_i in the tolerance model, the analytic gradient's rounding scale.
     n_worst : int
         How many entries to keep in ``worst``.
 
@@ -204,7 +222,7 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         _nonfinite_note("the analytic gradient", a),
         _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n),
     ) if m]
-    total, noise = entry_tolerance(a, n, e, eps_grad, tol)
+    total, noise = entry_tolerance(a, n, e, eps_grad, tol, loss_value=loss_value, params=params, noise=noise)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(a - n)
         finite = np.isfinite(a) & np.isfinite(n) & np.isfinite(total)

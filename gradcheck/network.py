@@ -105,7 +105,10 @@ class DenseNet:
         dtype: type | np.dtype = np.float64,
     ) -> None:
         sizes = check_sizes(sizes)
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise InvalidArgument(f"dtype: expected a floating dtype such as numpy.float64, got {describe(dtype)}") from None
         if dtype.kind != "f":
             raise InvalidArgument(f"dtype: expected a floating dtype such as float64, got {dtype}")
         rng = np.random.default_rng(seed)
@@ -170,6 +173,11 @@ class DenseNet:
             check_finite(f"params[{name!r}]", arr)
             layers[m.group(1)][int(m.group(2))] = arr
         n_layers = len(layers["W"])
+        if n_layers == 0:
+            raise InvalidArgument(
+                f"params: no weight matrices found (keys {list(params)}); give 'W1', 'W2', … with W_l of shape "
+                "(n_(l-1), n_l), plus optionally 'b1', 'b2', …"
+            )
         if sorted(layers["W"]) != list(range(1, n_layers + 1)):
             raise InvalidArgument(
                 f"params: weight keys must be W1 … W{n_layers} without gaps, got "
@@ -288,12 +296,14 @@ class DenseNet:
             raise InvalidArgument(
                 f"X: expected a 2-D array of shape (n_samples, {self.sizes[0]}), got shape {X.shape}"
             )
+        if X.shape[0] == 0:
+            raise InvalidArgument("X: expected at least one sample (row), got 0")
         check_finite("X", X)
         return self.forward_cache(X.astype(self.dtype, copy=False)).output
 
-    def _data(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _data(self, X: np.ndarray, y: np.ndarray, copy: bool = False) -> tuple[np.ndarray, np.ndarray]:
         X, y = check_data(X, y, self.sizes[0], self.sizes[-1])
-        return X.astype(self.dtype, copy=False), y.astype(self.dtype, copy=False)
+        return X.astype(self.dtype, copy=copy), y.astype(self.dtype, copy=copy)
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
         """The loss at the current parameters.
@@ -326,7 +336,8 @@ class DenseNet:
         -------
         callable
         """
-        X, y = self._data(X, y)
+        # Private copies: the closure promises fixed data even if the caller's arrays change.
+        X, y = self._data(X, y, copy=True)
         value = self.loss_spec.value
 
         def loss(params: Mapping[str, np.ndarray]):
@@ -385,6 +396,8 @@ class DenseNet:
         """
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
             raise InvalidArgument(f"iterations: expected a non-negative integer, got {describe(iterations)}")
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.integer, np.floating)):
+            raise InvalidArgument(f"learning_rate: expected a finite positive number, got {describe(learning_rate)}")
         lr = float(learning_rate)
         if not np.isfinite(lr) or lr <= 0:
             raise InvalidArgument(f"learning_rate: expected a finite positive number, got {describe(learning_rate)}")

@@ -251,8 +251,6 @@ class TestLossFunction:
         for k in before:
             np.testing.assert_array_equal(net.params[k], before[k])
 
-    @pytest.mark.xfail(strict=True, reason="loss_function keeps a reference to the caller's float X and y "
-                       "(astype(copy=False)), so mutating them afterwards changes the closure's value")
     def test_data_is_fixed_when_closure_is_made(self):
         X = X_XOR.copy()
         net = gc.DenseNet([3, 4, 1], seed=0)

@@ -234,9 +234,6 @@ class TestTrainValidation:
         with pytest.raises(gc.InvalidArgument, match=r"^learning_rate: expected a finite positive number"):
             net().train(X_XOR, Y2, iterations=1, learning_rate=learning_rate)
 
-    @pytest.mark.xfail(strict=True, raises=(ValueError, TypeError),
-                       reason="train() calls float(learning_rate) unguarded: a plain ValueError/TypeError "
-                              "escapes instead of InvalidArgument")
     @pytest.mark.parametrize("learning_rate", ["fast", None], ids=repr)
     def test_non_numeric_learning_rate(self, learning_rate):
         with pytest.raises(gc.InvalidArgument, match=r"^learning_rate: "):
