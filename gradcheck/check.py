@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -20,7 +21,11 @@ from .numeric import (METHODS, ROUNDOFF_FACTOR, LossEvaluator, NumericalGradient
                       differentiate_entries, precision_of)
 from .report import CheckReport
 
-__all__ = ["check_params", "check_grad", "assert_gradients", "check_network", "GradcheckWarning"]
+if TYPE_CHECKING:
+    from .report import NetworkReport
+
+__all__ = ["check_params", "check_grad", "assert_gradients", "check_network", "GradcheckWarning", "run_check",
+           "Measured"]
 
 
 class GradcheckWarning(UserWarning):
@@ -101,7 +106,6 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
     >>> check_params(loss, params, {"w": np.array([2.0, -4.00001])}).failed_groups
     ['w']
     """
-    start = time.perf_counter()
     if not callable(loss):
         raise InvalidArgument(f"loss: expected a callable loss(params) -> scalar, got {describe(loss)}")
     if method not in METHODS:
@@ -110,29 +114,55 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
     grads = check_grads_mapping(grads, params)
     tol = _tolerance(rtol, atol, safety)
     noise = {} if noise is None else {k: np.abs(v) for k, v in check_grads_mapping(noise, params, "noise").items()}
+    if method == "directional" and (isinstance(n_directions, bool) or n_directions < 1
+                                    or not isinstance(n_directions, (int, np.integer))):
+        raise InvalidArgument(f"n_directions: expected a positive integer, got {describe(n_directions)}")
+    return run_check(loss, params, grads, method=method, tol=tol, seed=seed, noise=noise,
+                     n_directions=int(n_directions), progress=progress, title=title).report
+
+
+@dataclass
+class Measured:
+    """A check's report with the numerical values and error estimates it compared.
+
+    ``values`` and ``errors`` are None for the directional method, which does
+    not measure entries.
+    """
+
+    report: CheckReport
+    values: dict[str, np.ndarray] | None
+    errors: dict[str, np.ndarray] | None
+
+
+def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], *,
+              method: str, tol: Tolerance, seed: int | None, noise: dict[str, np.ndarray],
+              n_directions: int = 4, progress: Progress | None = None,
+              title: str = "gradient check") -> Measured:
+    """check_params on validated arguments, keeping the measured derivatives."""
+    start = time.perf_counter()
     config: dict[str, Any] = {"method": method, "tolerance": {"rtol": tol.rtol, "atol": tol.atol,
                                                             "safety": tol.safety, "grad_factor": tol.grad_factor},
                               "seed": seed}
+    values = errors = None
     if method == "directional":
-        if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) or n_directions < 1:
-            raise InvalidArgument(f"n_directions: expected a positive integer, got {describe(n_directions)}")
-        config["n_directions"] = int(n_directions)
-        groups, f0, n_evals, notes = _directional(loss, params, grads, tol, seed, int(n_directions))
+        config["n_directions"] = n_directions
+        groups, f0, n_evals, notes = _directional(loss, params, grads, tol, seed, n_directions)
     else:
         ng = _numerical_gradient(loss, params, method, seed=seed, progress=progress)
-        groups, n_evals, notes = _compare_all(loss, params, grads, ng, tol, method, noise)
+        groups, n_evals, notes, values, errors = _compare_all(loss, params, grads, ng, tol, method, noise)
         f0 = ng.loss_value
         config["steps"] = {name: _step_summary(s) for name, s in ng.steps.items()}
         config["precision"] = str(ng.precision)
         if ng.precision != np.float64:
             warnings.warn(f"gradcheck: the loss evaluates in {ng.precision}; tolerances are widened to that "
                           "precision (pass float64 parameters through a float64 loss for a sharper check)",
-                          GradcheckWarning, stacklevel=2)
+                          GradcheckWarning, stacklevel=3)
     if not math.isfinite(f0):
         notes.insert(0, f"the loss is {f0} at the given parameters: no group can pass")
         for g in groups:
             g.passed = False
-    return CheckReport(groups, method, config, time.perf_counter() - start, n_evals, f0, notes, title=title)
+    report = CheckReport(groups, method, config, time.perf_counter() - start, n_evals, f0, notes, title=title)
+    return Measured(report, values, errors)
 
 
 def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
@@ -143,10 +173,12 @@ def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
 
 def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
                  ng: NumericalGradient, tol: Tolerance, method: str,
-                 noise: dict[str, np.ndarray]) -> tuple[list[GroupResult], int, list[str]]:
+                 noise: dict[str, np.ndarray]
+                 ) -> tuple[list[GroupResult], int, list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
     notes = list(ng.notes)
     n_evals = ng.n_evaluations
     groups = []
+    final_values, final_errors = {}, {}
     evaluator: LossEvaluator | None = None
     for name, p in params.items():
         eps_g = _eps_grad(p, ng.precision)
@@ -172,7 +204,8 @@ def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
                              "with Richardson extrapolation")
         groups.append(compare_group(name, g, values, errors, eps_grad=eps_g, tol=tol, method=used, params=p,
                                     loss_value=ng.loss_value, noise=noise.get(name)))
-    return groups, n_evals, notes
+        final_values[name], final_errors[name] = values, errors
+    return groups, n_evals, notes, final_values, final_errors
 
 
 def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
@@ -291,8 +324,8 @@ def assert_gradients(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Ma
 
 
 def check_network(net: Any, X: Any, y: Any, method: str = "auto", deltas: bool = True,
-                  **options: Any) -> CheckReport:
-    """Check a DenseNet's backpropagation on data ``(X, y)``.
+                  **options: Any) -> "NetworkReport":
+    """Check a DenseNet's backpropagation on data ``(X, y)``, layer by layer.
 
     Parameters
     ----------
@@ -300,20 +333,33 @@ def check_network(net: Any, X: Any, y: Any, method: str = "auto", deltas: bool =
     X : array_like of shape (N, n_0)
     y : array_like of shape (N, n_L), or (N,) for one output
     method : str
-        As for :func:`check_params`.
+        As for :func:`check_params`; the delta checks use ``'auto'`` when it
+        is ``'directional'``.
     deltas : bool
-        Also verify every layer's δ_l.
+        Also verify every layer's δ_l against a numerical ∂L/∂z_l, the
+        recurrence δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ f'(z_l) and the weight and bias
+        formulas (see :mod:`gradcheck.layers`); False checks parameters only.
     **options
-        As for :func:`check_params`.
+        ``rtol``, ``atol``, ``safety``, ``seed``, ``n_directions``, ``progress``,
+        ``title`` as for :func:`check_params`; ``backward``, a
+        :class:`~gradcheck.backprop.Backward` record to verify instead of
+        ``net.backward(X, y)``; ``diagnostics`` (default True) adds the Taylor
+        remainder test, the step-size sweep and error heatmaps to the report.
 
     Returns
     -------
-    CheckReport
-    """
-    from .network import DenseNet
+    NetworkReport
+        A CheckReport with ``.layers``.
 
-    if not isinstance(net, DenseNet):
-        raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}; "
-                              "for other models use check_params(loss, params, grads)")
-    loss = net.loss_function(X, y)
-    return check_params(loss, net.params, net.gradients(X, y), method=method, **options)
+    Examples
+    --------
+    >>> import gradcheck as gc
+    >>> net = gc.DenseNet([5, 7, 3, 2], seed=0)
+    >>> X = np.linspace(-1, 1, 20).reshape(4, 5); y = np.zeros((4, 2))
+    >>> report = gc.check_network(net, X, y, diagnostics=False)
+    >>> report.passed, [layer.passed for layer in report.layers]
+    (True, [True, True, True])
+    """
+    from .layers import check_layers
+
+    return check_layers(net, X, y, method=method, deltas=deltas, **options)

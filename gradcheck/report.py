@@ -25,7 +25,7 @@ from tabulate import tabulate
 from ._version import __version__
 from .compare import GroupResult, _json_safe
 
-__all__ = ["CheckReport", "write_atomic", "new_report_dir"]
+__all__ = ["CheckReport", "LayerResult", "NetworkReport", "write_atomic", "new_report_dir"]
 
 
 def _fmt(x: float) -> str:
@@ -235,3 +235,169 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+@dataclass
+class LayerResult:
+    """Verification rows of one layer of a DenseNet (see :mod:`gradcheck.layers`).
+
+    Attributes
+    ----------
+    layer : int
+        Layer number l, from 1.
+    weight, bias : GroupResult
+        Analytic ∂L/∂W_l, ∂L/∂b_l against numerical derivatives (bias None
+        without biases).
+    delta : GroupResult or None
+        Analytic δ_l against numerical ∂L/∂z_l.
+    recurrence : GroupResult or None
+        Numerical δ_l against the delta formula applied to numerical values.
+    weight_formula, bias_formula : GroupResult or None
+        Numerical ∂L/∂W_l against a_{l−1}ᵀ δ_l(numerical); ∂L/∂b_l against Σ δ_l.
+    """
+
+    layer: int
+    weight: GroupResult
+    bias: GroupResult | None = None
+    delta: GroupResult | None = None
+    recurrence: GroupResult | None = None
+    weight_formula: GroupResult | None = None
+    bias_formula: GroupResult | None = None
+
+    KINDS = ("weight", "bias", "delta", "recurrence", "weight_formula", "bias_formula")
+
+    def rows(self) -> list[tuple[str, GroupResult]]:
+        """(kind, result) for every row present, in a fixed order."""
+        return [(k, getattr(self, k)) for k in self.KINDS if getattr(self, k) is not None]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for _, r in self.rows())
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"layer": self.layer, "passed": self.passed}
+        for k in self.KINDS:
+            r = getattr(self, k)
+            d[k] = None if r is None else {
+                "name": r.name, "passed": r.passed, "max_abs_error": r.max_abs_error,
+                "max_rel_error": r.max_rel_error, "norm_rel_error": r.norm_rel_error,
+                "n_mismatched": r.n_mismatched, "n_entries": r.n_entries,
+                "worst_index": None if r.worst_index is None else list(r.worst_index)}
+        return d
+
+
+def _row_label(kind: str, r: GroupResult, layer: int) -> tuple[str, str]:
+    l = layer
+    return {
+        "weight": (f"∂L/∂W{l}", "backprop vs numerical"),
+        "bias": (f"∂L/∂b{l}", "backprop vs numerical"),
+        "delta": (f"δ{l} = ∂L/∂z{l}", f"backprop vs numerical (perturbing z{l})"),
+        "recurrence": (r.name, f"formula on numerical values vs numerical δ{l}"),
+        "weight_formula": (r.name, f"formula on numerical δ{l} vs numerical ∂L/∂W{l}"),
+        "bias_formula": (r.name, f"formula on numerical δ{l} vs numerical ∂L/∂b{l}"),
+    }[kind]
+
+
+@dataclass
+class NetworkReport(CheckReport):
+    """A :class:`CheckReport` of a DenseNet with per-layer verification rows.
+
+    Attributes
+    ----------
+    layers : list of LayerResult
+        One per layer, from layer 1.
+    taylor : list of TaylorResult or None
+        Taylor remainder test per parameter group, when computed.
+    sweep : list of SweepResult or None
+        Step-size sweep per parameter group, when computed.
+    error_maps : dict of str to (ndarray, ndarray)
+        |analytic − numerical| and the tolerance per weight matrix, for heatmaps.
+    """
+
+    layers: list[LayerResult] = field(default_factory=list)
+    taylor: list[Any] | None = None
+    sweep: list[Any] | None = None
+    error_maps: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.groups) and all(l.passed for l in self.layers)
+
+    @property
+    def first_failure(self) -> tuple[int, str] | None:
+        """(layer, kind) of the first failing row, scanning layers from 1."""
+        for layer in self.layers:
+            for kind, r in layer.rows():
+                if not r.passed:
+                    return layer.layer, kind
+        return None
+
+    def summary_line(self) -> str:
+        line = super().summary_line()
+        first = self.first_failure
+        if first is not None:
+            layer, kind = first
+            r = getattr(self.layers[layer - 1], kind)
+            line += f"; first failing layer: {layer} ({_row_label(kind, r, layer)[0]})"
+        elif self.layers and self.layers[0].delta is not None:
+            line += "; every delta formula confirmed"
+        return line
+
+    LAYER_HEADERS = ["layer", "check", "compares", "mismatched", "max abs err", "max rel err",
+                     "worst entry", "verdict"]
+
+    def layer_rows(self) -> list[list[str]]:
+        rows = []
+        for layer in self.layers:
+            for kind, r in layer.rows():
+                what, how = _row_label(kind, r, layer.layer)
+                rows.append([str(layer.layer), what, how, f"{r.n_mismatched}/{r.n_entries}",
+                             _fmt(r.max_abs_error), _fmt(r.max_rel_error), _idx(r.worst_index),
+                             "ok" if r.passed else "FAIL"])
+        return rows
+
+    def _render(self, fmt: str) -> str:
+        md = fmt == "github"
+        head, _, rest = super()._render(fmt).partition("\n\n")
+        layer_table = tabulate(self.layer_rows(), headers=self.LAYER_HEADERS, tablefmt=fmt, disable_numparse=True)
+        failing = [(layer.layer, kind, r) for layer in self.layers for kind, r in layer.rows()
+                   if not r.passed and kind not in ("weight", "bias")]
+        details = []
+        for l, kind, r in failing:
+            what, how = _row_label(kind, r, l)
+            details += ["", ("### " if md else "") + f"layer {l}, {what} ({how}): "
+                        f"{r.n_mismatched} of {r.n_entries} entries outside tolerance"]
+            if r.worst:
+                details.append(tabulate(self._entry_rows(r), headers=self.ENTRY_HEADERS, tablefmt=fmt,
+                                        disable_numparse=True))
+        taylor = []
+        if self.taylor:
+            taylor = ["", ("## " if md else "") + "Taylor remainder test (order 2 expected for a correct gradient)",
+                      tabulate([[t.name, _fmt(t.order), t.n_points_used, "ok" if t.passed else "FAIL"]
+                                for t in self.taylor], headers=["group", "observed order", "points", "verdict"],
+                               tablefmt=fmt, disable_numparse=True)]
+        sections = [head, "", ("## " if md else "") + "Per layer", "", layer_table] + details + taylor
+        sections += ["", ("## " if md else "") + "Per parameter group", "", rest]
+        return "\n".join(sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["passed"] = self.passed
+        first = self.first_failure
+        d["first_failure"] = None if first is None else {"layer": first[0], "check": first[1]}
+        d["layers"] = _json_safe([layer.to_dict() for layer in self.layers])
+        if self.taylor:
+            d["taylor"] = _json_safe([{"group": t.name, "order": t.order, "passed": t.passed,
+                                       "epsilons": list(map(float, t.epsilons)),
+                                       "remainder": list(map(float, t.remainder1))} for t in self.taylor])
+        if self.sweep:
+            d["sweep"] = _json_safe([{"group": s.name, "best_step": s.best_step, "best_error": s.best_error}
+                                     for s in self.sweep])
+        return d
+
+    def rendered(self) -> dict[str, str]:
+        out = super().rendered()
+        from .html import render_html
+
+        out["html"] = render_html(self)
+        return out
