@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 
 from ._validation import check_grads_mapping, check_params_mapping, describe
+from .diagnose import diagnose_report
 from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
 from .errors import GradientMismatch, InvalidArgument
 from .numeric import (METHODS, ROUNDOFF_FACTOR, LossEvaluator, NumericalGradient, Progress, _numerical_gradient,
@@ -162,6 +163,7 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
         for g in groups:
             g.passed = False
     report = CheckReport(groups, method, config, time.perf_counter() - start, n_evals, f0, notes, title=title)
+    report.diagnoses = diagnose_report(report, params)
     return Measured(report, values, errors)
 
 

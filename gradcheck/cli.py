@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Sequence
 
 import numpy as np
 from tabulate import tabulate
 
 from ._version import __version__
+from .check import check_network
 from .errors import InvalidArgument
 from .network import DenseNet, xor_data
+from .numeric import METHODS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -43,6 +46,142 @@ def _cmd_xor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer widths such as 5,7,3,2, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected at least 2 positive layer widths such as 5,7,3,2, got {text!r}")
+    return sizes
+
+
+def _formats(text: str) -> list[str]:
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in names if f not in FORMATS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(FORMATS)}, got {text!r}")
+    return names
+
+
+FORMATS = ("text", "md", "json", "html")
+_SUFFIX = {"text": "txt", "md": "md", "json": "json", "html": "html"}
+
+
+def _load_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise InvalidArgument(f"{what}: file {path!r} not found") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"{what}: cannot read {path!r} as a .npz archive without pickled objects ({exc})") from None
+
+
+def _network_and_data(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, np.ndarray, str]:
+    """Build the network and data the check, sweep and taylor commands work on."""
+    if args.weights:
+        net = DenseNet.from_params(_load_npz(args.weights, "--weights"), activation=args.activation,
+                                   reduction=args.reduction)
+        if args.layers and args.layers != net.sizes:
+            raise InvalidArgument(f"--layers {','.join(map(str, args.layers))} disagrees with the sizes "
+                                  f"{','.join(map(str, net.sizes))} of --weights {args.weights}; drop one of them")
+    else:
+        sizes = args.layers or [3, 4, 4, 1]
+        bias = args.bias if args.bias is not None else args.layers is not None
+        net = DenseNet(sizes, activation=args.activation, reduction=args.reduction, bias=bias, seed=args.seed)
+    data = args.data or ("xor" if net.sizes[0] == 3 and net.sizes[-1] == 1 else "random")
+    if data == "xor":
+        if net.sizes[0] != 3 or net.sizes[-1] != 1:
+            raise InvalidArgument(f"--data xor needs 3 inputs and 1 output, the network has sizes "
+                                  f"{','.join(map(str, net.sizes))}; use --data random or --data FILE.npz")
+        X, y = xor_data()
+    elif data == "random":
+        rng = np.random.default_rng(args.seed)
+        X = rng.standard_normal((args.samples, net.sizes[0]))
+        y = rng.random((args.samples, net.sizes[-1]))
+    else:
+        arrays = _load_npz(data, "--data")
+        missing = [k for k in ("X", "y") if k not in arrays]
+        if missing:
+            raise InvalidArgument(f"--data: {data!r} has arrays {sorted(arrays)}, expected 'X' and 'y' "
+                                  "(save them with numpy.savez(path, X=X, y=y))")
+        X, y = arrays["X"], arrays["y"]
+    if args.train:
+        net.train(X, y, iterations=args.train)
+    name = "-".join(map(str, net.sizes)) + ("" if net.bias else "-nobias")
+    name = f"{'xor' if data == 'xor' else 'net'}-{name}" + (f"-trained{args.train}" if args.train else "-init")
+    return net, X, y, name
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label, self.enabled, self.shown = label, enabled, False
+        self.start = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        # Short checks finish before a bar would be readable.
+        if not self.enabled or time.perf_counter() - self.start < 0.5:
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    net, X, y, name = _network_and_data(args)
+    bar = _ProgressBar("checking", args.progress or sys.stderr.isatty())
+    backward = None
+    if args.bug:
+        from .bugs import CATALOGUE
+
+        if args.bug not in CATALOGUE:
+            raise InvalidArgument(f"--bug: unknown bug {args.bug!r}; `gradcheck bugs --list` names them")
+        backward = CATALOGUE[args.bug].backward(net, X, y)
+        name += f"-bug-{args.bug}"
+    try:
+        report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
+                               backward=backward, title=f"{name} ({net!r})")
+    finally:
+        bar.close()
+    if "text" in args.format:
+        print(report)
+    if args.out != "-":
+        paths = report.save(args.out, args.name or name, formats=[_SUFFIX[f] for f in args.format])
+        print("reports written: " + ", ".join(str(p) for p in paths))
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _add_network_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("network and data")
+    g.add_argument("--layers", type=_int_list, metavar="N0,N1,...",
+                   help="layer widths, inputs first (default: the classic 3,4,4,1)")
+    g.add_argument("--bias", dest="bias", action="store_true", default=None,
+                   help="give every layer a bias (default: on with --layers, off for the classic network)")
+    g.add_argument("--no-bias", dest="bias", action="store_false", help="no biases")
+    g.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "identity"])
+    g.add_argument("--reduction", default="half_sum", choices=["half_sum", "sum", "mean"],
+                   help="MSE reduction (default half_sum = ½Σ(a−y)²)")
+    g.add_argument("--data", metavar="xor|random|FILE.npz",
+                   help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
+                        "or a .npz file with arrays X and y")
+    g.add_argument("--samples", type=int, default=8, help="samples of --data random (default 8)")
+    g.add_argument("--weights", metavar="FILE.npz", help="load W1, b1, W2, … from a .npz file (sizes inferred)")
+    g.add_argument("--train", type=int, default=0, metavar="STEPS",
+                   help="train this many full-batch gradient steps before checking (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="seed for weights, data and random directions (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradcheck", description=(
         "Check hand-written backpropagation against independent numerical derivatives."))
@@ -56,6 +195,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1.0, help="step size (default 1.0)")
     p.add_argument("--seed", type=int, default=1, help="seed of the 2·U[0,1)−1 initialisation (default 1)")
     p.set_defaults(func=_cmd_xor)
+
+    p = sub.add_parser("check", help="verify a network's backprop layer by layer and write reports",
+                       description="Verify a DenseNet's gradients and, per layer, the delta formulas of "
+                                   "backpropagation against independent numerical derivatives. With no "
+                                   "options: the classic 3-4-4-1 XOR network. Exit 0 when everything "
+                                   "passes, 1 when a check fails, 2 on bad usage.")
+    _add_network_options(p)
+    p.add_argument("--method", default="auto", choices=list(METHODS),
+                   help="numerical method (default auto: complex step, Richardson where needed)")
+    p.add_argument("--out", default="reports", metavar="DIR",
+                   help="folder for the reports, written into a new sub-folder (default reports; - for none)")
+    p.add_argument("--name", help="sub-folder name (default from the network, e.g. xor-3-4-4-1-nobias-init)")
+    p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
+                   help="formats to write; text is also printed (default all)")
+    p.add_argument("--bug", metavar="NAME", help="inject a catalogued backprop bug to see what it looks like")
+    p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    p.set_defaults(func=_cmd_check)
     return parser
 
 

@@ -124,10 +124,14 @@ class GroupResult:
     max_error_estimate: float
     worst: list[Mismatch] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The compared arrays (float64), kept for diagnosis and plots; not serialised.
+    analytic: np.ndarray | None = field(default=None, repr=False, compare=False)
+    numerical: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (non-finite floats become strings)."""
         d = asdict(self)
+        del d["analytic"], d["numerical"]
         d["shape"] = list(self.shape)
         d["worst_index"] = None if self.worst_index is None else list(self.worst_index)
         for m in d["worst"]:
@@ -262,5 +266,5 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         name=name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(size), n_mismatched=failing,
         max_abs_error=max_abs, max_rel_error=max_rel, norm_rel_error=norm_rel, worst_index=worst_index,
         worst_analytic=worst_vals[0], worst_numerical=worst_vals[1], worst_tolerance=worst_vals[2],
-        method=method, max_error_estimate=max_est, worst=worst, notes=notes,
+        method=method, max_error_estimate=max_est, worst=worst, notes=notes, analytic=a, numerical=n,
     )

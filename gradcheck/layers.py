@@ -36,7 +36,8 @@ import numpy as np
 from ._validation import describe
 from .backprop import Backward
 from .check import Measured, _eps_grad, _tolerance, run_check
-from .compare import GroupResult, Tolerance, compare_group
+from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
+from .diagnose import diagnose_network
 from .errors import InvalidArgument
 from .network import DenseNet
 from .numeric import FULL_METHODS, Progress, _numerical_gradient
@@ -145,13 +146,40 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
                          sub_progress, offset) if deltas else \
         [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
          for l in range(1, net.n_layers + 1)]
+    error_maps = {}
+    if measured.values is not None:
+        eps_g = _eps_grad(net.params["W1"], np.dtype(np.float64))
+        for l in range(1, net.n_layers + 1):
+            name = f"W{l}"
+            g = np.asarray(grads[name], dtype=np.float64)
+            tot, _ = entry_tolerance(g, measured.values[name], measured.errors[name],  # type: ignore[index]
+                                     eps_g, tol, loss_value=base.loss_value, params=net.params[name],
+                                     noise=p_noise[name])
+            error_maps[name] = (np.abs(g - measured.values[name]), tot)  # type: ignore[index]
     base.config["deltas"] = bool(deltas)
     base.config["network"] = {"sizes": net.sizes, "activation": net.activation.name,
                               "loss": net.loss_spec.name, "reduction": net.loss_spec.reduction,
                               "bias": net.bias, "samples": int(X.shape[0]), "dtype": str(net.dtype)}
-    return NetworkReport(groups=base.groups, method=base.method, config=base.config, elapsed=base.elapsed,
-                         n_evaluations=base.n_evaluations, loss_value=base.loss_value, notes=base.notes,
-                         title=base.title, layers=layers)
+    report = NetworkReport(groups=base.groups, method=base.method, config=base.config, elapsed=base.elapsed,
+                           n_evaluations=base.n_evaluations, loss_value=base.loss_value, notes=base.notes,
+                           title=base.title, layers=layers, error_maps=error_maps)
+    report.diagnoses = diagnose_network(report, net.params, X.shape[0],
+                                        stale_check=lambda: _stale_learning_rate(net, X, y, grads))
+    return report
+
+
+def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dict[str, np.ndarray],
+                         candidates: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001)) -> float | None:
+    """A learning rate lr with ∇L(θ + lr·g) = g, i.e. g is the gradient before the last update."""
+    for lr in candidates:
+        before = DenseNet.from_params({k: net.params[k] + lr * np.asarray(grads[k], dtype=np.float64)
+                                       for k in net.params},
+                                      activation=net.activation.name, reduction=net.loss_spec.reduction)
+        true = before._backward(X, y).gradients
+        if all(np.allclose(true[k], grads[k], rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(true[k])))))
+               for k in grads):
+            return lr
+    return None
 
 
 def _layer_rows(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backward, analytic: Backward,

@@ -124,7 +124,8 @@ class LossEvaluator:
                  params: Mapping[str, np.ndarray], complex_mode: bool = False) -> None:
         dtype = np.complex128 if complex_mode else np.float64
         self.loss = loss
-        self.work = {k: np.array(v, dtype=dtype, copy=True) for k, v in params.items()}
+        # C order, so that reshape(-1) below is a view of the working copy.
+        self.work = {k: np.array(v, dtype=dtype, copy=True, order="C") for k, v in params.items()}
         self.flat = {k: v.reshape(-1) for k, v in self.work.items()}
         self.n_evaluations = 0
         self.context = ""

@@ -73,6 +73,7 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     title: str = "gradient check"
+    diagnoses: list[Any] = field(default_factory=list)
 
     # -- verdict -----------------------------------------------------------
 
@@ -119,7 +120,8 @@ class CheckReport:
 
     def _render(self, fmt: str) -> str:
         md = fmt == "github"
-        parts = [("# " if md else "") + self.summary_line(), "",
+        parts = [("# " if md else "") + self.summary_line() + "".join(
+                     f"\n{'- ' if md else ''}probable cause ({d.cause}): {d.message}" for d in self.diagnoses), "",
                  tabulate(self.group_rows(), headers=self.GROUP_HEADERS, tablefmt=fmt, disable_numparse=True)]
         for g in self.groups:
             if not g.passed:
@@ -164,6 +166,7 @@ class CheckReport:
             "n_evaluations": self.n_evaluations,
             "elapsed_seconds": self.elapsed,
             "notes": self.notes,
+            "diagnosis": [d.to_dict() for d in self.diagnoses],
             "groups": [g.to_dict() for g in self.groups],
         })
 
@@ -171,9 +174,25 @@ class CheckReport:
         """The report as JSON text."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def rendered(self) -> dict[str, str]:
-        """File suffix -> content for every format this report writes."""
-        return {"txt": str(self), "md": self.to_markdown(), "json": self.to_json() + "\n"}
+    def _renderers(self) -> dict[str, Any]:
+        return {"txt": self.__str__, "md": self.to_markdown, "json": lambda: self.to_json() + "\n"}
+
+    def rendered(self, formats: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
+        """File suffix -> content for the given formats (default: every format this report writes).
+
+        Raises
+        ------
+        InvalidArgument
+            For an unknown format.
+        """
+        renderers = self._renderers()
+        formats = tuple(renderers) if formats is None else tuple(formats)
+        unknown = [f for f in formats if f not in renderers]
+        if unknown:
+            from .errors import InvalidArgument
+
+            raise InvalidArgument(f"formats: unknown {unknown}; expected any of {list(renderers)}")
+        return {f: renderers[f]() for f in formats}
 
     def save(self, directory: str | os.PathLike, name: str | None = None,
              formats: tuple[str, ...] | None = None) -> list[Path]:
@@ -195,15 +214,9 @@ class CheckReport:
         list of Path
             The files written, each written atomically (temporary file, then rename).
         """
-        contents = self.rendered()
-        formats = tuple(contents) if formats is None else tuple(formats)
-        unknown = [f for f in formats if f not in contents]
-        if unknown:
-            from .errors import InvalidArgument
-
-            raise InvalidArgument(f"formats: unknown {unknown}; expected any of {list(contents)}")
+        contents = self.rendered(formats)
         folder = new_report_dir(directory, name)
-        return [write_atomic(folder / f"report.{fmt}", contents[fmt]) for fmt in formats]
+        return [write_atomic(folder / f"report.{fmt}", text) for fmt, text in contents.items()]
 
 
 def new_report_dir(directory: str | os.PathLike, name: str | None = None) -> Path:
@@ -323,12 +336,22 @@ class NetworkReport(CheckReport):
     def passed(self) -> bool:
         return all(g.passed for g in self.groups) and all(l.passed for l in self.layers)
 
+    #: Row order within a layer when locating where backprop first breaks.
+    BACKPROP_ORDER = ("delta", "recurrence", "weight", "bias", "weight_formula", "bias_formula")
+
     @property
     def first_failure(self) -> tuple[int, str] | None:
-        """(layer, kind) of the first failing row, scanning layers from 1."""
-        for layer in self.layers:
-            for kind, r in layer.rows():
-                if not r.passed:
+        """(layer, kind) of the first failing row in backprop order.
+
+        Backpropagation runs from the output layer down, and an error in δ_l
+        spreads to every layer below it, so the first failing row met going
+        from layer L down to 1 (δ before the weight and bias rows) is where
+        the chain breaks.
+        """
+        for layer in reversed(self.layers):
+            for kind in self.BACKPROP_ORDER:
+                r = getattr(layer, kind)
+                if r is not None and not r.passed:
                     return layer.layer, kind
         return None
 
@@ -338,7 +361,7 @@ class NetworkReport(CheckReport):
         if first is not None:
             layer, kind = first
             r = getattr(self.layers[layer - 1], kind)
-            line += f"; first failing layer: {layer} ({_row_label(kind, r, layer)[0]})"
+            line += f"; breaks first at layer {layer} ({_row_label(kind, r, layer)[0]}, going down from the output)"
         elif self.layers and self.layers[0].delta is not None:
             line += "; every delta formula confirmed"
         return line
@@ -395,9 +418,11 @@ class NetworkReport(CheckReport):
                                      for s in self.sweep])
         return d
 
-    def rendered(self) -> dict[str, str]:
-        out = super().rendered()
+    def to_html(self) -> str:
+        """One self-contained HTML page with tables and (with matplotlib) plots."""
         from .html import render_html
 
-        out["html"] = render_html(self)
-        return out
+        return render_html(self)
+
+    def _renderers(self) -> dict[str, Any]:
+        return {**super()._renderers(), "html": self.to_html}

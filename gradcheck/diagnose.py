@@ -1,0 +1,251 @@
+"""Why a check probably failed, read from the shape of the error.
+
+A wrong gradient rarely looks random.  A constant ratio between analytic and
+numerical values points at a convention (−1: a sign; 2 or ½: ½Σ(a − y)² vs
+Σ(a − y)²; N or 1/N: mean vs sum over the N samples), an analytic gradient
+equal to the transpose of the numerical one at a missing ``.T``, a difference
+proportional to θ at a regulariser that is differentiated but not in the loss,
+errors at float16/float32 rounding level at a low-precision computation, and
+for a network the first broken link of the delta chain says which formula:
+δ_L (the loss and output derivatives), the recurrence at layer l (σ'(z_l) or
+W_{l+1}ᵀ) when δ_{l+1} is right, or the weight/bias formula when δ_l is right.
+
+Every diagnosis names a ``cause`` (a short key) and says it in a sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .compare import GroupResult
+
+if TYPE_CHECKING:
+    from .report import CheckReport, NetworkReport
+
+__all__ = ["Diagnosis", "diagnose_group", "diagnose_report", "diagnose_network"]
+
+#: Relative spread below which a ratio counts as constant.
+_CONSTANT = 1e-6
+
+
+@dataclass
+class Diagnosis:
+    """A probable cause of a failed check.
+
+    Attributes
+    ----------
+    cause : str
+        One of ``'sign'``, ``'factor-2'``, ``'mean-vs-sum'``, ``'constant-factor'``,
+        ``'transpose'``, ``'single-entry'``, ``'regulariser'``, ``'precision'``,
+        ``'swapped'``, ``'wrong-source'``, ``'non-finite'``, ``'output-delta'``, ``'recurrence'``,
+        ``'weight-formula'``, ``'bias-formula'``, ``'stale'``, ``'unknown'``.
+    message : str
+        The diagnosis in one sentence.
+    group : str or None
+        The parameter group (or delta row) it was read from.
+    layer : int or None
+        The layer, for network reports.
+    """
+
+    cause: str
+    message: str
+    group: str | None = None
+    layer: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cause": self.cause, "message": self.message, "group": self.group, "layer": self.layer}
+
+
+def _constant_ratio(a: np.ndarray, n: np.ndarray) -> float | None:
+    """c when a ≈ c·n over the significant entries of n, else None."""
+    sig = np.abs(n) > 1e-3 * np.max(np.abs(n), initial=0.0)
+    if np.count_nonzero(sig) == 0:
+        return None
+    r = a[sig] / n[sig]
+    c = float(np.median(r))
+    if c == 0 or not np.all(np.abs(r - c) <= _CONSTANT * abs(c) + 1e-12):
+        return None
+    # The insignificant entries must follow the same ratio to rounding.
+    scale = np.max(np.abs(a), initial=0.0)
+    if np.max(np.abs(a - c * n), initial=0.0) > 1e-8 * scale:
+        return None
+    return c
+
+
+def _ratio_diagnosis(c: float, name: str, n_samples: int | None) -> Diagnosis:
+    def near(x: float, target: float) -> bool:
+        return abs(x - target) <= 1e-6 * abs(target)
+
+    if near(c, -1):
+        return Diagnosis("sign", f"{name}: analytic = −1 × numerical everywhere: a sign error "
+                                 "(e.g. y − a instead of a − y)", name)
+    if near(c, 2) or near(c, 0.5):
+        return Diagnosis("factor-2", f"{name}: analytic = {c:g} × numerical everywhere: the loss convention "
+                                     "(½Σ(a − y)² has derivative a − y; Σ(a − y)² has 2(a − y))", name)
+    if n_samples and n_samples > 1 and (near(c, 1 / n_samples) or near(c, n_samples)):
+        return Diagnosis("mean-vs-sum", f"{name}: analytic = {c:g} × numerical = "
+                                        f"{'1/N' if c < 1 else 'N'} with N = {n_samples} samples: "
+                                        "mean over samples where the loss sums, or the reverse", name)
+    return Diagnosis("constant-factor", f"{name}: analytic = {c:.6g} × numerical everywhere: a constant factor "
+                                        "is wrong (learning-rate, reduction or loss scaling)", name)
+
+
+def _precision(r: GroupResult) -> Diagnosis | None:
+    a, n = r.analytic, r.numerical
+    scale = float(np.max(np.abs(n), initial=0.0))
+    if scale == 0:
+        return None
+    rel = float(np.max(np.abs(a - n))) / scale
+    for label, eps in (("float16", float(np.finfo(np.float16).eps)), ("float32", float(np.finfo(np.float32).eps))):
+        if eps / 50 <= rel <= 20 * eps:
+            return Diagnosis("precision", f"{r.name}: errors up to {rel:.2g} of the gradient's scale, the rounding "
+                                          f"level of {label}: part of the computation runs in {label}", r.name)
+    return None
+
+
+def diagnose_group(r: GroupResult, *, params: np.ndarray | None = None,
+                   n_samples: int | None = None) -> Diagnosis | None:
+    """Diagnose one failing group from the pattern of its errors (None when it passed).
+
+    Parameters
+    ----------
+    r : GroupResult
+        With ``analytic`` and ``numerical`` arrays.
+    params : ndarray, optional
+        θ of the group, to recognise a regulariser (analytic − numerical ∝ θ).
+    n_samples : int, optional
+        N, to recognise mean-vs-sum factors.
+
+    Returns
+    -------
+    Diagnosis or None
+    """
+    if r.passed or r.analytic is None or r.numerical is None:
+        return None
+    a, n = r.analytic, r.numerical
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
+        return Diagnosis("non-finite", f"{r.name}: NaN or Inf values (see the notes for where)", r.name)
+    if r.n_mismatched == 1 and r.n_entries > 1:
+        return Diagnosis("single-entry", f"{r.name}: only entry {r.worst_index} is wrong, every other entry "
+                                         "agrees: an indexing or update slip in one place", r.name)
+    c = _constant_ratio(a, n)
+    if c is not None:
+        return _ratio_diagnosis(c, r.name, n_samples)
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
+        scale = np.max(np.abs(n), initial=0.0)
+        if np.max(np.abs(a - n.T)) <= 1e-6 * scale:
+            return Diagnosis("transpose", f"{r.name}: analytic = numericalᵀ: a transpose is missing "
+                                          "(square matrices hide it from shape checks)", r.name)
+    if params is not None and np.shape(params) == a.shape:
+        theta = np.asarray(params, dtype=np.float64)
+        lam = _constant_ratio(a - n, theta)
+        if lam is not None and lam > 0:
+            return Diagnosis("regulariser", f"{r.name}: analytic − numerical = {lam:.3g}·θ: a regulariser "
+                                            "(weight decay) in the gradient that the loss does not contain", r.name)
+    return _precision(r)
+
+
+def _matches(g: GroupResult, h: GroupResult) -> bool:
+    """g's analytic gradient equals h's numerical gradient."""
+    if h is g or g.analytic is None or h.numerical is None or h.numerical.shape != g.analytic.shape:
+        return False
+    scale = np.max(np.abs(h.numerical), initial=0.0)
+    return bool(scale > 0 and np.max(np.abs(g.analytic - h.numerical)) <= 1e-6 * scale)
+
+
+def _swapped(groups: Sequence[GroupResult]) -> Diagnosis | None:
+    """Gradients swapped between two groups, or one group's gradient taken from another."""
+    for g in groups:
+        if g.passed:
+            continue
+        for h in groups:
+            if not _matches(g, h):
+                continue
+            if _matches(h, g):
+                return Diagnosis("swapped", f"{g.name} and {h.name}: each analytic gradient is the other's "
+                                            "numerical gradient: the two groups' gradients are swapped", g.name)
+            # DenseNet names (W/b) say which formula took the wrong layer's values.
+            cause = {"W": "weight-formula", "b": "bias-formula"}.get(g.name[:1], "wrong-source")
+            return Diagnosis(cause, f"{g.name}: its analytic gradient is the numerical gradient of {h.name}: it "
+                                    "is computed from the wrong layer's values (e.g. the next layer's delta)", g.name)
+    return None
+
+
+def diagnose_report(report: "CheckReport", params: dict[str, np.ndarray] | None = None,
+                    n_samples: int | None = None) -> list[Diagnosis]:
+    """Diagnoses of a failed :func:`check_params` report, one per failing group at most."""
+    if report.passed:
+        return []
+    swapped = _swapped(report.groups)
+    out = [swapped] if swapped else []
+    for g in report.groups:
+        if g.passed or (swapped and g.name == swapped.group):
+            continue
+        d = diagnose_group(g, params=None if params is None else params.get(g.name), n_samples=n_samples)
+        out.append(d or Diagnosis("unknown", f"{g.name}: no known pattern; see the worst entries", g.name))
+    return out
+
+
+def diagnose_network(report: "NetworkReport", params: dict[str, np.ndarray], n_samples: int,
+                     stale_check: Any = None) -> list[Diagnosis]:
+    """The probable cause of a failed network check, from where the delta chain breaks.
+
+    Parameters
+    ----------
+    report : NetworkReport
+    params : dict of str to ndarray
+        The network's parameters.
+    n_samples : int
+    stale_check : callable, optional
+        ``stale_check() -> float or None``: a learning rate for which the
+        analytic gradients equal the correct gradients at θ + lr·g (weights
+        before the last update), if any.
+
+    Returns
+    -------
+    list of Diagnosis
+        The main diagnosis first.
+    """
+    first = report.first_failure
+    if first is None:
+        return []
+    swapped = _swapped(report.groups)
+    if swapped:
+        return [swapped]
+    layer, kind = first
+    row: GroupResult = getattr(report.layers[layer - 1], kind)
+    param = params.get(row.name) if kind in ("weight", "bias") else None
+    d = diagnose_group(row, params=param, n_samples=n_samples)
+    if d is not None and d.cause != "precision":
+        d.layer = layer
+        return [d]
+    if stale_check is not None:
+        lr = stale_check()
+        if lr is not None:
+            return [Diagnosis("stale", f"the analytic gradients equal the true gradients at θ + {lr:g}·g: they were "
+                                       "computed from the weights before the last update (stale weights)",
+                              None, layer)]
+    if d is not None:
+        d.layer = layer
+        return [d]
+    L = len(report.layers)
+    if kind == "delta":
+        if layer == L:
+            return [Diagnosis("output-delta", f"δ{L} is wrong while nothing above it exists: the output delta "
+                                              f"∂L/∂a{L} ⊙ f'(z{L}) — check the loss derivative and the output "
+                                              "activation's derivative (written from a, not z)", row.name, layer)]
+        return [Diagnosis("recurrence", f"δ{layer} is wrong while δ{layer + 1} is right: the recurrence at layer "
+                                        f"{layer}, δ{layer} = (δ{layer + 1} W{layer + 1}ᵀ) ⊙ f'(z{layer}) — check "
+                                        f"f'(z{layer}) (from a{layer}, this layer's activation) and the transpose "
+                                        f"of W{layer + 1}", row.name, layer)]
+    if kind in ("weight", "bias"):
+        formula = f"a{layer - 1}ᵀ δ{layer}" if kind == "weight" else f"Σ_samples δ{layer}"
+        return [Diagnosis(f"{kind}-formula", f"δ{layer} is right but ∂L/∂{'W' if kind == 'weight' else 'b'}{layer} "
+                                             f"is wrong: the formula ∂L/∂{'W' if kind == 'weight' else 'b'}{layer} "
+                                             f"= {formula} (check which activation, which delta, sum over all "
+                                             "samples)", row.name, layer)]
+    return [Diagnosis("unknown", f"layer {layer}: the {kind.replace('_', ' ')} row fails; see its worst entries",
+                      row.name, layer)]

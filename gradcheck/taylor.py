@@ -1,0 +1,510 @@
+"""Convergence diagnostics along a random direction: the Taylor remainder test and a step-size sweep.
+
+Both diagnostics move one parameter group along a seeded random direction v
+(standard normal, the group's shape; every other group stays put) and look
+at how the loss changes, so they cost a handful of loss calls per group,
+whatever its size.
+
+Taylor remainder test
+    With g the gradient under test,
+
+        r0(ε) = |L(θ + εv) − L(θ)|              = O(ε)
+        r1(ε) = |L(θ + εv) − L(θ) − ε⟨g, v⟩|
+
+    r1 is O(ε²) when g is the gradient, and ≈ ε·|⟨∇L − g, v⟩| (order 1) when
+    it is not, however small the mismatch: halving ε must quarter r1.  The
+    observed order is the least-squares slope of log r1 against log ε
+    (Farrell, Ham, Funke & Rognes, SIAM J. Sci. Comput. 35, 2013, who call it
+    the Taylor test).
+
+Step-size sweep
+    The error of a numerical directional derivative D(h) against ⟨g, v⟩ for
+    h from 1e-1 to 1e-14 (v scaled to unit length, so h is the distance
+    moved).  Forward differences have truncation error ∝ h and central ones
+    ∝ h², while round-off grows as ε_mach·|L|/h; the error curve is a V whose
+    bottom is the best step (Press et al., Numerical Recipes, 3rd ed., §5.7).
+    The complex step Im L(θ + ihv)/h subtracts nothing and stays accurate down
+    to the smallest h (Squire & Trapp, SIAM Review 40, 1998).
+
+Directions are drawn from ``numpy.random.default_rng(seed)`` for every group
+in ``params`` order, whichever groups are selected, so a group's direction
+depends only on the seed and the parameter shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from ._validation import as_numeric_array, check_grads_mapping, check_params_mapping, describe
+from .errors import InvalidArgument
+from .numeric import LossEvaluator, complex_step_faithful, precision_of
+
+__all__ = ["TaylorResult", "SweepResult", "taylor_test", "step_sweep",
+           "DEFAULT_EPSILONS", "DEFAULT_STEPS", "SWEEP_METHODS"]
+
+#: ε for the Taylor test: 1e-1 … 1e-7, half a decade apart.
+DEFAULT_EPSILONS = np.logspace(-1, -7, 13)
+#: h for the step-size sweep: 1e-1 … 1e-14, half a decade apart.
+DEFAULT_STEPS = np.logspace(-1, -14, 27)
+SWEEP_METHODS = ("forward", "central", "complex")
+
+#: r1 is resolved when it exceeds this many ε_mach·max(1, |L|): the two loss
+#: values it subtracts are each rounded, and a loss is a long sum of rounded
+#: terms, so a few hundred ε_mach·|L| can still be pure round-off.
+ROUNDOFF_FLOOR = 1e3
+#: A correct gradient gives order 2; 1.8 leaves room for round-off in the
+#: smallest resolved r1 and for the ε³ term in the largest.
+PASS_ORDER = 1.8
+#: The fit spans at most this many decades of ε above the smallest resolved ε …
+FIT_DECADES = 2.0
+#: … but at least this many points when the resolved run has them.
+MIN_FIT_POINTS = 3
+
+
+@dataclass
+class TaylorResult:
+    """The Taylor remainder test of one parameter group.
+
+    Attributes
+    ----------
+    name : str
+        The parameter group.
+    epsilons : ndarray of shape (k,)
+        The ε used, in the order given.
+    remainder0 : ndarray of shape (k,)
+        r0(ε) = |L(θ + εv) − L(θ)|.
+    remainder1 : ndarray of shape (k,)
+        r1(ε) = |L(θ + εv) − L(θ) − ε⟨g, v⟩|.
+    order : float
+        Least-squares slope of log r1 against log ε over the points used;
+        ≈ 2 for a correct gradient, ≈ 1 for a wrong one, NaN when fewer than
+        two points rise above the round-off floor.
+    passed : bool
+        ``order >= 1.8``; or, when r1 never rises above the round-off floor
+        (and every value is finite), True: ⟨g, v⟩ then matches the loss to
+        working precision, |⟨∇L − g, v⟩| ≲ floor/max(ε).
+    n_points_used : int
+        Number of ε the order was fitted over.
+    direction_norm : float
+        ‖v‖₂ of the random direction.
+    used : ndarray of bool, shape (k,)
+        Which ε the order was fitted over.
+    roundoff_floor : ndarray of shape (k,)
+        1e3·ε_mach·max(1, |L(θ)|, |L(θ + εv)|): r1 at or below it is round-off.
+    directional_derivative : float
+        ⟨g, v⟩, the slope the gradient under test predicts.
+    loss_value : float
+        L(θ).
+    notes : list of str
+        How the verdict was reached, and what to look at when it failed.
+    """
+
+    name: str
+    epsilons: np.ndarray
+    remainder0: np.ndarray
+    remainder1: np.ndarray
+    order: float
+    passed: bool
+    n_points_used: int
+    direction_norm: float
+    used: np.ndarray
+    roundoff_floor: np.ndarray
+    directional_derivative: float
+    loss_value: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepResult:
+    """The step-size sweep of one parameter group.
+
+    Attributes
+    ----------
+    name : str
+        The parameter group.
+    steps : ndarray of shape (k,)
+        The steps h, in the order given (distance moved along the unit direction v).
+    errors : dict of str to ndarray of shape (k,)
+        Per method, |D(h) − ⟨g, v⟩| / max(|⟨g, v⟩|, tiny) with tiny the
+        smallest normal float64.  A wrong g makes every curve level off at
+        the gradient's own relative error.
+    best_step : dict of str to float
+        Per method, the h with the smallest error (NaN if none is finite).
+    best_error : dict of str to float
+        Per method, that smallest error.
+    notes : list of str
+        Methods dropped and why (e.g. a loss that does not accept complex input).
+    directional_derivative : float
+        ⟨g, v⟩ with ‖v‖₂ = 1.
+    loss_value : float
+        L(θ).
+    """
+
+    name: str
+    steps: np.ndarray
+    errors: dict[str, np.ndarray]
+    best_step: dict[str, float]
+    best_error: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    directional_derivative: float = math.nan
+    loss_value: float = math.nan
+
+
+# -- validation --------------------------------------------------------------
+
+
+def _validate(loss: Any, params: Any, grads: Any, seed: Any,
+              groups: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
+    if not callable(loss):
+        raise InvalidArgument(f"loss: expected a callable loss(params) -> scalar, got {describe(loss)}")
+    params = check_params_mapping(params)
+    grads = check_grads_mapping(grads, params)
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise InvalidArgument(f"seed: expected a non-negative integer or None, got {describe(seed)}")
+    return params, grads, _select_groups(groups, params)
+
+
+def _select_groups(groups: Any, params: dict[str, np.ndarray]) -> list[str]:
+    if groups is None:
+        return list(params)
+    names = [groups] if isinstance(groups, str) else groups
+    try:
+        names = list(names)
+    except TypeError:
+        raise InvalidArgument(f"groups: expected a list of parameter names such as {list(params)[:2]}, "
+                              f"got {describe(groups)}") from None
+    if not names:
+        raise InvalidArgument(f"groups: expected at least one parameter name, got an empty list; "
+                              f"pass groups=None to test every group of {list(params)}")
+    unknown = [g for g in names if not isinstance(g, str) or g not in params]
+    if unknown:
+        raise InvalidArgument(f"groups: unknown parameter names {unknown}; expected names from params: "
+                              f"{list(params)}")
+    return [k for k in params if k in names]
+
+
+def _grid(label: str, values: Any, default: np.ndarray, minimum: int) -> np.ndarray:
+    """Validate a sequence of distinct positive finite numbers (ε or h)."""
+    if values is None:
+        return default.copy()
+    arr = np.array(as_numeric_array(label, values), dtype=np.float64)
+    if arr.ndim != 1 or arr.size < minimum:
+        raise InvalidArgument(f"{label}: expected a 1-D sequence of at least {minimum} positive numbers such as "
+                              f"numpy.logspace(-1, -7, 13), got {describe(values)}")
+    if not np.all(np.isfinite(arr) & (arr > 0)):
+        raise InvalidArgument(f"{label}: expected finite positive values, got {arr.tolist()}")
+    if np.unique(arr).size != arr.size:
+        raise InvalidArgument(f"{label}: expected distinct values, got duplicates in {arr.tolist()}")
+    return arr
+
+
+def _directions(params: dict[str, np.ndarray], seed: int | None) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(np.shape(p)) for k, p in params.items()}
+
+
+def _along(ev: LossEvaluator, name: str, base: np.ndarray, v: np.ndarray, t: float | complex) -> Any:
+    """L at ``base + t·v`` in group ``name`` of the evaluator's private copy; the copy is restored."""
+    ev.work[name][...] = base + t * v
+    try:
+        return ev()
+    finally:
+        ev.work[name][...] = base
+
+
+def _start(loss: Callable, params: dict[str, np.ndarray]) -> tuple[LossEvaluator, float, float, list[str]]:
+    """An evaluator, L(θ), ε_mach of the loss's precision, and notes about them."""
+    ev = LossEvaluator(loss, params)
+    ev.context = "at the unperturbed parameters"
+    raw = ev()
+    f0 = float(np.real(raw))
+    notes = [] if math.isfinite(f0) else [f"the loss is {f0} at the given parameters: nothing can be measured"]
+    return ev, f0, float(np.finfo(precision_of(raw)).eps), notes
+
+
+# -- Taylor remainder test ---------------------------------------------------
+
+
+def _fit_window(eps: np.ndarray, r1: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Indices of the ε the order is fitted over.
+
+    A point is resolved when r1 is finite and above the round-off floor.
+    Round-off can lift an isolated point above the floor, so only the longest
+    contiguous run of resolved points (ε in decreasing order; on a tie the
+    run at larger ε) is kept.  The asymptotic regime is at small ε: the ε³
+    term bends the curve at large ε, and a small gradient error δ dominates
+    r1 only below ε ≈ |δ|/|½vᵀHv|.  So the fit takes the smallest ε of the
+    run and every point of the run within ``FIT_DECADES`` above it, widened
+    to the ``MIN_FIT_POINTS`` smallest when that leaves fewer.
+    """
+    desc = np.argsort(-eps)
+    with np.errstate(invalid="ignore"):
+        resolved = np.isfinite(r1[desc]) & (r1[desc] > floor[desc])
+    best, start = (0, 0), None
+    for i, ok in enumerate(np.append(resolved, False)):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    run = desc[best[0]:best[1]]
+    if run.size < 2:
+        return run[:0]
+    # The relative slack keeps a grid point at exactly FIT_DECADES inside despite rounding.
+    window = run[eps[run] <= eps[run[-1]] * 10 ** FIT_DECADES * (1 + 1e-9)]
+    return window if window.size >= MIN_FIT_POINTS else run[-MIN_FIT_POINTS:]
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y against x."""
+    dx = x - x.mean()
+    return float(np.sum(dx * (y - y.mean())) / np.sum(dx * dx))
+
+
+def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
+                grads: Mapping[str, Any], *, epsilons: Any = None, seed: int | None = 0,
+                groups: Iterable[str] | str | None = None) -> list[TaylorResult]:
+    """The Taylor remainder test of a gradient, one parameter group at a time.
+
+    For each group a seeded standard-normal direction v (the group's shape,
+    other groups zero) is drawn and r1(ε) = |L(θ + εv) − L(θ) − ε⟨g, v⟩| is
+    measured for every ε; the observed order of r1 is ≈ 2 for a correct
+    gradient and ≈ 1 for a wrong one (see the module docstring, and
+    :func:`_fit_window` for which ε the order is fitted over).
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(params) -> scalar``; receives a dict of private float64 copies
+        with the keys and shapes of ``params``.
+    params : mapping of str to array_like
+        Where to test (never modified).
+    grads : mapping of str to array_like
+        The gradient under test: same keys and shapes as ``params``.
+    epsilons : array_like of shape (k,), k >= 2, optional
+        Distinct positive ε; default ``DEFAULT_EPSILONS`` (1e-1 … 1e-7, 13 points).
+    seed : int or None
+        Seed of the random directions.
+    groups : str or sequence of str, optional
+        Only test these groups (default: all, in ``params`` order).
+
+    Returns
+    -------
+    list of TaylorResult
+        One per tested group, in ``params`` order.
+
+    Raises
+    ------
+    InvalidArgument
+        Bad arguments (see :func:`gradcheck.check_params`), bad ``epsilons``,
+        ``seed`` or ``groups``.
+    LossEvaluationError
+        The loss raised; the original exception is chained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([0.5, -1.0, 2.0])}
+    >>> loss = lambda p: np.sum(np.sin(p["w"]))
+    >>> [r] = taylor_test(loss, params, {"w": np.cos(params["w"])})
+    >>> r.passed, round(r.order, 1)
+    (True, 2.0)
+    >>> [r] = taylor_test(loss, params, {"w": 1.01 * np.cos(params["w"])})
+    >>> r.passed, round(r.order, 1)
+    (False, 1.0)
+    """
+    params, grads, names = _validate(loss, params, grads, seed, groups)
+    eps = _grid("epsilons", epsilons, DEFAULT_EPSILONS, 2)
+    directions = _directions(params, seed)
+    ev, f0, eps_mach, start_notes = _start(loss, params)
+    results = []
+    for name in names:
+        v = directions[name]
+        g = np.asarray(grads[name], dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            gv = float(np.sum(g * v))
+        base = ev.work[name].copy()
+        ev.context = f"along a random direction in {name!r} (Taylor test)"
+        values = np.array([float(np.real(_along(ev, name, base, v, e))) for e in eps])
+        with np.errstate(invalid="ignore", over="ignore"):
+            r0 = np.abs(values - f0)
+            r1 = np.abs((values - f0) - eps * gv)
+            floor = ROUNDOFF_FLOOR * eps_mach * np.maximum(1.0, np.maximum(abs(f0), np.abs(values)))
+        window = _fit_window(eps, r1, floor)
+        used = np.zeros(eps.size, dtype=bool)
+        used[window] = True
+        notes = list(start_notes)
+        if window.size:
+            order = _slope(np.log(eps[window]), np.log(r1[window]))
+            passed = order >= PASS_ORDER
+            lo, hi = eps[window].min(), eps[window].max()
+            notes.append(f"order fitted over ε = {lo:.3g} … {hi:.3g} ({window.size} points)")
+            if not passed:
+                k = window[np.argmin(eps[window])]
+                rate = (values[k] - f0) / eps[k]
+                notes.append(f"r1 shrinks like ε^{order:.2f}, not ε²: along v the gradient predicts a slope "
+                             f"⟨g, v⟩ = {gv:.10g} but the loss changes at ≈ {rate:.10g}")
+        else:
+            order = math.nan
+            finite = math.isfinite(gv) and bool(np.all(np.isfinite(r1)))
+            with np.errstate(invalid="ignore"):
+                at_floor = finite and bool(np.all(r1 <= floor))
+            passed = at_floor
+            if at_floor:
+                notes.append("r1 stays at the round-off floor for every ε: ⟨g, v⟩ matches the loss to working "
+                             "precision, so no order can be (or needs to be) measured")
+            elif not math.isfinite(gv):
+                notes.append(f"⟨g, v⟩ is {gv}: grads[{name!r}] has non-finite entries")
+            elif math.isfinite(f0):  # a non-finite L(θ) is already in the notes
+                notes.append("r1 rises above round-off at only one ε: too few points to measure an order; "
+                             "pass larger or more epsilons" if finite else
+                             "the loss is not finite along v for some ε; try smaller epsilons")
+        results.append(TaylorResult(name, eps.copy(), r0, r1, order, bool(passed), int(window.size),
+                                    float(np.linalg.norm(v)), used, floor, gv, f0, notes))
+    return results
+
+
+# -- step-size sweep ---------------------------------------------------------
+
+
+def _sweep_methods(methods: Any) -> tuple[str, ...]:
+    names = (methods,) if isinstance(methods, str) else methods
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise InvalidArgument(f"methods: expected a sequence of names from {list(SWEEP_METHODS)}, "
+                              f"got {describe(methods)}") from None
+    unknown = [m for m in names if m not in SWEEP_METHODS]
+    if not names or unknown:
+        raise InvalidArgument(f"methods: expected one or more of {list(SWEEP_METHODS)}, got {list(names)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _estimates(ev: LossEvaluator, cev: LossEvaluator | None, name: str, v: np.ndarray, f0: float,
+               hs: np.ndarray, methods: list[str]) -> dict[str, np.ndarray]:
+    """D(h) for every step and method, along the unit direction ``v`` of group ``name``."""
+    base = ev.work[name].copy()
+    ev.context = f"along a random direction in {name!r} (step sweep)"
+
+    def real_at(t: float) -> float:
+        return float(np.real(_along(ev, name, base, v, t)))
+
+    out = {}
+    if "forward" in methods:
+        out["forward"] = np.array([(real_at(h) - f0) / h for h in hs])
+    if "central" in methods:
+        out["central"] = np.array([(real_at(h) - real_at(-h)) / (2 * h) for h in hs])
+    if "complex" in methods and cev is not None:
+        cbase = cev.work[name].copy()
+        cev.context = f"along a random direction in {name!r} (complex step sweep)"
+        out["complex"] = np.array([float(np.imag(_along(cev, name, cbase, v, 1j * h))) / h for h in hs])
+    return out
+
+
+def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
+               grads: Mapping[str, Any], *, steps: Any = None,
+               methods: Iterable[str] = SWEEP_METHODS, seed: int | None = 0,
+               groups: Iterable[str] | str | None = None) -> list[SweepResult]:
+    """Error of numerical directional derivatives against ⟨g, v⟩ as the step h varies.
+
+    For each group, v is the seeded random direction of :func:`taylor_test`
+    scaled to unit length, and each method estimates the derivative along v:
+
+    ========= =============================== ======================
+    method    D(h)                            loss calls per step
+    ========= =============================== ======================
+    forward   (L(θ + hv) − L(θ)) / h          1
+    central   (L(θ + hv) − L(θ − hv)) / 2h    2
+    complex   Im L(θ + ihv) / h               1
+    ========= =============================== ======================
+
+    The complex curve is dropped, with a note, for a group where the loss
+    does not carry a complex perturbation (it raises, returns a real number,
+    emits ``ComplexWarning`` or disagrees with real differences; see
+    :func:`gradcheck.numeric.complex_step_faithful`).
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(params) -> scalar``; receives a dict of private float64 (or
+        complex128) copies with the keys and shapes of ``params``.
+    params : mapping of str to array_like
+        Where to measure (never modified).
+    grads : mapping of str to array_like
+        The gradient to compare with: same keys and shapes as ``params``.
+    steps : array_like of shape (k,), optional
+        Distinct positive h; default ``DEFAULT_STEPS`` (1e-1 … 1e-14, 27 points).
+    methods : sequence of {'forward', 'central', 'complex'}
+    seed : int or None
+        Seed of the random directions.
+    groups : str or sequence of str, optional
+        Only sweep these groups (default: all, in ``params`` order).
+
+    Returns
+    -------
+    list of SweepResult
+        One per swept group, in ``params`` order.
+
+    Raises
+    ------
+    InvalidArgument
+        Bad arguments, ``steps``, ``methods``, ``seed`` or ``groups``.
+    LossEvaluationError
+        The loss raised on real input; the original exception is chained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([0.5, -1.0, 2.0])}
+    >>> loss = lambda p: np.sum(np.sin(p["w"]))
+    >>> [s] = step_sweep(loss, params, {"w": np.cos(params["w"])})
+    >>> s.best_error["complex"] < 1e-14, 1e-7 < s.best_step["central"] < 1e-3
+    (True, True)
+    """
+    params, grads, names = _validate(loss, params, grads, seed, groups)
+    hs = _grid("steps", steps, DEFAULT_STEPS, 1)
+    methods = _sweep_methods(methods)
+    directions = _directions(params, seed)
+    ev, f0, eps_mach, start_notes = _start(loss, params)
+    cev = LossEvaluator(loss, params, complex_mode=True) if "complex" in methods else None
+    tiny = np.finfo(np.float64).tiny
+    results = []
+    for name in names:
+        v = directions[name]
+        norm = float(np.linalg.norm(v))
+        if norm > 0:
+            v = v / norm
+        with np.errstate(invalid="ignore", over="ignore"):
+            gv = float(np.sum(np.asarray(grads[name], dtype=np.float64) * v))
+        notes = list(start_notes)
+        if math.isfinite(f0):
+            active = list(methods)
+            if cev is not None:
+                ok, reason = complex_step_faithful(loss, params, name, f0=f0, eps=eps_mach, seed=seed,
+                                                   evaluator=ev, complex_evaluator=cev)
+                if not ok:
+                    active.remove("complex")
+                    notes.append(f"complex step dropped: {reason}")
+            estimates = _estimates(ev, cev, name, v, f0, hs, active)
+        else:
+            estimates = {m: np.full(hs.size, math.nan) for m in methods}
+        errors, best_step, best_error = {}, {}, {}
+        for m in [m for m in methods if m in estimates]:
+            with np.errstate(invalid="ignore", over="ignore"):
+                err = np.abs(estimates[m] - gv) / max(abs(gv), tiny)
+            errors[m] = err
+            ranked = np.where(np.isnan(err), np.inf, err)
+            k = int(np.argmin(ranked))
+            best_step[m], best_error[m] = (float(hs[k]), float(err[k])) if np.isfinite(ranked[k]) \
+                else (math.nan, math.nan)
+        if gv == 0:
+            notes.append("⟨g, v⟩ = 0: the errors are absolute errors divided by the smallest normal float "
+                         "(2.2e-308)")
+        results.append(SweepResult(name, hs.copy(), errors, best_step, best_error, notes, gv, f0))
+    return results
