@@ -42,6 +42,7 @@ from .errors import InvalidArgument
 from .network import DenseNet
 from .numeric import FULL_METHODS, Progress, _numerical_gradient
 from .report import LayerResult, NetworkReport
+from .taylor import step_sweep, taylor_test
 
 __all__ = ["check_layers", "rounding_scale"]
 
@@ -108,12 +109,14 @@ def _z_loss(net: DenseNet, layer: int, y: np.ndarray) -> Callable[[dict[str, np.
 def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas: bool = True,
                  backward: Backward | None = None, rtol: float = 1e-10, atol: float = 0.0,
                  safety: float = 4.0, seed: int | None = 0, n_directions: int = 4,
-                 progress: Progress | None = None, title: str | None = None) -> NetworkReport:
+                 progress: Progress | None = None, title: str | None = None,
+                 diagnostics: bool = True) -> NetworkReport:
     """Check a DenseNet's gradients and, per layer, the delta formulas.
 
     See :func:`gradcheck.check_network` for the parameters; ``backward`` is the
     analytic pass under test (default: ``net.backward(X, y)``), which lets a
-    deliberately wrong backward pass be verified.
+    deliberately wrong backward pass be verified; ``diagnostics`` adds the
+    Taylor remainder test and the step-size sweep per parameter group.
     """
     if not isinstance(net, DenseNet):
         raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}; "
@@ -163,6 +166,11 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
     report = NetworkReport(groups=base.groups, method=base.method, config=base.config, elapsed=base.elapsed,
                            n_evaluations=base.n_evaluations, loss_value=base.loss_value, notes=base.notes,
                            title=base.title, layers=layers, error_maps=error_maps)
+    if diagnostics:
+        loss = net.loss_function(X, y)
+        report.taylor = taylor_test(loss, net.params, grads, seed=seed)
+        report.sweep = step_sweep(loss, net.params, grads, seed=seed)
+        report.config["diagnostics"] = True
     report.diagnoses = diagnose_network(report, net.params, X.shape[0],
                                         stale_check=lambda: _stale_learning_rate(net, X, y, grads))
     return report

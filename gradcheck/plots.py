@@ -8,8 +8,8 @@ figure              shows
                     truncation (right) against round-off (left)
 ``taylor_figure``   the Taylor remainders r0 and r1 against ε, with slope-1
                     and slope-2 reference lines and the observed order
-``heatmap_figure``  \|analytic − numerical\| per entry of a weight matrix, on
-                    a log colour scale
+``heatmap_figure``  ``|analytic − numerical|`` per entry of a weight
+                    matrix, on a log colour scale
 =================== ==========================================================
 
 matplotlib is an optional dependency (``pip install "gradcheck[plot]"``),
@@ -245,7 +245,7 @@ def _reference(eps: np.ndarray, r0: np.ndarray, r1: np.ndarray,
 
 
 def heatmap_figure(name: str, abs_error: Any, tolerance: Any = None) -> bytes:
-    r"""\|analytic − numerical\| per entry of one parameter array, on a log colour scale.
+    r"""``|analytic − numerical|`` per entry of one parameter array, on a log colour scale.
 
     Entries that are exactly 0 are grey (a log scale has no place for them),
     non-finite ones carry a black cross and, with ``tolerance``, entries whose
@@ -256,7 +256,8 @@ def heatmap_figure(name: str, abs_error: Any, tolerance: Any = None) -> bytes:
     name : str
         The parameter's name, used in the title (e.g. ``"W1"``).
     abs_error : array_like of shape (n_rows, n_cols) or (n,)
-        The absolute errors; a 1-D array (a bias) is drawn as one row.
+        The errors (their absolute value is drawn); a 1-D array (a bias) is
+        drawn as one row, a scalar as one cell.
     tolerance : array_like broadcastable to the shape of ``abs_error``, optional
         Per-entry tolerance.
 
@@ -270,8 +271,8 @@ def heatmap_figure(name: str, abs_error: Any, tolerance: Any = None) -> bytes:
     ImportError
         matplotlib is not installed.
     InvalidArgument
-        ``abs_error`` is not a real array of at most 2 dimensions, or
-        ``tolerance`` does not broadcast to its shape.
+        ``abs_error`` is not a non-empty real array of at most 2 dimensions,
+        or ``tolerance`` does not broadcast to its shape.
 
     Examples
     --------
@@ -286,6 +287,8 @@ def heatmap_figure(name: str, abs_error: Any, tolerance: Any = None) -> bytes:
     if err.ndim > 2:
         raise InvalidArgument(f"abs_error: expected a 1-D or 2-D array (a bias or a weight matrix), got shape "
                               f"{err.shape}; reshape it to 2-D first")
+    if err.size == 0:
+        raise InvalidArgument(f"abs_error: expected at least one entry, got an empty array of shape {err.shape}")
     grid = err.reshape(1, -1) if err.ndim < 2 else err
     over = np.zeros(grid.shape, dtype=bool)
     if tolerance is not None:
@@ -300,7 +303,10 @@ def heatmap_figure(name: str, abs_error: Any, tolerance: Any = None) -> bytes:
     positive = np.isfinite(grid) & (grid > 0)
     nonfinite = ~np.isfinite(grid)
     n_rows, n_cols = grid.shape
-    fig = _figure(min(max(2.0 + 0.45 * n_cols, 4.5), 12.0), min(max(1.4 + 0.45 * n_rows, 2.4), 10.0))
+    width, height = min(max(2.0 + 0.45 * n_cols, 4.5), 12.0), min(max(1.4 + 0.45 * n_rows, 2.4), 10.0)
+    fig = _figure(width, height)
+    # Markers in points, sized to about 60 % of a cell (72 points per inch).
+    marker = float(np.clip(0.6 * 72 * min((width - 2.0) / n_cols, (height - 1.4) / n_rows), 3, 10))
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm
     from matplotlib.lines import Line2D
@@ -323,11 +329,11 @@ def heatmap_figure(name: str, abs_error: Any, tolerance: Any = None) -> bytes:
         handles.append(Patch(color="lightgrey", label="exactly 0"))
     if nonfinite.any():
         rows, cols = np.nonzero(nonfinite)
-        ax.plot(cols, rows, "x", color="black", ms=8, mew=1.5, ls="none")
+        ax.plot(cols, rows, "x", color="black", ms=marker, mew=1.5, ls="none")
         handles.append(Line2D([], [], marker="x", color="black", ls="none", label="not finite"))
     if over.any():
         rows, cols = np.nonzero(over)
-        ax.plot(cols, rows, "s", ms=10, mfc="none", mec="red", mew=1.5, ls="none")
+        ax.plot(cols, rows, "s", ms=marker, mfc="none", mec="red", mew=1.5, ls="none")
         handles.append(Line2D([], [], marker="s", mfc="none", mec="red", ls="none",
                               label=f"above tolerance ({int(over.sum())})"))
     if handles:

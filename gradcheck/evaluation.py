@@ -1,0 +1,238 @@
+"""Detection power of the checker, measured: the bug catalogue, sensitivity and false alarms.
+
+:func:`run_catalogue` plants every mistake of :data:`gradcheck.bugs.CATALOGUE`
+in several architectures and records whether :func:`gradcheck.check_network`
+flags exactly the affected groups and whether the diagnosis names the planted
+cause.  :func:`sensitivity` finds, per numerical method, the smallest relative
+error in one gradient entry that the default tolerance flags.
+:func:`stress_set` builds random *correct* networks in hard regimes, and
+:func:`false_alarms` counts how many of them each method wrongly fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .bugs import CATALOGUE, Bug
+from .check import check_network, check_params
+from .network import DenseNet, xor_data
+
+__all__ = ["ARCHITECTURES", "CatalogueRow", "run_catalogue", "sensitivity", "stress_set", "false_alarms",
+           "SENSITIVITY_METHODS"]
+
+#: (label, sizes, bias, samples or "xor"): square and non-square layers, with and without biases.
+ARCHITECTURES: tuple[tuple[str, list[int], bool, Any], ...] = (
+    ("3-4-4-1 no bias, XOR", [3, 4, 4, 1], False, "xor"),
+    ("5-7-3-2 bias", [5, 7, 3, 2], True, 6),
+    ("4-4-4-4 bias", [4, 4, 4, 4], True, 5),
+    ("3-5-2 no bias", [3, 5, 2], False, 4),
+)
+
+SENSITIVITY_METHODS = ("forward", "central", "richardson", "complex", "scipy-fprime", "scipy-differentiate", "auto")
+
+
+def _architecture(sizes: list[int], bias: bool, samples: Any, seed: int) -> tuple[DenseNet, np.ndarray, np.ndarray]:
+    net = DenseNet(sizes, bias=bias, seed=seed)
+    if samples == "xor":
+        X, y = xor_data()
+    else:
+        rng = np.random.default_rng(seed + 1000)
+        X = rng.standard_normal((samples, sizes[0]))
+        y = rng.random((samples, sizes[-1]))
+    return net, X, y
+
+
+@dataclass
+class CatalogueRow:
+    """One bug on one architecture."""
+
+    bug: str
+    architecture: str
+    affected: list[str]
+    flagged: list[str]
+    first_failure: str
+    diagnosis: str
+    expected_cause: str
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.flagged)
+
+    @property
+    def located(self) -> bool:
+        return self.flagged == self.affected
+
+    @property
+    def diagnosed(self) -> bool:
+        return self.diagnosis == self.expected_cause
+
+
+def run_catalogue(bugs: dict[str, Bug] | None = None, *, method: str = "auto", seed: int = 1,
+                  progress: Callable[[int, int], None] | None = None) -> list[CatalogueRow]:
+    """Plant every applicable bug in every architecture of :data:`ARCHITECTURES` and check it.
+
+    Returns
+    -------
+    list of CatalogueRow
+    """
+    bugs = CATALOGUE if bugs is None else bugs
+    jobs = [(b, arch) for b in bugs.values() for arch in ARCHITECTURES]
+    rows = []
+    for k, (bug, (label, sizes, bias, samples)) in enumerate(jobs):
+        net, X, y = _architecture(sizes, bias, samples, seed)
+        if bug.applies(net, X):
+            report = check_network(net, X, y, method=method, seed=seed, backward=bug.backward(net, X, y),
+                                   diagnostics=False)
+            first = report.first_failure
+            if first is None:
+                where = "—"
+            else:
+                r = getattr(report.layers[first[0] - 1], first[1])
+                where = f"layer {first[0]} {first[1]} (max rel {r.max_rel_error:.2g})"
+            rows.append(CatalogueRow(bug.name, label, bug.affected_groups(net, X, y), report.failed_groups, where,
+                                     report.diagnoses[0].cause if report.diagnoses else "—", bug.cause))
+        if progress:
+            progress(k + 1, len(jobs))
+    return rows
+
+
+def _plant(grads: dict[str, np.ndarray], name: str, index: tuple[int, ...], rel: float) -> dict[str, np.ndarray]:
+    out = {k: v.copy() for k, v in grads.items()}
+    out[name][index] *= 1 + rel
+    return out
+
+
+def sensitivity(methods: tuple[str, ...] = SENSITIVITY_METHODS, *, seed: int = 0,
+                exponents: np.ndarray | None = None,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float]]:
+    """Smallest relative error in one entry that the default tolerance flags, per method.
+
+    For each architecture of :data:`ARCHITECTURES` and each parameter group,
+    the entry of median magnitude gets a relative error 10^-k; bisection over
+    k (half decades, 10^-1 … 10^-13) finds the smallest flagged error.  The
+    result gives the median and the largest threshold over those entries.
+
+    Returns
+    -------
+    dict
+        ``{method: {"median": float, "worst": float, "cases": int}}``.
+    """
+    exps = np.arange(1.0, 13.01, 0.5) if exponents is None else np.asarray(exponents)
+    cases = []
+    for label, sizes, bias, samples in ARCHITECTURES:
+        net, X, y = _architecture(sizes, bias, samples, seed)
+        grads = net.gradients(X, y)
+        loss = net.loss_function(X, y)
+        for name, g in grads.items():
+            if g.size < 2:
+                continue
+            order = np.argsort(np.abs(g), axis=None)
+            index = tuple(int(i) for i in np.unravel_index(int(order[g.size // 2]), g.shape))
+            cases.append((net, loss, grads, name, index))
+    out: dict[str, dict[str, float]] = {}
+    total, done = len(methods) * len(cases), 0
+    for method in methods:
+        thresholds = []
+        for net, loss, grads, name, index in cases:
+            def flagged(k: float) -> bool:
+                return name in check_params(loss, net.params, _plant(grads, name, index, 10.0 ** -k),
+                                            method=method, seed=seed).failed_groups
+            lo, hi = 0, len(exps) - 1  # exps[lo] is flagged (assumed), find the last flagged exponent
+            if not flagged(exps[lo]):
+                thresholds.append(np.inf)
+            else:
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    if flagged(exps[mid]):
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                thresholds.append(10.0 ** -exps[lo])
+            done += 1
+            if progress:
+                progress(done, total)
+        t = np.asarray(thresholds)
+        out[method] = {"median": float(np.median(t)), "worst": float(np.max(t)), "cases": len(t)}
+    return out
+
+
+REGIMES = ("plain", "saturated", "deep-small", "single-sample", "zero-column", "inputs-x10", "float32")
+
+
+def stress_set(n: int = 200, *, seed: int = 12345) -> Iterator[tuple[str, DenseNet, np.ndarray, np.ndarray]]:
+    """Random correct networks in hard regimes, cycling through :data:`REGIMES` and every reduction.
+
+    Yields
+    ------
+    (regime, net, X, y)
+        ``regime`` names the hard case: sigmoids saturated by weights ×25,
+        5-layer nets with weights ×0.1 (vanishing gradients), one sample, a
+        zero input column (all-zero gradient rows), inputs ×10, float32.
+    """
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        regime = REGIMES[k % len(REGIMES)]
+        reduction = ("half_sum", "sum", "mean")[(k // len(REGIMES)) % 3]
+        depth = 5 if regime == "deep-small" else int(rng.integers(1, 5))
+        sizes = [int(rng.integers(1, 8)) for _ in range(depth + 1)]
+        bias = bool(rng.integers(2))
+        samples = 1 if regime == "single-sample" else int(rng.integers(2, 16))
+        net = DenseNet(sizes, bias=bias, reduction=reduction, seed=int(rng.integers(2**31)))
+        X = rng.standard_normal((samples, sizes[0]))
+        y = rng.random((samples, sizes[-1]))
+        if regime == "saturated":
+            for v in net.params.values():
+                v *= 25
+        elif regime == "deep-small":
+            for v in net.params.values():
+                v *= 0.1
+        elif regime == "zero-column":
+            X[:, 0] = 0.0
+        elif regime == "inputs-x10":
+            X *= 10
+        elif regime == "float32":
+            net = DenseNet.from_params({k: v.astype(np.float32) for k, v in net.params.items()},
+                                       reduction=reduction)
+            X, y = X.astype(np.float32), y.astype(np.float32)
+        yield regime, net, X, y
+
+
+def false_alarms(methods: tuple[str, ...] = SENSITIVITY_METHODS, n: int = 200, *, seed: int = 12345,
+                 networks: bool = True,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Count wrong failures on :func:`stress_set` for check_params per method (and check_network).
+
+    Returns
+    -------
+    dict
+        ``{method: {"false_alarms": int, "checked": int, "examples": [str, …]}}``;
+        the key ``"check_network (auto)"`` holds the per-layer check.
+    """
+    keys = list(methods) + (["check_network (auto)"] if networks else [])
+    out = {k: {"false_alarms": 0, "checked": 0, "examples": []} for k in keys}
+    for i, (regime, net, X, y) in enumerate(stress_set(n, seed=seed)):
+        grads = net.gradients(X, y)
+        # The float32 net's gradient is checked against its float64 loss, the
+        # situation "evaluate in float64 where the loss accepts it" covers.
+        loss = net.loss_function(X.astype(np.float64), y.astype(np.float64)) if net.dtype != np.float64 \
+            else net.loss_function(X, y)
+        for method in methods:
+            report = check_params(loss, net.params, grads, method=method, seed=seed)
+            _count(out[method], report.passed, f"{regime} {net!r}: {report.failed_groups}")
+        if networks:
+            report = check_network(net, X, y, seed=seed, diagnostics=False)
+            _count(out["check_network (auto)"], report.passed, f"{regime} {net!r}: {report.first_failure}")
+        if progress:
+            progress(i + 1, n)
+    return out
+
+
+def _count(entry: dict[str, Any], passed: bool, example: str) -> None:
+    entry["checked"] += 1
+    if not passed:
+        entry["false_alarms"] += 1
+        if len(entry["examples"]) < 3:
+            entry["examples"].append(example)
