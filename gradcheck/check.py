@@ -197,7 +197,7 @@ def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
                 evaluator = evaluator or LossEvaluator(loss, params)
                 rv, re, _, n = differentiate_entries("richardson", loss, params, name, flagged,
                                                      f0=ng.loss_value, eps=float(np.finfo(ng.precision).eps),
-                                                     evaluator=evaluator)
+                                                     evaluator=evaluator, noise=ng.noise)
                 values, errors = values.copy(), errors.copy()
                 values.flat[flagged], errors.flat[flagged] = rv, re
                 n_evals += n

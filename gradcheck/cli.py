@@ -17,7 +17,7 @@ from ._version import __version__
 from .check import check_network
 from .errors import InvalidArgument
 from .network import DenseNet, xor_data
-from .numeric import METHODS
+from .numeric import FULL_METHODS, METHODS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -162,6 +162,62 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
+def _cmd_bugs(args: argparse.Namespace) -> int:
+    from . import evaluation
+    from .bugs import CATALOGUE
+
+    if args.list:
+        print(tabulate([[b.name, b.description, b.cause] for b in CATALOGUE.values()],
+                       headers=["bug", "what the code does wrong", "diagnosis"], tablefmt="simple"))
+        return EXIT_OK
+    bar = _ProgressBar("planting bugs", args.progress or sys.stderr.isatty())
+    try:
+        rows = evaluation.run_catalogue(method=args.method, progress=bar)
+    finally:
+        bar.close()
+    print(tabulate([[r.bug, r.architecture, ",".join(r.affected), ",".join(r.flagged),
+                     "yes" if r.detected else "NO", "yes" if r.located else "NO", r.first_failure,
+                     r.diagnosis + ("" if r.diagnosed else f" (planted: {r.expected_cause})")] for r in rows],
+                   headers=["bug", "architecture", "groups affected", "groups flagged", "detected", "located",
+                            "breaks first at", "diagnosis"], tablefmt="simple"))
+    detected = sum(r.detected for r in rows)
+    located = sum(r.located for r in rows)
+    diagnosed = sum(r.diagnosed for r in rows)
+    print(f"\n{len(CATALOGUE)} bugs, {len(rows)} cases: detected {detected}/{len(rows)}, located exactly "
+          f"{located}/{len(rows)}, diagnosis names the planted cause {diagnosed}/{len(rows)}")
+    ok = detected == located == len(rows)
+    if args.sensitivity:
+        ok = _sensitivity(args) and ok
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _sensitivity(args: argparse.Namespace) -> bool:
+    from . import evaluation
+
+    bar = _ProgressBar("sensitivity", args.progress or sys.stderr.isatty())
+    try:
+        sens = evaluation.sensitivity(progress=bar)
+    finally:
+        bar.close()
+    bar = _ProgressBar("stress set", args.progress or sys.stderr.isatty())
+    try:
+        alarms = evaluation.false_alarms(n=args.stress, progress=bar)
+    finally:
+        bar.close()
+    rows = []
+    for method, entry in alarms.items():
+        s = sens.get(method)
+        rows.append([method, f"{s['median']:.0e}" if s else "—", f"{s['worst']:.0e}" if s else "—",
+                     f"{entry['false_alarms']}/{entry['checked']}"])
+    print()
+    print(tabulate(rows, headers=["method", "smallest flagged rel. error (median)", "(worst case)",
+                                  "false alarms"], tablefmt="github" if args.markdown else "simple"))
+    for method, entry in alarms.items():
+        for ex in entry["examples"]:
+            print(f"false alarm, {method}: {ex}")
+    return all(entry["false_alarms"] == 0 for entry in alarms.values())
+
+
 def _add_network_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network and data")
     g.add_argument("--layers", type=_int_list, metavar="N0,N1,...",
@@ -212,6 +268,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bug", metavar="NAME", help="inject a catalogued backprop bug to see what it looks like")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("bugs", help="plant every catalogued backprop bug and show that each is caught",
+                       description="Run every bug of the catalogue on several architectures (square and "
+                                   "non-square layers, with and without biases) and print whether each is "
+                                   "detected, located to exactly the affected groups, and diagnosed. Exit 0 only "
+                                   "if every bug is detected and located.")
+    p.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    p.add_argument("--method", default="auto", choices=list(FULL_METHODS))
+    p.add_argument("--sensitivity", action="store_true",
+                   help="also measure, per method, the smallest flagged relative error and the false alarms "
+                        "on a stress set of random correct networks")
+    p.add_argument("--stress", type=int, default=210, metavar="N",
+                   help="networks in the stress set (default 210)")
+    p.add_argument("--markdown", action="store_true", help="print the sensitivity table as Markdown")
+    p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    p.set_defaults(func=_cmd_bugs)
     return parser
 
 

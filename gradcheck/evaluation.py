@@ -90,8 +90,11 @@ def run_catalogue(bugs: dict[str, Bug] | None = None, *, method: str = "auto", s
             if first is None:
                 where = "—"
             else:
-                r = getattr(report.layers[first[0] - 1], first[1])
-                where = f"layer {first[0]} {first[1]} (max rel {r.max_rel_error:.2g})"
+                layer = report.layers[first[0] - 1]
+                r = getattr(layer, first[1])
+                where = (f"layer {first[0]} {first[1]} (max rel {r.max_rel_error:.2g}); "
+                         f"δ{first[0]} {'ok' if layer.delta.passed else 'FAIL'}, "
+                         f"recurrence {'ok' if layer.recurrence.passed else 'FAIL'}")
             rows.append(CatalogueRow(bug.name, label, bug.affected_groups(net, X, y), report.failed_groups, where,
                                      report.diagnoses[0].cause if report.diagnoses else "—", bug.cause))
         if progress:

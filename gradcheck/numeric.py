@@ -18,6 +18,8 @@ richardson   two Richardson levels over       |R₂ − R₁| + 2κε·max|F|/(h
 complex      Im f(θ + i·h)/h, h = 1e-20       κε·|value|                            1
 ============ ================================ ===================================== =====================
 
+where κε·max|F| is raised to 2σ when the measured noise σ of the loss values
+(:func:`estimate_noise`, 8 extra loss calls per check) is larger.
 The truncation error of a rule of order p is estimated from the same rule at
 two steps: D(h) − D(2h) ≈ (1 − 2^p)·c·h^p.  Richardson extrapolation removes
 the h² and h⁴ terms of central differences (Richardson 1911; Press et al.,
@@ -91,6 +93,8 @@ class NumericalGradient:
         Number of loss calls made.
     notes : list of str
         Decisions a user should know about (fallbacks, precision).
+    noise : float
+        Measured rounding noise of the loss values (see :func:`estimate_noise`).
     """
 
     values: dict[str, np.ndarray]
@@ -101,6 +105,7 @@ class NumericalGradient:
     precision: np.dtype
     n_evaluations: int = 0
     notes: list[str] = field(default_factory=list)
+    noise: float = 0.0
 
 
 class LossEvaluator:
@@ -215,8 +220,55 @@ def _stencil(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray,
     return out
 
 
+#: Multiplier on the measured noise level of the loss in the round-off term.
+NOISE_FACTOR = 2.0
+
+
+def estimate_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 8) -> float:
+    """Standard deviation of the rounding noise in the loss values, measured.
+
+    The loss is evaluated at m + 1 points θ + i·s·v (i = −m/2 … m/2, v a
+    seeded random direction, s = 1e-6·max(1, |θ|)); the fourth differences of
+    those values cancel the smooth part to O(s⁴) and leave the noise, whose
+    level is σ = (γ₄ · mean((Δ⁴f)²))^½ with γ₄ = (4!)²/8!.  This is the
+    ECnoise idea of Moré & Wild, "Estimating computational noise", SIAM J. Sci.
+    Comput. 33 (2011).  A loss such as ½Σ(a − y)² near a good fit has noise
+    far above ε·|L|: it is rounded at the scale of a, not of (a − y)².
+
+    Returns
+    -------
+    float
+        σ (0 when the loss is exactly reproducible along the line).
+    """
+    rng = np.random.default_rng(0 if seed is None else seed)
+    base = {k: v.copy() for k, v in ev.work.items()}
+    dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6 * max(1.0, float(np.max(np.abs(v), initial=0.0)))
+            for k, v in base.items()}
+    values = []
+    ev.context = "while measuring the loss's rounding noise"
+    try:
+        for i in range(-(m // 2), m // 2 + 1):
+            if i == 0:
+                values.append(f0)
+                continue
+            for k in base:
+                ev.work[k][...] = base[k] + i * dirs[k]
+            values.append(float(np.real(ev())))
+    except LossEvaluationError:
+        # The measurement itself will hit the same failure and report it with
+        # the entry it perturbed; here there is nothing more useful to say.
+        return 0.0
+    finally:
+        for k in base:
+            ev.work[k][...] = base[k]
+    d4 = np.diff(np.asarray(values), n=4)
+    if not np.all(np.isfinite(d4)):
+        return 0.0
+    return float(np.sqrt((576.0 / 40320.0) * np.mean(d4 * d4)))
+
+
 def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str,
-                idx: np.ndarray, tracker: _Tracker) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                idx: np.ndarray, tracker: _Tracker, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One finite-difference rule on the entries ``idx`` of a group.
 
     Returns values, error estimates and steps, each of shape (len(idx),).
@@ -242,13 +294,13 @@ def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str
         F = _stencil(ev, name, idx, h, (s, 2 * s), tracker)
         d1 = s * (F[:, 0] - f0) / h
         d2 = s * (F[:, 1] - f0) / (2 * h)
-        big = np.maximum(np.abs(F).max(axis=1), abs(f0))
+        big = np.maximum(np.maximum(np.abs(F).max(axis=1), abs(f0)), NOISE_FACTOR * noise / kappa)
         return d1, np.abs(d2 - d1) + kappa * big / h, h
     if method in ("central", "central4"):
         F = _stencil(ev, name, idx, h, (1.0, -1.0, 2.0, -2.0), tracker)
         d1 = (F[:, 0] - F[:, 1]) / (2 * h)
         d2 = (F[:, 2] - F[:, 3]) / (4 * h)
-        big = np.abs(F).max(axis=1)
+        big = np.maximum(np.abs(F).max(axis=1), NOISE_FACTOR * noise / kappa)
         trunc = np.abs(d2 - d1) / 3
         if method == "central":
             return d1, trunc + kappa * big / h, h
@@ -265,7 +317,7 @@ def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str
         R10 = (4 * D1 - D0) / 3
         R11 = (4 * D2 - D1) / 3
         R2 = (16 * R11 - R10) / 15
-        big = np.abs(F).max(axis=1)
+        big = np.maximum(np.abs(F).max(axis=1), NOISE_FACTOR * noise / kappa)
         return R2, np.abs(R2 - R11) + 2 * kappa * big / (0.25 * h), h
     raise InvalidArgument(f"method: unknown local method {method!r}")  # unreachable via public API
 
@@ -355,7 +407,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
 
 def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.ndarray], name: str,
                           idx: np.ndarray, *, f0: float, eps: float,
-                          evaluator: LossEvaluator | None = None,
+                          evaluator: LossEvaluator | None = None, noise: float = 0.0,
                           progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Measure the derivative of selected entries of one group with a local rule.
 
@@ -366,7 +418,7 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
     before = ev.n_evaluations
     tracker = _Tracker(len(idx), progress)
     ev.context = f"for entries of {name!r} (method {method!r})"
-    vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker)
+    vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker, noise)
     return vals, errs, steps, ev.n_evaluations - before
 
 
@@ -419,14 +471,15 @@ def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method
     eps = float(np.finfo(precision).eps)
     f0 = float(np.real(f0_raw))
     notes: list[str] = []
+    noise = estimate_noise(ev, f0, seed) if method != "complex" and math.isfinite(f0) else 0.0
     if precision != np.float64:
         notes.append(f"the loss returns {precision} values: steps and tolerances use {precision} precision")
     if method.startswith("scipy-"):
         from .scipy_backend import scipy_gradient
 
-        values, errors, steps = scipy_gradient(method, ev, f0, eps, progress)
+        values, errors, steps = scipy_gradient(method, ev, f0, eps, progress, noise=noise)
         return NumericalGradient(values, errors, steps, {k: method for k in params}, f0, precision,
-                                 ev.n_evaluations, notes)
+                                 ev.n_evaluations, notes, noise)
     values, errors, steps, methods = {}, {}, {}, {}
     tracker_total = sum(np.size(v) for v in params.values())
     done = 0
@@ -445,10 +498,10 @@ def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method
         sub = (lambda d, t, _o=done: progress(_o + d, tracker_total)) if progress else None
         vals, errs, stp, n = differentiate_entries(
             chosen, loss, params, name, np.arange(np.size(arr)), f0=f0, eps=eps,
-            evaluator=cev if chosen == "complex" else ev, progress=sub)
+            evaluator=cev if chosen == "complex" else ev, noise=noise, progress=sub)
         done += np.size(arr)
         shape = np.shape(arr)
         values[name], errors[name], steps[name] = vals.reshape(shape), errs.reshape(shape), stp.reshape(shape)
         methods[name] = chosen
     n_evals = ev.n_evaluations + (cev.n_evaluations if cev is not None else 0)
-    return NumericalGradient(values, errors, steps, methods, f0, precision, n_evals, notes)
+    return NumericalGradient(values, errors, steps, methods, f0, precision, n_evals, notes, noise)

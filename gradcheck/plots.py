@@ -36,8 +36,11 @@ __all__ = ["plots_available", "sweep_figure", "taylor_figure", "heatmap_figure"]
 ZERO_ERROR = 1e-17
 _METHOD_COLOURS = {"forward": "tab:blue", "central": "tab:orange", "complex": "tab:green"}
 _DPI = 100
-#: Inches per row of panels, including the legend below each panel.
-ROW_HEIGHT = 4.8
+# Panel geometry in inches.  Panels are laid out by hand: matplotlib's
+# constrained layout would do it for us but doubles the drawing time.
+_AXES_W, _AXES_H = 3.5, 2.9
+_LEFT, _RIGHT, _TITLE = 0.75, 0.15, 0.35
+_XLABEL, _LEGEND = 0.55, 1.05  # tick labels and axis label; up to six legend lines below them
 
 
 def plots_available() -> bool:
@@ -59,7 +62,7 @@ def plots_available() -> bool:
     return True
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float, layout: str | None = "constrained") -> Any:
     """A pyplot-free matplotlib Figure, or an ImportError that says how to get one."""
     try:
         # The top-level import comes first: it fails when matplotlib is absent
@@ -69,7 +72,7 @@ def _figure(width: float, height: float) -> Any:
     except ImportError as exc:
         raise ImportError('gradcheck plots need matplotlib, which is not installed; install it with '
                           'pip install "gradcheck[plot]"') from exc
-    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    return Figure(figsize=(width, height), dpi=_DPI, layout=layout)
 
 
 def _png(fig: Any) -> bytes:
@@ -78,12 +81,30 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _panels(fig: Any, n: int) -> list[Any]:
-    ncols = min(3, n)
-    axes = fig.subplots(math.ceil(n / ncols), ncols, squeeze=False).ravel()
+def _panels(n: int) -> tuple[Any, list[Any]]:
+    """A figure with ``n`` log-log panels, three per row, each with room for a legend below it."""
+    ncols, nrows = min(3, n), math.ceil(n / min(3, n))
+    width = ncols * (_LEFT + _AXES_W + _RIGHT)
+    height = nrows * (_TITLE + _AXES_H + _XLABEL + _LEGEND)
+    fig = _figure(width, height, layout=None)
+    fig.subplots_adjust(left=_LEFT / width, right=1 - _RIGHT / width, top=1 - _TITLE / height,
+                        bottom=(_XLABEL + _LEGEND) / height, wspace=(_LEFT + _RIGHT) / _AXES_W,
+                        hspace=(_XLABEL + _LEGEND + _TITLE) / _AXES_H)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
-    return list(axes[:n])
+    for ax in axes[:n]:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        # Minor ticks over fifteen decades are hundreds of artists and most of the drawing time.
+        ax.minorticks_off()
+        ax.grid(True, which="major", alpha=0.3)
+    return fig, list(axes[:n])
+
+
+def _legend_below(ax: Any) -> None:
+    # Below the panel: the curves fill the panel's corners, whatever their shape.
+    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -_XLABEL / _AXES_H), frameon=False)
 
 
 def _results(results: Any, kind: type, label: str) -> list[Any]:
@@ -132,31 +153,24 @@ def sweep_figure(results: Sequence[SweepResult]) -> bytes:
     True
     """
     results = _results(results, SweepResult, "gradcheck.taylor.step_sweep")
-    ncols = min(3, len(results))
-    fig = _figure(4.4 * ncols, ROW_HEIGHT * math.ceil(len(results) / ncols))
-    for ax, r in zip(_panels(fig, len(results)), results):
+    fig, axes = _panels(len(results))
+    for ax, r in zip(axes, results):
         order = np.argsort(r.steps)
         for method, err in r.errors.items():
             colour = _METHOD_COLOURS.get(method)
             best_h, best_e = r.best_step[method], r.best_error[method]
             label = f"{method}: best h = {best_h:.0e}, error {best_e:.1e}" if math.isfinite(best_h) \
                 else f"{method}: no finite error"
-            ax.loglog(r.steps[order], _on_log_axis(err[order], ZERO_ERROR), ".-", color=colour, lw=1.2,
+            ax.plot(r.steps[order], _on_log_axis(err[order], ZERO_ERROR), ".-", color=colour, lw=1.2,
                       ms=4, label=label)
             if math.isfinite(best_h):
-                ax.loglog([best_h], [max(best_e, ZERO_ERROR)], "*", color=colour, ms=12, mec="black", mew=0.6)
+                ax.plot([best_h], [max(best_e, ZERO_ERROR)], "*", color=colour, ms=12, mec="black", mew=0.6)
         ax.axhline(np.finfo(np.float64).eps, color="grey", ls=":", lw=1, label="float64 machine epsilon")
         ax.set_title(f"{r.name}: step-size sweep")
         ax.set_xlabel("step h")
         ax.set_ylabel("relative error")
-        ax.grid(True, which="major", alpha=0.3)
         _legend_below(ax)
     return _png(fig)
-
-
-def _legend_below(ax: Any) -> None:
-    # Below the panel: the curves fill the panel's corners, whatever their shape.
-    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
 
 
 def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
@@ -194,9 +208,8 @@ def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
     True
     """
     results = _results(results, TaylorResult, "gradcheck.taylor.taylor_test")
-    ncols = min(3, len(results))
-    fig = _figure(4.4 * ncols, ROW_HEIGHT * math.ceil(len(results) / ncols))
-    for ax, r in zip(_panels(fig, len(results)), results):
+    fig, axes = _panels(len(results))
+    for ax, r in zip(axes, results):
         order = np.argsort(r.epsilons)
         eps = r.epsilons[order]
         floor = r.roundoff_floor[order]
@@ -205,22 +218,21 @@ def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
         r0 = _on_log_axis(r.remainder0[order], zero)
         r1 = _on_log_axis(r.remainder1[order], zero)
         used = r.used[order]
-        ax.loglog(eps, r0, "o-", color="tab:blue", ms=3, lw=1.2, label=r"$r_0 = |L(\theta+\epsilon v) - L(\theta)|$")
+        ax.plot(eps, r0, "o-", color="tab:blue", ms=3, lw=1.2, label=r"$r_0 = |L(\theta+\epsilon v) - L(\theta)|$")
         order_text = f"order {r.order:.2f}" if math.isfinite(r.order) else "at round-off, no order"
-        ax.loglog(eps, r1, "s-", color="tab:red", ms=4, mfc="white", lw=1.2,
+        ax.plot(eps, r1, "s-", color="tab:red", ms=4, mfc="white", lw=1.2,
                   label=r"$r_1 = |L(\theta+\epsilon v) - L(\theta) - \epsilon\langle g, v\rangle|$" + f": {order_text}")
         if used.any():
-            ax.loglog(eps[used], r1[used], "s", color="tab:red", ms=5, label="points the order is fitted over")
-        ax.loglog(eps, floor, ":", color="grey", lw=1, label="round-off floor")
+            ax.plot(eps[used], r1[used], "s", color="tab:red", ms=5, label="points the order is fitted over")
+        ax.plot(eps, floor, ":", color="grey", lw=1, label="round-off floor")
         span, (e0, y0) = _reference(eps, r0, r1, used)
         for slope, style in ((1, "--"), (2, "-.")):
             # Shifted up a decade so that a parallel r1 does not hide it.
-            ax.loglog(span, 10 * y0 * (span / e0) ** slope, style, color="black", lw=0.8, alpha=0.7,
+            ax.plot(span, 10 * y0 * (span / e0) ** slope, style, color="black", lw=0.8, alpha=0.7,
                       label=f"slope {slope} (reference)")
         ax.set_title(f"{r.name}: {'passed' if r.passed else 'FAILED'} (order 2 expected)")
         ax.set_xlabel(r"$\epsilon$")
         ax.set_ylabel("remainder")
-        ax.grid(True, which="major", alpha=0.3)
         _legend_below(ax)
     return _png(fig)
 

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.differentiate
 import scipy.optimize
 
-from .numeric import ROUNDOFF_FACTOR, LossEvaluator, Progress
+from .numeric import NOISE_FACTOR, ROUNDOFF_FACTOR, LossEvaluator, Progress
 
 __all__ = ["scipy_gradient"]
 
@@ -50,7 +50,7 @@ def _flat_loss(ev: LossEvaluator) -> tuple[Callable[[np.ndarray], float], np.nda
 
 
 def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
-                   progress: Progress | None = None
+                   progress: Progress | None = None, *, noise: float = 0.0
                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Values, error estimates and steps per group from a SciPy routine.
 
@@ -65,6 +65,8 @@ def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
         Precision the loss is evaluated in.
     progress : callable, optional
         ``progress(done, total)``.
+    noise : float
+        Measured rounding noise of the loss (raises the round-off term).
 
     Returns
     -------
@@ -81,7 +83,7 @@ def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
         g2 = scipy.optimize.approx_fprime(x0, f, 2 * h)
         if progress:
             progress(n, n)
-        err = np.abs(g2 - g1) + ROUNDOFF_FACTOR * eps * max(abs(f0), 1e-300) / h
+        err = np.abs(g2 - g1) + max(ROUNDOFF_FACTOR * eps * abs(f0), NOISE_FACTOR * noise) / h
         steps = np.full(n, h)
         vals = g1
     else:
@@ -115,7 +117,7 @@ def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
         # SciPy's estimate compares successive extrapolations and can be 0 for
         # polynomials; the round-off at its last step is a floor under it.
         steps = initial / 2.0 ** np.asarray(res.nit, dtype=np.float64)
-        err = err + ROUNDOFF_FACTOR * eps * abs(f0) / steps
+        err = err + max(ROUNDOFF_FACTOR * eps * abs(f0), NOISE_FACTOR * noise) / steps
         if progress:
             progress(n, n)
     values = {name: vals[sl].reshape(ev.work[name].shape) for name, sl in layout}
