@@ -18,6 +18,7 @@ from .check import check_network
 from .errors import InvalidArgument
 from .network import DenseNet, xor_data
 from .numeric import FULL_METHODS, METHODS
+from .report import new_report_dir, write_atomic
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -141,13 +142,8 @@ class _ProgressBar:
 def _cmd_check(args: argparse.Namespace) -> int:
     net, X, y, name = _network_and_data(args)
     bar = _ProgressBar("checking", args.progress or sys.stderr.isatty())
-    backward = None
-    if args.bug:
-        from .bugs import CATALOGUE
-
-        if args.bug not in CATALOGUE:
-            raise InvalidArgument(f"--bug: unknown bug {args.bug!r}; `gradcheck bugs --list` names them")
-        backward = CATALOGUE[args.bug].backward(net, X, y)
+    backward = _bug_backward(args, net, X, y)
+    if backward is not None:
         name += f"-bug-{args.bug}"
     try:
         report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
@@ -218,6 +214,73 @@ def _sensitivity(args: argparse.Namespace) -> bool:
     return all(entry["false_alarms"] == 0 for entry in alarms.values())
 
 
+def _plot_to(out: str, name: str, filename: str, png: bytes) -> str:
+    folder = new_report_dir(out, name)
+    return str(write_atomic(folder / filename, png))
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from . import plots
+    from .taylor import step_sweep
+
+    net, X, y, name = _network_and_data(args)
+    results = step_sweep(net.loss_function(X, y), net.params, net.gradients(X, y), seed=args.seed)
+    rows = []
+    for r in results:
+        for method, err in r.errors.items():
+            rows.append([r.name, method, f"{r.best_step[method]:.1e}", f"{r.best_error[method]:.2e}",
+                         f"{err[0]:.1e}", f"{err[-1]:.1e}"])
+    print(f"step-size sweep, {name}: relative error of the directional derivative along a random v "
+          f"against ⟨g, v⟩, h = {results[0].steps[0]:.0e} … {results[0].steps[-1]:.0e}")
+    print(tabulate(rows, headers=["group", "method", "best h", "error at best h", "error at largest h",
+                                  "error at smallest h"], tablefmt="simple", disable_numparse=True))
+    for r in results:
+        for note in r.notes:
+            print(f"note: {r.name}: {note}")
+    if args.out != "-":
+        if plots.plots_available():
+            print("plot written: " + _plot_to(args.out, f"sweep-{name}", "sweep.png", plots.sweep_figure(results)))
+        else:
+            print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
+    return EXIT_OK
+
+
+def _cmd_taylor(args: argparse.Namespace) -> int:
+    from . import plots
+    from .taylor import taylor_test
+
+    net, X, y, name = _network_and_data(args)
+    backward = _bug_backward(args, net, X, y)
+    grads = (backward or net.backward(X, y)).gradients
+    results = taylor_test(net.loss_function(X, y), net.params, grads, seed=args.seed)
+    print(f"Taylor remainder test, {name}: r1(ε) = |L(θ+εv) − L(θ) − ε⟨g,v⟩| shrinks as ε² "
+          "for a correct gradient, as ε for a wrong one")
+    print(tabulate([[r.name, f"{r.order:.3f}", r.n_points_used, "ok" if r.passed else "FAIL"] for r in results],
+                   headers=["group", "observed order", "points fitted", "verdict"], tablefmt="simple",
+                   disable_numparse=True))
+    if args.out != "-":
+        if plots.plots_available():
+            print("plot written: " + _plot_to(args.out, f"taylor-{name}", "taylor.png", plots.taylor_figure(results)))
+        else:
+            print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def _bug_backward(args: argparse.Namespace, net: DenseNet, X: np.ndarray, y: np.ndarray):
+    """The catalogued wrong backward pass named by --bug, or None."""
+    if not getattr(args, "bug", None):
+        return None
+    from .bugs import CATALOGUE
+
+    if args.bug not in CATALOGUE:
+        raise InvalidArgument(f"--bug: unknown bug {args.bug!r}; `gradcheck bugs --list` names them")
+    bug = CATALOGUE[args.bug]
+    if not bug.applies(net, X):
+        raise InvalidArgument(f"--bug {args.bug}: cannot be made on a {','.join(map(str, net.sizes))} network "
+                              f"({bug.description}); choose other --layers")
+    return bug.backward(net, X, y)
+
+
 def _add_network_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network and data")
     g.add_argument("--layers", type=_int_list, metavar="N0,N1,...",
@@ -284,6 +347,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print the sensitivity table as Markdown")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
     p.set_defaults(func=_cmd_bugs)
+
+    p = sub.add_parser("sweep", help="error of forward, central and complex-step derivatives against the step h",
+                       description="Step-size sweep per parameter group: truncation error falls and round-off "
+                                   "rises as h shrinks; prints the best h per method and writes the plot.")
+    _add_network_options(p)
+    p.add_argument("--out", default="reports", metavar="DIR", help="folder for the plot (default reports; - for none)")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("taylor", help="Taylor remainder test: observed convergence order per parameter group",
+                       description="Taylor remainder test per parameter group: order 2 for a correct gradient, "
+                                   "1 for a wrong one. Exit 1 if any group is not of order 2.")
+    _add_network_options(p)
+    p.add_argument("--bug", metavar="NAME", help="test a catalogued wrong backward pass instead")
+    p.add_argument("--out", default="reports", metavar="DIR", help="folder for the plot (default reports; - for none)")
+    p.set_defaults(func=_cmd_taylor)
     return parser
 
 
