@@ -81,7 +81,11 @@ def _load_npz(path: str, what: str) -> dict[str, np.ndarray]:
         raise InvalidArgument(f"{what}: cannot read {path!r} as a .npz archive without pickled objects ({exc})") from None
 
 
-def _network_and_data(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, np.ndarray, str]:
+CLASSIC = ([3, 4, 1], [3, 4, 4, 1])
+
+
+def _network_and_data(args: argparse.Namespace,
+                      sizes_default: list[int] | None = None) -> tuple[DenseNet, np.ndarray, np.ndarray, str]:
     """Build the network and data the check, sweep and taylor commands work on."""
     if args.weights:
         net = DenseNet.from_params(_load_npz(args.weights, "--weights"), activation=args.activation,
@@ -90,7 +94,7 @@ def _network_and_data(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, n
             raise InvalidArgument(f"--layers {','.join(map(str, args.layers))} disagrees with the sizes "
                                   f"{','.join(map(str, net.sizes))} of --weights {args.weights}; drop one of them")
     else:
-        sizes = args.layers or [3, 4, 4, 1]
+        sizes = args.layers or sizes_default or CLASSIC[-1]
         bias = args.bias if args.bias is not None else args.layers is not None
         net = DenseNet(sizes, activation=args.activation, reduction=args.reduction, bias=bias, seed=args.seed)
     data = args.data or ("xor" if net.sizes[0] == 3 and net.sizes[-1] == 1 else "random")
@@ -139,23 +143,51 @@ class _ProgressBar:
             sys.stderr.write("\n")
 
 
+def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
+    """The command that reproduces this check (recorded in the report's config)."""
+    parts = ["gradcheck", "check"]
+    if args.weights:
+        parts += ["--weights", args.weights]
+    else:
+        parts += ["--layers", ",".join(map(str, net.sizes)), "--bias" if net.bias else "--no-bias"]
+    parts += ["--activation", net.activation.name, "--reduction", net.loss_spec.reduction]
+    if args.data:
+        parts += ["--data", args.data]
+    if args.data == "random" or (not args.data and not (net.sizes[0] == 3 and net.sizes[-1] == 1)):
+        parts += ["--samples", str(args.samples)]
+    parts += ["--seed", str(args.seed), "--method", args.method]
+    if args.train:
+        parts += ["--train", str(args.train)]
+    if args.bug:
+        parts += ["--bug", args.bug]
+    return " ".join(parts)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    net, X, y, name = _network_and_data(args)
-    bar = _ProgressBar("checking", args.progress or sys.stderr.isatty())
-    backward = _bug_backward(args, net, X, y)
-    if backward is not None:
-        name += f"-bug-{args.bug}"
-    try:
-        report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
-                               backward=backward, title=f"{name} ({net!r})")
-    finally:
-        bar.close()
-    if "text" in args.format:
-        print(report)
-    if args.out != "-":
-        paths = report.save(args.out, args.name or name, formats=[_SUFFIX[f] for f in args.format])
-        print("reports written: " + ", ".join(str(p) for p in paths))
-    return EXIT_OK if report.passed else EXIT_FAILED
+    # With no network given, verify both classic XOR networks.
+    classic = not args.layers and not args.weights
+    status = EXIT_OK
+    for sizes in (CLASSIC if classic else (None,)):
+        net, X, y, name = _network_and_data(args, sizes)
+        backward = _bug_backward(args, net, X, y)
+        if backward is not None:
+            name += f"-bug-{args.bug}"
+        bar = _ProgressBar(f"checking {name}", args.progress or sys.stderr.isatty())
+        try:
+            report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
+                                   backward=backward, title=f"{name} ({net!r})")
+        finally:
+            bar.close()
+        report.config["command"] = _command_line(args, net)
+        if "text" in args.format:
+            print(report)
+        if args.out != "-":
+            folder = args.name + (f"-{'-'.join(map(str, net.sizes))}" if classic else "") if args.name else name
+            paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=args.replace)
+            print("reports written: " + ", ".join(str(p) for p in paths) + "\n")
+        if not report.passed:
+            status = EXIT_FAILED
+    return status
 
 
 def _cmd_bugs(args: argparse.Namespace) -> int:
@@ -284,7 +316,8 @@ def _bug_backward(args: argparse.Namespace, net: DenseNet, X: np.ndarray, y: np.
 def _add_network_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network and data")
     g.add_argument("--layers", type=_int_list, metavar="N0,N1,...",
-                   help="layer widths, inputs first (default: the classic 3,4,4,1)")
+                   help="layer widths, inputs first (default: the classic 3,4,1 and 3,4,4,1 for check, "
+                        "3,4,4,1 for sweep and taylor)")
     g.add_argument("--bias", dest="bias", action="store_true", default=None,
                    help="give every layer a bias (default: on with --layers, off for the classic network)")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no biases")
@@ -318,14 +351,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="verify a network's backprop layer by layer and write reports",
                        description="Verify a DenseNet's gradients and, per layer, the delta formulas of "
                                    "backpropagation against independent numerical derivatives. With no "
-                                   "options: the classic 3-4-4-1 XOR network. Exit 0 when everything "
-                                   "passes, 1 when a check fails, 2 on bad usage.")
+                                   "network options: the classic 3-4-1 and 3-4-4-1 XOR networks. Exit 0 when "
+                                   "everything passes, 1 when a check fails, 2 on bad usage.")
     _add_network_options(p)
     p.add_argument("--method", default="auto", choices=list(METHODS),
                    help="numerical method (default auto: complex step, Richardson where needed)")
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the reports, written into a new sub-folder (default reports; - for none)")
     p.add_argument("--name", help="sub-folder name (default from the network, e.g. xor-3-4-4-1-nobias-init)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace an existing report folder of the same name (default: a new -2, -3, … folder)")
     p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
                    help="formats to write; text is also printed (default all)")
     p.add_argument("--bug", metavar="NAME", help="inject a catalogued backprop bug to see what it looks like")

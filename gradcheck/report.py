@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +196,7 @@ class CheckReport:
         return {f: renderers[f]() for f in formats}
 
     def save(self, directory: str | os.PathLike, name: str | None = None,
-             formats: tuple[str, ...] | None = None) -> list[Path]:
+             formats: tuple[str, ...] | list[str] | None = None, replace: bool = False) -> list[Path]:
         """Write the report files into a new sub-folder of ``directory``.
 
         Parameters
@@ -208,6 +209,10 @@ class CheckReport:
         formats : tuple of str, optional
             Any of ``"txt"``, ``"md"``, ``"json"`` (and ``"html"`` for network
             reports); default all.
+        replace : bool
+            Replace an existing sub-folder ``name`` instead of creating
+            ``name-2``: the new files are written to a fresh folder first, which
+            then takes the old one's place.
 
         Returns
         -------
@@ -215,6 +220,16 @@ class CheckReport:
             The files written, each written atomically (temporary file, then rename).
         """
         contents = self.rendered(formats)
+        target = Path(directory) / name if name else None
+        if replace and target is not None and target.exists():
+            staging = new_report_dir(directory, f".{name}.new")
+            for fmt, text in contents.items():
+                write_atomic(staging / f"report.{fmt}", text)
+            old = new_report_dir(directory, f".{name}.old")
+            os.rename(target, old / "previous")
+            os.rename(staging, target)
+            shutil.rmtree(old)
+            return [target / f"report.{fmt}" for fmt in contents]
         folder = new_report_dir(directory, name)
         return [write_atomic(folder / f"report.{fmt}", text) for fmt, text in contents.items()]
 
