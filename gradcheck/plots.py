@@ -162,10 +162,11 @@ def sweep_figure(results: Sequence[SweepResult]) -> bytes:
             label = f"{method}: best h = {best_h:.0e}, error {best_e:.1e}" if math.isfinite(best_h) \
                 else f"{method}: no finite error"
             ax.plot(r.steps[order], _on_log_axis(err[order], ZERO_ERROR), ".-", color=colour, lw=1.2,
-                      ms=4, label=label)
+                    ms=4, label=label)
             if math.isfinite(best_h):
                 ax.plot([best_h], [max(best_e, ZERO_ERROR)], "*", color=colour, ms=12, mec="black", mew=0.6)
         ax.axhline(np.finfo(np.float64).eps, color="grey", ls=":", lw=1, label="float64 machine epsilon")
+        ax.set_xlim(r.steps.min() / 2, r.steps.max() * 2)
         ax.set_title(f"{r.name}: step-size sweep")
         ax.set_xlabel("step h")
         ax.set_ylabel("relative error")
@@ -178,8 +179,11 @@ def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
 
     r1 = |L(θ + εv) − L(θ) − ε⟨g, v⟩| should run parallel to the slope-2
     line for a correct gradient; r0 = |L(θ + εv) − L(θ)| runs parallel to the
-    slope-1 line.  The points the order was fitted over are filled, and the
-    round-off floor is dotted.
+    slope-1 line.  The reference lines are drawn a decade above r1 where the
+    order was fitted, so that a parallel r1 does not hide them.  The points
+    the order was fitted over are filled, the round-off floor is dotted, and
+    an r1 that is exactly 0 (a linear loss) is drawn three decades below the
+    floor.
 
     Parameters
     ----------
@@ -213,23 +217,23 @@ def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
         order = np.argsort(r.epsilons)
         eps = r.epsilons[order]
         floor = r.roundoff_floor[order]
-        # Exact zeros (a linear loss) are drawn well below the round-off floor.
-        zero = float(np.nanmin(floor, initial=np.inf)) * 1e-3 if np.any(np.isfinite(floor)) else ZERO_ERROR
+        finite_floor = floor[np.isfinite(floor)]
+        zero = float(finite_floor.min()) * 1e-3 if finite_floor.size else ZERO_ERROR
         r0 = _on_log_axis(r.remainder0[order], zero)
         r1 = _on_log_axis(r.remainder1[order], zero)
         used = r.used[order]
         ax.plot(eps, r0, "o-", color="tab:blue", ms=3, lw=1.2, label=r"$r_0 = |L(\theta+\epsilon v) - L(\theta)|$")
         order_text = f"order {r.order:.2f}" if math.isfinite(r.order) else "at round-off, no order"
         ax.plot(eps, r1, "s-", color="tab:red", ms=4, mfc="white", lw=1.2,
-                  label=r"$r_1 = |L(\theta+\epsilon v) - L(\theta) - \epsilon\langle g, v\rangle|$" + f": {order_text}")
+                label=r"$r_1 = |L(\theta+\epsilon v) - L(\theta) - \epsilon\langle g, v\rangle|$" + f": {order_text}")
         if used.any():
             ax.plot(eps[used], r1[used], "s", color="tab:red", ms=5, label="points the order is fitted over")
         ax.plot(eps, floor, ":", color="grey", lw=1, label="round-off floor")
         span, (e0, y0) = _reference(eps, r0, r1, used)
         for slope, style in ((1, "--"), (2, "-.")):
-            # Shifted up a decade so that a parallel r1 does not hide it.
             ax.plot(span, 10 * y0 * (span / e0) ** slope, style, color="black", lw=0.8, alpha=0.7,
-                      label=f"slope {slope} (reference)")
+                    label=f"slope {slope} (reference)")
+        ax.set_xlim(eps[0] / 2, eps[-1] * 2)
         ax.set_title(f"{r.name}: {'passed' if r.passed else 'FAILED'} (order 2 expected)")
         ax.set_xlabel(r"$\epsilon$")
         ax.set_ylabel("remainder")

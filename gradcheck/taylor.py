@@ -82,7 +82,7 @@ class TaylorResult:
     order : float
         Least-squares slope of log r1 against log ε over the points used;
         ≈ 2 for a correct gradient, ≈ 1 for a wrong one, NaN when fewer than
-        two points rise above the round-off floor.
+        two consecutive ε leave r1 above the round-off floor.
     passed : bool
         ``order >= 1.8``; or, when r1 never rises above the round-off floor
         (and every value is finite), True: ⟨g, v⟩ then matches the loss to
@@ -136,12 +136,12 @@ class SweepResult:
         Per method, the h with the smallest error (NaN if none is finite).
     best_error : dict of str to float
         Per method, that smallest error.
-    notes : list of str
-        Methods dropped and why (e.g. a loss that does not accept complex input).
     directional_derivative : float
         ⟨g, v⟩ with ‖v‖₂ = 1.
     loss_value : float
         L(θ).
+    notes : list of str
+        Methods dropped and why (e.g. a loss that does not accept complex input).
     """
 
     name: str
@@ -149,9 +149,9 @@ class SweepResult:
     errors: dict[str, np.ndarray]
     best_step: dict[str, float]
     best_error: dict[str, float]
+    directional_derivative: float
+    loss_value: float
     notes: list[str] = field(default_factory=list)
-    directional_derivative: float = math.nan
-    loss_value: float = math.nan
 
 
 # -- validation --------------------------------------------------------------
@@ -194,8 +194,9 @@ def _grid(label: str, values: Any, default: np.ndarray, minimum: int) -> np.ndar
         return default.copy()
     arr = np.array(as_numeric_array(label, values), dtype=np.float64)
     if arr.ndim != 1 or arr.size < minimum:
+        example = f"numpy.logspace({np.log10(default[0]):.0f}, {np.log10(default[-1]):.0f}, {default.size})"
         raise InvalidArgument(f"{label}: expected a 1-D sequence of at least {minimum} positive numbers such as "
-                              f"numpy.logspace(-1, -7, 13), got {describe(values)}")
+                              f"{example}, got {describe(values)}")
     if not np.all(np.isfinite(arr) & (arr > 0)):
         raise InvalidArgument(f"{label}: expected finite positive values, got {arr.tolist()}")
     if np.unique(arr).size != arr.size:
@@ -231,17 +232,7 @@ def _start(loss: Callable, params: dict[str, np.ndarray]) -> tuple[LossEvaluator
 
 
 def _fit_window(eps: np.ndarray, r1: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """Indices of the ε the order is fitted over.
-
-    A point is resolved when r1 is finite and above the round-off floor.
-    Round-off can lift an isolated point above the floor, so only the longest
-    contiguous run of resolved points (ε in decreasing order; on a tie the
-    run at larger ε) is kept.  The asymptotic regime is at small ε: the ε³
-    term bends the curve at large ε, and a small gradient error δ dominates
-    r1 only below ε ≈ |δ|/|½vᵀHv|.  So the fit takes the smallest ε of the
-    run and every point of the run within ``FIT_DECADES`` above it, widened
-    to the ``MIN_FIT_POINTS`` smallest when that leaves fewer.
-    """
+    """Indices of the ε the order is fitted over (the rule is in :func:`taylor_test`'s Notes)."""
     desc = np.argsort(-eps)
     with np.errstate(invalid="ignore"):
         resolved = np.isfinite(r1[desc]) & (r1[desc] > floor[desc])
@@ -275,8 +266,7 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
     For each group a seeded standard-normal direction v (the group's shape,
     other groups zero) is drawn and r1(ε) = |L(θ + εv) − L(θ) − ε⟨g, v⟩| is
     measured for every ε; the observed order of r1 is ≈ 2 for a correct
-    gradient and ≈ 1 for a wrong one (see the module docstring, and
-    :func:`_fit_window` for which ε the order is fitted over).
+    gradient and ≈ 1 for a wrong one (see the module docstring).
 
     Parameters
     ----------
@@ -306,6 +296,26 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
         ``seed`` or ``groups``.
     LossEvaluationError
         The loss raised; the original exception is chained.
+
+    Notes
+    -----
+    *Which ε the order is fitted over.*  r1(ε) is resolved when it is finite
+    and above the round-off floor 1e3·ε_mach·max(1, |L(θ)|, |L(θ + εv)|).
+    Round-off can lift an isolated point above the floor, so only the longest
+    contiguous run of resolved ε is kept (on a tie, the run at larger ε).
+    The asymptotic regime is at small ε: the ε³ term bends the curve at
+    large ε (the nonlinear regime), and a small gradient error δ = ⟨∇L − g, v⟩
+    dominates r1 only below ε ≈ |δ| / |½ vᵀ∇²L v|.  So the fit takes the
+    smallest ε of the run and every ε of the run at most two decades above
+    it, or the three smallest of the run if that leaves fewer; the larger ε
+    are dropped.  With the default ε that is five points, half a decade apart.
+
+    *Verdict.*  ``passed`` is ``order >= 1.8``.  When no ε resolves r1 at
+    all (a loss linear along v, or a remainder below round-off everywhere)
+    and every value is finite, no order can be measured (``order`` is NaN)
+    and the test passes: the linear term ε⟨g, v⟩ then reproduces the change
+    of the loss to working precision, |δ| ≲ floor / max(ε).  One resolved ε,
+    or non-finite values, fail with a note saying why.
 
     Examples
     --------
@@ -486,6 +496,7 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
         if math.isfinite(f0):
             active = list(methods)
             if cev is not None:
+                ev.context = cev.context = f"along random directions in {name!r} (complex-step probe)"
                 ok, reason = complex_step_faithful(loss, params, name, f0=f0, eps=eps_mach, seed=seed,
                                                    evaluator=ev, complex_evaluator=cev)
                 if not ok:
@@ -506,5 +517,5 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
         if gv == 0:
             notes.append("⟨g, v⟩ = 0: the errors are absolute errors divided by the smallest normal float "
                          "(2.2e-308)")
-        results.append(SweepResult(name, hs.copy(), errors, best_step, best_error, notes, gv, f0))
+        results.append(SweepResult(name, hs.copy(), errors, best_step, best_error, gv, f0, notes))
     return results
