@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import gradcheck as gc
 from gradcheck.bugs import CATALOGUE, Hooks, textbook_backward
-from gradcheck.evaluation import ARCHITECTURES, _architecture, run_catalogue, stress_set
+from gradcheck.evaluation import ARCHITECTURES, _architecture, stress_set
 
 CASES = [(bug, arch) for bug in CATALOGUE for arch in ARCHITECTURES
          if CATALOGUE[bug].applies(*_architecture(arch[1], arch[2], arch[3], 1)[:2])]
@@ -61,12 +61,6 @@ def test_missing_transpose_only_on_square_weights():
     assert not b.applies(net, X)
     net, X, _ = _architecture([3, 4, 4, 1], False, "xor", 1)
     assert b.applies(net, X)
-
-
-def test_run_catalogue_summary_all_green():
-    rows = run_catalogue()
-    assert len(rows) >= 40
-    assert all(r.detected and r.located and r.diagnosed for r in rows), [r for r in rows if not r.located]
 
 
 @settings(max_examples=25, deadline=None)
