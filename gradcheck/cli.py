@@ -6,6 +6,7 @@ Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad input.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Sequence
@@ -59,6 +60,23 @@ def _int_list(text: str) -> list[int]:
     return sizes
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _formats(text: str) -> list[str]:
     names = [f.strip() for f in text.split(",") if f.strip()]
     bad = [f for f in names if f not in FORMATS]
@@ -88,6 +106,9 @@ def _network_and_data(args: argparse.Namespace,
                       sizes_default: list[int] | None = None) -> tuple[DenseNet, np.ndarray, np.ndarray, str]:
     """Build the network and data the check, sweep and taylor commands work on."""
     if args.weights:
+        if args.bias is not None:
+            raise InvalidArgument("--bias/--no-bias: the biases come from --weights (b1, b2, … present or not); "
+                                  "drop the option")
         net = DenseNet.from_params(_load_npz(args.weights, "--weights"), activation=args.activation,
                                    reduction=args.reduction)
         if args.layers and args.layers != net.sizes:
@@ -163,7 +184,15 @@ def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
     return " ".join(parts)
 
 
+def _check_out(out: str) -> None:
+    if out != "-" and os.path.exists(out) and not os.path.isdir(out):
+        raise InvalidArgument(f"--out: {out!r} exists and is not a folder; choose another output folder")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
+    _check_out(args.out)
+    if args.name is not None and (os.path.basename(args.name) != args.name or args.name in ("", ".", "..")):
+        raise InvalidArgument(f"--name: expected a plain folder name without path separators, got {args.name!r}")
     # With no network given, verify both classic XOR networks.
     classic = not args.layers and not args.weights
     status = EXIT_OK
@@ -252,6 +281,7 @@ def _plot_to(out: str, name: str, filename: str, png: bytes) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    _check_out(args.out)
     from . import plots
     from .taylor import step_sweep
 
@@ -278,6 +308,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_taylor(args: argparse.Namespace) -> int:
+    _check_out(args.out)
     from . import plots
     from .taylor import taylor_test
 
@@ -327,11 +358,12 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", metavar="xor|random|FILE.npz",
                    help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
                         "or a .npz file with arrays X and y")
-    g.add_argument("--samples", type=int, default=8, help="samples of --data random (default 8)")
+    g.add_argument("--samples", type=_positive, default=8, help="samples of --data random (default 8)")
     g.add_argument("--weights", metavar="FILE.npz", help="load W1, b1, W2, … from a .npz file (sizes inferred)")
-    g.add_argument("--train", type=int, default=0, metavar="STEPS",
+    g.add_argument("--train", type=_non_negative, default=0, metavar="STEPS",
                    help="train this many full-batch gradient steps before checking (default 0)")
-    g.add_argument("--seed", type=int, default=0, help="seed for weights, data and random directions (default 0)")
+    g.add_argument("--seed", type=_non_negative, default=0,
+                   help="seed for weights, data and random directions (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,6 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except InvalidArgument as exc:
+        print(f"gradcheck {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # an output folder that cannot be written, and the like
         print(f"gradcheck {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head` and the like

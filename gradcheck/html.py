@@ -12,8 +12,6 @@ import base64
 import html
 from typing import TYPE_CHECKING
 
-from tabulate import tabulate
-
 from . import plots
 
 if TYPE_CHECKING:
@@ -40,13 +38,15 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str], verdict_col: int | None = -1) -> str:
-    out = tabulate(rows, headers=headers, tablefmt="html", disable_numparse=True)
-    if verdict_col is not None:
-        for row in rows:
-            if row[verdict_col] == "FAIL":
-                cells = "".join(f"<td>{html.escape(c)}</td>" for c in row)
-                out = out.replace(f"<tr>{cells}</tr>", f'<tr class="fail">{cells}</tr>', 1)
-    return out
+    """An HTML table; rows whose verdict column says FAIL get class "fail"."""
+    e = html.escape
+    out = ["<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>", "<tbody>"]
+    for row in rows:
+        failing = verdict_col is not None and row[verdict_col] == "FAIL"
+        cells = "".join(f"<td>{e(str(c))}</td>" for c in row)
+        out.append(('<tr class="fail">' if failing else "<tr>") + cells + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
 
 
 def render_html(report: "NetworkReport") -> str:

@@ -227,7 +227,11 @@ class CheckReport:
                 write_atomic(staging / f"report.{fmt}", text)
             old = new_report_dir(directory, f".{name}.old")
             os.rename(target, old / "previous")
-            os.rename(staging, target)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                os.rename(old / "previous", target)  # put the earlier report back
+                raise
             shutil.rmtree(old)
             return [target / f"report.{fmt}" for fmt in contents]
         folder = new_report_dir(directory, name)
@@ -237,6 +241,14 @@ class CheckReport:
 def new_report_dir(directory: str | os.PathLike, name: str | None = None) -> Path:
     """Create and return a fresh sub-folder; never reuses an existing one."""
     parent = Path(directory)
+    if parent.exists() and not parent.is_dir():
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(f"directory: {str(parent)!r} exists and is not a folder; choose another output folder")
+    if name is not None and (not name or Path(name).name != name or name in (".", "..")):
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(f"name: expected a plain folder name without path separators, got {name!r}")
     parent.mkdir(parents=True, exist_ok=True)
     base = name or "gradcheck-" + _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     candidate, k = parent / base, 1
@@ -254,11 +266,11 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
     path = Path(path)
     mode = "wb" if isinstance(content, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp creates the file 0600; give it the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
+        # mkstemp creates the file 0600; give it the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
             fh.write(content)
         os.replace(tmp, path)
@@ -374,8 +386,15 @@ class NetworkReport(CheckReport):
                     return layer.layer, kind
         return None
 
+    @property
+    def failed_rows(self) -> list[str]:
+        """Names of every failing per-layer row (parameter groups, deltas, formulas), layer 1 first."""
+        return [r.name for layer in self.layers for _, r in layer.rows() if not r.passed]
+
     def summary_line(self) -> str:
         line = super().summary_line()
+        if not self.passed and not self.failed_groups:
+            line = line.replace("FAILED ()", f"FAILED ({', '.join(self.failed_rows)})")
         first = self.first_failure
         if first is not None:
             layer, kind = first
@@ -425,6 +444,7 @@ class NetworkReport(CheckReport):
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         d["passed"] = self.passed
+        d["failed_rows"] = self.failed_rows
         first = self.first_failure
         d["first_failure"] = None if first is None else {"layer": first[0], "check": first[1]}
         d["layers"] = _json_safe([layer.to_dict() for layer in self.layers])
