@@ -1,0 +1,277 @@
+"""Correct gradients in hard regimes must pass check_params with default settings.
+
+Each regime is first confirmed to be what it claims (saturated, vanishing,
+zero rows, ...), so that a passing check means something.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import gradcheck as gc
+
+ARCHS = [([3, 4, 4, 1], True), ([2, 6, 3], False), ([4, 3, 5, 2], True), ([1, 3, 1], False)]
+ARCH_IDS = [f"{'-'.join(map(str, s))}-{'bias' if b else 'nobias'}" for s, b in ARCHS]
+REDUCTIONS = ["half_sum", "sum", "mean"]
+
+
+def data(sizes, n=6, seed=0, x_scale=1.0):
+    rng = np.random.default_rng(seed + 500)
+    return x_scale * rng.standard_normal((n, sizes[0])), rng.uniform(0, 1, (n, sizes[-1]))
+
+
+def scaled(net, factor):
+    return gc.DenseNet.from_params({k: factor * v for k, v in net.params.items()},
+                                   reduction=net.loss_spec.reduction)
+
+
+def check(net, X, y, **options):
+    report = gc.check_params(net.loss_function(X, y), net.params, net.gradients(X, y), **options)
+    assert report.passed, str(report)
+    return report
+
+
+def pre_activations(net, X):
+    return net.forward_cache(X).zs
+
+
+class TestSaturated:
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    @pytest.mark.parametrize("arch", ARCHS, ids=ARCH_IDS)
+    @pytest.mark.parametrize("seed", [0, 1])
+    def test_weights_times_25(self, arch, reduction, seed):
+        sizes, bias = arch
+        net = scaled(gc.DenseNet(sizes, bias=bias, reduction=reduction, seed=seed), 25.0)
+        X, y = data(sizes, seed=seed)
+        z = np.concatenate([zl.ravel() for zl in pre_activations(net, X)])
+        assert np.mean(np.abs(z) > 5) >= 0.4  # many units saturated
+        check(net, X, y)
+
+    def test_extreme_saturation(self):
+        net = scaled(gc.DenseNet([3, 4, 4, 1], seed=2), 200.0)
+        X, y = data([3, 4, 4, 1])
+        check(net, X, y)
+
+    @pytest.mark.parametrize("name", ["W3", "b3"])
+    def test_saturated_and_still_sensitive(self, name):
+        # Saturated gradients are tiny (~5e-9 here) next to the loss; a 1e-2 relative
+        # error in the largest entry of the output layer must still be caught.
+        net = scaled(gc.DenseNet([3, 4, 4, 1], seed=0), 25.0)
+        X, y = data([3, 4, 4, 1])
+        grads = net.gradients(X, y)
+        g = grads[name]
+        index = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(g)), g.shape))
+        grads[name][index] *= 1 + 1e-2
+        report = gc.check_params(net.loss_function(X, y), net.params, grads)
+        assert report.failed_groups == [name] and report.group(name).worst_index == index
+
+    @pytest.mark.parametrize("factor", [0.0, -1.0, 2.0])
+    def test_complex_step_catches_wrong_tiny_group_of_saturated_net(self, factor):
+        net = scaled(gc.DenseNet([3, 4, 4, 1], seed=0), 25.0)
+        X, y = data([3, 4, 4, 1])
+        grads = net.gradients(X, y)
+        assert np.abs(grads["W1"]).max() < 1e-11
+        wrong = {**grads, "W1": factor * grads["W1"]}
+        report = gc.check_params(net.loss_function(X, y), net.params, wrong, method="complex")
+        assert report.failed_groups == ["W1"]
+
+    @pytest.mark.xfail(strict=True, reason=(
+        "weakness of method='auto' (check.py _compare_all): entries the complex step flags are "
+        "re-measured with Richardson extrapolation and judged by Richardson's tolerance (~2e-16..6e-12 "
+        "absolute here, from round-off ε·|L|/h), which swamps gradients of ~4e-13; so an all-zero, "
+        "sign-flipped or doubled W1/b1 of a saturated net passes, though method='complex' flags it"))
+    @pytest.mark.parametrize("factor", [0.0, -1.0, 2.0])
+    def test_wrong_tiny_group_of_saturated_net_is_caught_under_auto(self, factor):
+        net = scaled(gc.DenseNet([3, 4, 4, 1], seed=0), 25.0)
+        X, y = data([3, 4, 4, 1])
+        grads = net.gradients(X, y)
+        wrong = {**grads, "W1": factor * grads["W1"]}
+        assert gc.check_params(net.loss_function(X, y), net.params, wrong).failed_groups == ["W1"]
+
+
+class TestVanishing:
+    @pytest.mark.parametrize("bias", [True, False])
+    @pytest.mark.parametrize("seed", [0, 1, 2])
+    def test_five_layers_small_weights(self, bias, seed):
+        sizes = [3, 5, 4, 5, 4, 2]
+        net = scaled(gc.DenseNet(sizes, bias=bias, seed=seed), 0.1)
+        X, y = data(sizes, seed=seed)
+        grads = net.gradients(X, y)
+        assert np.abs(grads["W1"]).max() < 1e-4 * np.abs(grads["W5"]).max()  # vanished
+        check(net, X, y)
+
+    @pytest.mark.parametrize("name,rel", [("W1", 1e-3), ("b1", 1e-2), ("W5", 1e-6), ("b5", 1e-6)])
+    def test_vanishing_group_still_sensitive(self, name, rel):
+        sizes = [3, 5, 4, 5, 4, 2]
+        net = scaled(gc.DenseNet(sizes, seed=0), 0.1)
+        X, y = data(sizes)
+        grads = net.gradients(X, y)
+        g = grads[name]
+        index = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(g)), g.shape))
+        grads[name][index] *= 1 + rel
+        report = gc.check_params(net.loss_function(X, y), net.params, grads)
+        assert report.failed_groups == [name] and report.group(name).worst_index == index
+
+
+class TestZeroGradients:
+    @pytest.mark.parametrize("arch", ARCHS[:3], ids=ARCH_IDS[:3])
+    @pytest.mark.parametrize("column", [0, -1])
+    def test_zero_input_column(self, arch, column):
+        sizes, bias = arch
+        net = gc.DenseNet(sizes, bias=bias, seed=3)
+        X, y = data(sizes)
+        X[:, column] = 0.0
+        assert np.all(net.gradients(X, y)["W1"][column] == 0.0)
+        check(net, X, y)
+
+    def test_wrong_entry_in_zero_row_is_caught(self):
+        net = gc.DenseNet([3, 4, 1], seed=3)
+        X, y = data([3, 4, 1])
+        X[:, 1] = 0.0
+        grads = net.gradients(X, y)
+        grads["W1"][1, 2] = 1e-9
+        report = gc.check_params(net.loss_function(X, y), net.params, grads)
+        assert report.failed_groups == ["W1"] and report.group("W1").worst_index == (1, 2)
+
+    def test_all_zero_input(self):
+        net = gc.DenseNet([3, 4, 1], bias=True, seed=0)
+        X, y = np.zeros((4, 3)), np.full((4, 1), 0.25)
+        check(net, X, y)
+
+
+class TestSamplesAndScales:
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    @pytest.mark.parametrize("arch", ARCHS, ids=ARCH_IDS)
+    def test_one_sample(self, arch, reduction):
+        sizes, bias = arch
+        net = gc.DenseNet(sizes, bias=bias, reduction=reduction, seed=4)
+        check(net, *data(sizes, n=1))
+
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    @pytest.mark.parametrize("arch", ARCHS, ids=ARCH_IDS)
+    def test_each_reduction(self, arch, reduction):
+        sizes, bias = arch
+        check(gc.DenseNet(sizes, bias=bias, reduction=reduction, seed=5), *data(sizes, n=20))
+
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    @pytest.mark.parametrize("arch", ARCHS, ids=ARCH_IDS)
+    def test_inputs_times_10(self, arch, reduction):
+        sizes, bias = arch
+        check(gc.DenseNet(sizes, bias=bias, reduction=reduction, seed=6), *data(sizes, x_scale=10.0))
+
+    def test_many_samples_mean_reduction(self):
+        check(gc.DenseNet([3, 4, 2], reduction="mean", seed=0), *data([3, 4, 2], n=500))
+
+    def test_large_targets(self):
+        net = gc.DenseNet([3, 4, 1], seed=0)
+        X, y = data([3, 4, 1])
+        check(net, X, 100.0 * y)
+
+
+class TestFloat32:
+    @pytest.mark.parametrize("arch", ARCHS, ids=ARCH_IDS)
+    @pytest.mark.parametrize("factor", [1.0, 25.0, 0.1])
+    def test_float32_nets(self, arch, factor):
+        sizes, bias = arch
+        net = gc.DenseNet(sizes, bias=bias, seed=7, dtype=np.float32)
+        net = gc.DenseNet.from_params({k: v * np.float32(factor) for k, v in net.params.items()})
+        assert net.dtype == np.float32
+        X, y = data(sizes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", gc.GradcheckWarning)
+            check(net, X, y)
+
+
+class TestTrained:
+    @pytest.mark.parametrize("arch", ARCHS[:3], ids=ARCH_IDS[:3])
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    def test_after_2000_steps(self, arch, reduction):
+        sizes, bias = arch
+        net = gc.DenseNet(sizes, bias=bias, reduction=reduction, seed=8)
+        X, y = data(sizes)
+        history = net.train(X, y, iterations=2000, learning_rate=0.5 if reduction != "mean" else 5.0)
+        assert history[-1] < 0.5 * history[0]
+        check(net, X, y)
+
+    def test_xor_after_5000_steps(self):
+        X, y = gc.xor_data()
+        net = gc.DenseNet([3, 4, 4, 1], seed=0)
+        history = net.train(X, y, iterations=5000)
+        assert history[-1] < 1e-2
+        check(net, X, y)
+
+    @pytest.mark.xfail(strict=True, reason=(
+        "known limitation: at an exact fit (targets = the net's own output, loss 0) the correct "
+        "gradient is exactly 0 and the numerical derivative is rounding noise of the residuals "
+        "(~1e-17); the tolerance model scales rounding with |g|, max|n| and |L|, all ~0 here, so it "
+        "reports a false failure (even with method='complex' for some nets)"))
+    def test_exact_fit(self):
+        net = gc.DenseNet([2, 5, 3], seed=0)
+        X, _ = data([2, 5, 3])
+        check(net, X, net.forward(X))
+
+    @pytest.mark.xfail(strict=True, reason=(
+        "known limitation, wider than exact fits: with residuals a − y of 1e-8 the analytic gradient "
+        "loses ~ε/1e-8 of its relative accuracy to cancellation in a − y, which the tolerance model "
+        "does not cover; measured: false alarms in 29/36 random nets at residual 1e-8, 2/36 at 1e-6, "
+        "none at 1e-5"))
+    def test_near_exact_fit(self):
+        net = gc.DenseNet([3, 4, 1], seed=0)
+        X, _ = data([3, 4, 1])
+        y = net.forward(X) + 1e-8 * np.random.default_rng(0).standard_normal((6, 1))
+        check(net, X, y)
+
+
+@st.composite
+def nets(draw):
+    """``(net, X, y)``: 1–4 layers of width 1–6, weight scale up to ×25, inputs up to ×10."""
+    n_layers = draw(st.integers(1, 4))
+    sizes = draw(st.lists(st.integers(1, 6), min_size=n_layers + 1, max_size=n_layers + 1))
+    bias = draw(st.booleans())
+    reduction = draw(st.sampled_from(REDUCTIONS))
+    w_scale = draw(st.sampled_from([0.1, 0.5, 1.0, 3.0, 25.0]))
+    x_scale = draw(st.sampled_from([0.0, 0.1, 1.0, 10.0]))
+    n = draw(st.integers(1, 8))
+    seed = draw(st.integers(0, 2 ** 16))
+    dtype = draw(st.sampled_from([np.float64, np.float64, np.float32]))
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, n_layers + 1):
+        params[f"W{l}"] = (w_scale * rng.standard_normal((sizes[l - 1], sizes[l]))).astype(dtype)
+        if bias:
+            params[f"b{l}"] = (w_scale * rng.standard_normal(sizes[l])).astype(dtype)
+    net = gc.DenseNet.from_params(params, reduction=reduction)
+    X = x_scale * rng.standard_normal((n, sizes[0]))
+    if draw(st.booleans()):
+        X[:, rng.integers(sizes[0])] = 0.0
+    y = rng.uniform(0, 1, (n, sizes[-1]))
+    return net, X, y
+
+
+def _pinned(sizes, bias, reduction, w_scale, x_scale, n, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(sizes)):
+        params[f"W{l}"] = (w_scale * rng.standard_normal((sizes[l - 1], sizes[l]))).astype(dtype)
+        if bias:
+            params[f"b{l}"] = (w_scale * rng.standard_normal(sizes[l])).astype(dtype)
+    net = gc.DenseNet.from_params(params, reduction=reduction)
+    return net, x_scale * rng.standard_normal((n, sizes[0])), rng.uniform(0, 1, (n, sizes[-1]))
+
+
+class TestNoFalseAlarms:
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(nets())
+    # Edge cases kept as explicit examples: a single unit, a deep saturated float32
+    # chain, and an all-zero input.
+    @example(_pinned([1, 1], False, "half_sum", 1.0, 1.0, 1, 0))
+    @example(_pinned([2, 6, 6, 6, 1], True, "sum", 25.0, 10.0, 8, 1, np.float32))
+    @example(_pinned([3, 2, 3], True, "mean", 0.1, 0.0, 3, 2))
+    def test_correct_gradients_always_pass(self, case):
+        net, X, y = case
+        check(net, X, y)
