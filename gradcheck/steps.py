@@ -76,6 +76,7 @@ def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64) 
     [7.62939453125e-06, 1.52587890625e-05]
     """
     x = np.asarray(x, dtype=np.float64)
-    raw = relative_step(method, dtype) * np.maximum(1.0, np.abs(x))
-    h = np.exp2(np.round(np.log2(raw)))
-    return (x + h) - x
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite θ: NaN steps, reported downstream
+        raw = relative_step(method, dtype) * np.maximum(1.0, np.abs(x))
+        h = np.exp2(np.round(np.log2(raw)))
+        return (x + h) - x

@@ -71,10 +71,10 @@ class TestSensitivity:
         assert missed == []
 
     @pytest.mark.xfail(strict=True, reason=(
-        "weakness of method='auto': entries the complex step flags are re-measured with Richardson "
-        "extrapolation and judged by Richardson's tolerance (~1.5e-11 absolute here), so a 1e-6 "
-        "relative error in an entry 4e-3 of the group's largest (1.2e-5) is dismissed although the "
-        "complex step resolves it (method='complex' flags it)"))
+        "by design: under method='auto' an entry fails only when Richardson extrapolation confirms "
+        "the complex step's disagreement (~1.5e-11 absolute resolution here), so that the analytic "
+        "gradient's own rounding never raises an alarm; a 1e-6 error in an entry 4e-3 of the group's "
+        "largest (1.2e-5) is below that and is flagged only by method='complex'"))
     def test_relative_error_1e6_in_a_small_entry_under_auto(self):
         net, loss, grads = make_problem([3, 4, 4, 1])
         assert gc.check_params(loss, net.params, planted(grads, "W1", (0, 1), 1e-6)).failed_groups == ["W1"]
@@ -235,11 +235,6 @@ class TestLossThatRaises:
         if not method.startswith("scipy"):
             assert "'M'" in str(info.value)
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "bug: complex_step_faithful's real central difference (numeric.py) does not set the evaluator's "
-        "context, so a loss that raises at the probe's perturbed point is reported with a stale context "
-        "('at the unperturbed parameters' / 'while measuring the loss's rounding noise') that does not "
-        "name the group being perturbed"))
     def test_probe_failure_names_the_group(self):
         _, params, grads = quadratic()
         center = params["M"].copy()
@@ -299,10 +294,6 @@ class TestNonFinite:
         assert report.group("M").worst_index == (1, 0)
         assert any("(1, 0)" in n for n in report.group("M").notes)
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "bug: gradcheck's own arithmetic on non-finite values (steps.py step_sizes '(x + h) - x', "
-        "numeric.py _local_rule differences, check.py _directional) emits numpy RuntimeWarnings; "
-        "under -W error (common in CI) check_params raises instead of returning a failing report"))
     @pytest.mark.parametrize("method", ["auto", "central", "richardson", "directional"])
     def test_inf_in_params_reports_under_warnings_as_errors(self, method):
         loss, params, grads = quadratic()

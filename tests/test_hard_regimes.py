@@ -81,10 +81,9 @@ class TestSaturated:
         assert report.failed_groups == ["W1"]
 
     @pytest.mark.xfail(strict=True, reason=(
-        "weakness of method='auto' (check.py _compare_all): entries the complex step flags are "
-        "re-measured with Richardson extrapolation and judged by Richardson's tolerance (~2e-16..6e-12 "
-        "absolute here, from round-off ε·|L|/h), which swamps gradients of ~4e-13; so an all-zero, "
-        "sign-flipped or doubled W1/b1 of a saturated net passes, though method='complex' flags it"))
+        "by design: under method='auto' an entry fails only when Richardson extrapolation confirms "
+        "the complex step's disagreement; gradients of ~4e-13 in a saturated net are below its "
+        "resolution (round-off ε·|L|/h), so a wrong W1/b1 there is flagged only by method='complex'"))
     @pytest.mark.parametrize("factor", [0.0, -1.0, 2.0])
     def test_wrong_tiny_group_of_saturated_net_is_caught_under_auto(self, factor):
         net = scaled(gc.DenseNet([3, 4, 4, 1], seed=0), 25.0)
