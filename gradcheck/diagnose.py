@@ -181,11 +181,18 @@ def diagnose_report(report: "CheckReport", params: dict[str, np.ndarray] | None 
         return []
     swapped = _swapped(report.groups)
     out = [swapped] if swapped else []
+    unknown = []
     for g in report.groups:
         if g.passed or (swapped and g.name == swapped.group):
             continue
         d = diagnose_group(g, params=None if params is None else params.get(g.name), n_samples=n_samples)
-        out.append(d or Diagnosis("unknown", f"{g.name}: no known pattern; see the worst entries", g.name))
+        if d is None:
+            unknown.append(g.name)
+        else:
+            out.append(d)
+    if unknown and not out:
+        out.append(Diagnosis("unknown", f"{', '.join(unknown)}: no known pattern; see the worst entries",
+                             unknown[0]))
     return out
 
 

@@ -1,0 +1,214 @@
+"""The pytest plugin, exercised the way users meet it: an inner test suite run by pytester."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+# One correct and one wrong gradient: entry 1 of "weights" is off by 1e-3.
+INNER = """
+import numpy as np
+
+PARAMS = {"weights": np.array([1.0, -2.0, 0.5])}
+
+
+def loss(p):
+    return np.sum(np.sin(p["weights"]) * p["weights"])
+
+
+def gradient():
+    w = PARAMS["weights"]
+    return {"weights": np.sin(w) + w * np.cos(w)}
+
+
+def test_correct(gradcheck):
+    gradcheck(loss, PARAMS, gradient())
+
+
+def test_wrong(gradcheck):
+    g = gradient()
+    g["weights"][1] += 1e-3
+    gradcheck(loss, PARAMS, g)
+"""
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """Run the inner suite in-process, without the plugins it does not need.
+
+    pytester restores sys.modules after every inner run, so hypothesis's plugin
+    would import hypothesis afresh each time (about a second).
+    """
+    return pytester.runpytest("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:cacheprovider", *args)
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_inner=INNER)
+    return pytester
+
+
+def saved_config(directory, test: str) -> dict:
+    return json.loads((directory / f"test_inner.py__{test}" / "report.json").read_text())["config"]
+
+
+class TestEntryPoint:
+    def test_registered_as_pytest11_plugin(self):
+        assert "gradcheck.pytest_plugin" in {e.value for e in entry_points(group="pytest11")}
+
+    def test_loading_imports_neither_matplotlib_nor_hypothesis(self):
+        code = ("import sys, gradcheck.pytest_plugin; "
+                "print([m for m in ('matplotlib', 'hypothesis') if m in sys.modules])")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "[]"
+
+    def test_options_in_help(self, pytester):
+        result = run(pytester, "--help")
+        result.stdout.fnmatch_lines(["*--gradcheck-method=NAME*", "*--gradcheck-report=DIR*",
+                                     "*gradcheck_method (string)*", "*gradcheck_rtol (string)*",
+                                     "*gradcheck_atol (string)*"])
+
+
+class TestFixture:
+    def test_one_passed_one_failed(self, inner):
+        run(inner).assert_outcomes(passed=1, failed=1)
+
+    def test_failure_shows_the_table(self, inner):
+        out = run(inner).stdout.str()
+        failure = out[out.index("test_wrong"):]
+        assert "GradientMismatch" in failure
+        assert "weights: 1 of 3 entries outside tolerance" in failure
+        for header in ("analytic", "numerical", "tolerance"):
+            assert header in failure
+        assert "(1)" in failure  # the wrong entry's index
+
+    @pytest.mark.parametrize("tb", ["auto", "long"])
+    def test_gradcheck_frames_hidden(self, inner, tb):
+        out = run(inner, f"--tb={tb}").stdout.str()
+        assert "gradcheck(loss, PARAMS, g)" in out  # the user's own line is shown
+        for internal in ("check.py", "pytest_plugin.py", "numeric.py", "compare.py"):
+            assert internal not in out
+
+    def test_invalid_arguments_name_the_argument_without_internal_frames(self, pytester):
+        pytester.makepyfile("""
+            import numpy as np
+
+            def test_missing_key(gradcheck):
+                gradcheck(lambda p: np.sum(p["w"] ** 2), {"w": np.ones(2)}, {"v": np.ones(2)})
+            """)
+        result = run(pytester, "--tb=long")
+        result.assert_outcomes(failed=1)
+        out = result.stdout.str()
+        assert "InvalidArgument: grads: keys must match params; missing ['w']" in out
+        for internal in ("_validation.py", "check.py", "pytest_plugin.py"):
+            assert internal not in out
+
+    def test_returns_the_report_and_keeps_it(self, pytester):
+        pytester.makepyfile("""
+            import numpy as np
+
+            def test_report(gradcheck):
+                report = gradcheck(lambda p: np.sum(p["w"] ** 2), {"w": np.ones(2)}, {"w": 2 * np.ones(2)})
+                assert report.passed and gradcheck.reports == [report]
+                assert report.title.endswith("::test_report")
+            """)
+        run(pytester).assert_outcomes(passed=1)
+
+    def test_suite_without_the_fixture_is_untouched(self, pytester):
+        pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+        run(pytester).assert_outcomes(passed=1)
+        assert not [p for p in pytester.path.rglob("*") if p.suffix in (".md", ".json", ".txt")]
+
+
+class TestReportOption:
+    def test_writes_a_report_per_check_and_an_index(self, inner):
+        out = inner.path / "out"
+        result = run(inner, "--gradcheck-report", str(out))
+        result.assert_outcomes(passed=1, failed=1)
+        result.stdout.fnmatch_lines(["gradcheck: 2 checks (1 failed); index of the reports: *index.md"])
+        for test, passed in (("test_correct", True), ("test_wrong", False)):
+            folder = out / f"test_inner.py__{test}"
+            assert sorted(p.name for p in folder.iterdir()) == ["report.json", "report.md", "report.txt"]
+            assert json.loads((folder / "report.json").read_text())["passed"] is passed
+        index = (out / "index.md").read_text()
+        assert "| `test_inner.py::test_correct` | passed | passed | [test_inner.py__test_correct]" in index
+        assert "| `test_inner.py::test_wrong` | failed | failed | [test_inner.py__test_wrong]" in index
+
+    def test_several_checks_in_one_test_and_reruns(self, pytester):
+        pytester.makepyfile(test_two="""
+            import numpy as np
+            import pytest
+
+            @pytest.mark.xfail(strict=True, raises=AssertionError)
+            def test_twice(gradcheck):
+                loss = lambda p: np.sum(p["w"] ** 2)
+                gradcheck(loss, {"w": np.ones(2)}, {"w": 2 * np.ones(2)})
+                gradcheck(loss, {"w": np.ones(2)}, {"w": np.ones(2)})
+            """)
+        out = pytester.path / "out"
+        for _ in range(2):  # the second run refreshes the folders instead of adding new ones
+            run(pytester, "--gradcheck-report", str(out)).assert_outcomes(xfailed=1)
+        assert sorted(p.name for p in out.iterdir()) == ["index.md", "test_two.py__test_twice",
+                                                         "test_two.py__test_twice-2"]
+        index = (out / "index.md").read_text()
+        assert "| passed | xfailed | [test_two.py__test_twice](test_two.py__test_twice/report.md) |" in index
+        assert "| failed | xfailed | [test_two.py__test_twice-2]" in index
+
+    def test_index_says_when_no_check_was_made(self, pytester):
+        pytester.makepyfile("def test_plain():\n    assert True\n")
+        out = pytester.path / "out"
+        run(pytester, "--gradcheck-report", str(out)).assert_outcomes(passed=1)
+        assert "No test used the gradcheck fixture" in (out / "index.md").read_text()
+
+
+class TestDefaults:
+    def test_method_option_is_honoured(self, inner):
+        out = inner.path / "out"
+        run(inner, "--gradcheck-method", "central", "--gradcheck-report", str(out))
+        assert saved_config(out, "test_correct")["method"] == "central"
+        assert saved_config(out, "test_wrong")["method"] == "central"
+
+    def test_default_method_is_auto(self, inner):
+        out = inner.path / "out"
+        run(inner, "--gradcheck-report", str(out))
+        assert saved_config(out, "test_correct")["method"] == "auto"
+
+    def test_ini_keys_and_precedence(self, pytester):
+        pytester.makeini("[pytest]\ngradcheck_method = central\ngradcheck_rtol = 1e-7\ngradcheck_atol = 1e-12\n")
+        pytester.makepyfile(test_ini="""
+            import numpy as np
+
+            loss = lambda p: np.sum(p["w"] ** 2)
+
+            def test_defaults(gradcheck):
+                gradcheck(loss, {"w": np.ones(2)}, {"w": 2 * np.ones(2)})
+
+            def test_explicit(gradcheck):
+                gradcheck(loss, {"w": np.ones(2)}, {"w": 2 * np.ones(2)}, method="forward", rtol=1e-5)
+            """)
+        out = pytester.path / "out"
+        run(pytester, "--gradcheck-report", str(out)).assert_outcomes(passed=2)
+        config = json.loads((out / "test_ini.py__test_defaults" / "report.json").read_text())["config"]
+        assert (config["method"], config["tolerance"]["rtol"], config["tolerance"]["atol"]) == ("central", 1e-7, 1e-12)
+        config = json.loads((out / "test_ini.py__test_explicit" / "report.json").read_text())["config"]
+        assert (config["method"], config["tolerance"]["rtol"]) == ("forward", 1e-5)
+        run(pytester, "--gradcheck-report", str(out), "--gradcheck-method", "richardson")
+        config = json.loads((out / "test_ini.py__test_defaults" / "report.json").read_text())["config"]
+        assert config["method"] == "richardson"  # the command line wins over the ini file
+
+    @pytest.mark.parametrize("args, ini, message", [
+        (["--gradcheck-method", "nope"], "", "*gradcheck method: expected one of *auto*got 'nope'*"),
+        ([], "gradcheck_rtol = -1", "*ini gradcheck_rtol: expected a finite number >= 0*got '-1'*"),
+        ([], "gradcheck_atol = small", "*ini gradcheck_atol: expected a finite number >= 0*got 'small'*"),
+    ])
+    def test_bad_values_are_usage_errors(self, pytester, args, ini, message):
+        pytester.makeini(f"[pytest]\n{ini}\n")
+        pytester.makepyfile("def test_plain():\n    assert True\n")
+        result = run(pytester, *args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([message])
