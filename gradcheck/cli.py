@@ -138,7 +138,11 @@ def _network_and_data(args: argparse.Namespace,
     if args.train:
         net.train(X, y, iterations=args.train)
     name = "-".join(map(str, net.sizes)) + ("" if net.bias else "-nobias")
-    name = f"{'xor' if data == 'xor' else 'net'}-{name}" + (f"-trained{args.train}" if args.train else "-init")
+    source = "xor" if data == "xor" else "net"
+    if args.weights:
+        # Not an initialisation: name the file the weights came from.
+        source = os.path.splitext(os.path.basename(args.weights))[0]
+    name = f"{source}-{name}" + (f"-trained{args.train}" if args.train else "" if args.weights else "-init")
     return net, X, y, name
 
 
