@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensitivity", action="store_true",
                    help="also measure, per method, the smallest flagged relative error and the false alarms "
                         "on a stress set of random correct networks")
-    p.add_argument("--stress", type=int, default=210, metavar="N",
+    p.add_argument("--stress", type=_positive, default=210, metavar="N",
                    help="networks in the stress set (default 210)")
     p.add_argument("--markdown", action="store_true", help="print the sensitivity table as Markdown")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
