@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -18,8 +19,8 @@ from ._validation import check_grads_mapping, check_params_mapping, describe
 from .diagnose import diagnose_report
 from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
 from .errors import GradientMismatch, InvalidArgument
-from .numeric import (METHODS, ROUNDOFF_FACTOR, LossEvaluator, NumericalGradient, Progress, _numerical_gradient,
-                      differentiate_entries, precision_of)
+from .numeric import (DEFAULT_MEMORY_BUDGET, METHODS, ROUNDOFF_FACTOR, Engine, LossEngine, LossEvaluator,
+                      NumericalGradient, Progress, precision_of, run_options)
 from .report import CheckReport
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
                  grads: Mapping[str, Any], *, method: str = "auto", rtol: float = 1e-10,
                  atol: float = 0.0, safety: float = 4.0, seed: int | None = 0,
                  n_directions: int = 4, noise: Mapping[str, Any] | None = None,
-                 progress: Progress | None = None, title: str = "gradient check") -> CheckReport:
+                 progress: Progress | None = None, title: str = "gradient check",
+                 executor: Executor | None = None, vectorized: bool = False,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> CheckReport:
     """Check analytic gradients of any loss against numerical derivatives.
 
     Parameters
@@ -84,6 +87,19 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         ``progress(done, total)`` as entries are measured.
     title : str
         Name of the check in the report.
+    executor : concurrent.futures.Executor, optional
+        Evaluates blocks of entries concurrently (threads, processes, or
+        ``dask.distributed.Client(...).get_executor()``), each block on its own
+        copy of the parameters; the report does not depend on it.  The loss
+        must be thread-safe for threads and picklable for processes.
+        Default: the calling thread, since an arbitrary loss may be neither.
+    vectorized : bool
+        The loss accepts parameter sets stacked along a leading axis: every
+        array of the dict it receives has shape (B,) + shape, and it returns
+        shape (B,); many perturbations are then evaluated per call (see
+        :func:`gradcheck.numeric.numerical_gradient`).
+    memory_budget : int
+        Bytes of extra memory for stacked parameter copies (default 256 MB).
 
     Returns
     -------
@@ -111,6 +127,7 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         raise InvalidArgument(f"loss: expected a callable loss(params) -> scalar, got {describe(loss)}")
     if method not in METHODS:
         raise InvalidArgument(f"method: expected one of {list(METHODS)}, got {method!r}")
+    opts = run_options(executor, vectorized, memory_budget)
     params = check_params_mapping(params)
     grads = check_grads_mapping(grads, params)
     tol = _tolerance(rtol, atol, safety)
@@ -118,8 +135,12 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
     if method == "directional" and (isinstance(n_directions, bool) or n_directions < 1
                                     or not isinstance(n_directions, (int, np.integer))):
         raise InvalidArgument(f"n_directions: expected a positive integer, got {describe(n_directions)}")
+    if vectorized and method == "directional":
+        raise InvalidArgument("vectorized: the directional method calls the loss on one parameter set at a time; "
+                              "use vectorized=False with method='directional'")
     return run_check(loss, params, grads, method=method, tol=tol, seed=seed, noise=noise,
-                     n_directions=int(n_directions), progress=progress, title=title).report
+                     n_directions=int(n_directions), progress=progress, title=title,
+                     engine=LossEngine(loss, params, opts)).report
 
 
 @dataclass
@@ -138,8 +159,13 @@ class Measured:
 def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], *,
               method: str, tol: Tolerance, seed: int | None, noise: dict[str, np.ndarray],
               n_directions: int = 4, progress: Progress | None = None,
-              title: str = "gradient check") -> Measured:
-    """check_params on validated arguments, keeping the measured derivatives."""
+              title: str = "gradient check", engine: Engine | None = None) -> Measured:
+    """check_params on validated arguments, keeping the measured derivatives.
+
+    ``engine`` supplies the numerical derivatives of the full methods (default:
+    :class:`~gradcheck.numeric.LossEngine` on ``loss``, run serially); the
+    directional method always calls ``loss``.
+    """
     start = time.perf_counter()
     config: dict[str, Any] = {"method": method, "tolerance": {"rtol": tol.rtol, "atol": tol.atol,
                                                             "safety": tol.safety, "grad_factor": tol.grad_factor},
@@ -149,8 +175,9 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
         config["n_directions"] = n_directions
         groups, f0, n_evals, notes = _directional(loss, params, grads, tol, seed, n_directions)
     else:
-        ng = _numerical_gradient(loss, params, method, seed=seed, progress=progress)
-        groups, n_evals, notes, values, errors = _compare_all(loss, params, grads, ng, tol, method, noise)
+        engine = engine if engine is not None else LossEngine(loss, params)
+        ng = engine.gradient(method, seed=seed, progress=progress)
+        groups, n_evals, notes, values, errors = _compare_all(engine, params, grads, ng, tol, method, noise)
         f0 = ng.loss_value
         config["steps"] = {name: _step_summary(s) for name, s in ng.steps.items()}
         config["precision"] = str(ng.precision)
@@ -173,7 +200,7 @@ def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
     return {"min": float(s.min()), "max": float(s.max())} if s.size else None
 
 
-def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
                  ng: NumericalGradient, tol: Tolerance, method: str,
                  noise: dict[str, np.ndarray]
                  ) -> tuple[list[GroupResult], int, list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -181,7 +208,6 @@ def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
     n_evals = ng.n_evaluations
     groups = []
     final_values, final_errors = {}, {}
-    evaluator: LossEvaluator | None = None
     for name, p in params.items():
         eps_g = _eps_grad(p, ng.precision)
         values, errors, used = ng.values[name], ng.errors[name], ng.methods[name]
@@ -194,10 +220,8 @@ def _compare_all(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
             with np.errstate(invalid="ignore"):
                 flagged = np.flatnonzero(~(np.abs(np.asarray(g, np.float64) - values) <= total))
             if flagged.size:
-                evaluator = evaluator or LossEvaluator(loss, params)
-                rv, re, _, n = differentiate_entries("richardson", loss, params, name, flagged,
-                                                     f0=ng.loss_value, eps=float(np.finfo(ng.precision).eps),
-                                                     evaluator=evaluator, noise=ng.noise)
+                rv, re, _, n = engine.remeasure("richardson", name, flagged, f0=ng.loss_value,
+                                                eps=float(np.finfo(ng.precision).eps), noise=ng.noise)
                 # An entry fails under auto only if real arithmetic confirms the
                 # disagreement: the complex step also resolves the analytic
                 # gradient's own rounding (a(1 − a) near saturation, residuals
@@ -353,7 +377,13 @@ def check_network(net: Any, X: Any, y: Any, method: str = "auto", deltas: bool =
         ``title`` as for :func:`check_params`; ``backward``, a
         :class:`~gradcheck.backprop.Backward` record to verify instead of
         ``net.backward(X, y)``; ``diagnostics`` (default True) adds the Taylor
-        remainder test, the step-size sweep and error heatmaps to the report.
+        remainder test, the step-size sweep and error heatmaps to the report;
+        ``engine`` (default ``'structured'``) measures every entry with
+        :mod:`gradcheck.structured`, which exploits the network's layers and
+        equals the generic ``'generic'`` engine up to rounding;
+        ``executor`` (a ``concurrent.futures.Executor``; default: the calling
+        thread) and ``memory_budget`` (bytes, default 256 MB) say where its
+        chunks run and how much extra memory they may use.
 
     Returns
     -------

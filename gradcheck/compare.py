@@ -20,7 +20,9 @@ represent, and hand-written gradients reach it when sigmoids saturate (σ'
 computed as a(1 − a) from a rounded a has an absolute, not a relative, error
 of about ε).  ``s_i`` is supplied by :func:`gradcheck.check_network`, which
 propagates that rounding through the network (zero for :func:`check_params`
-unless the caller passes ``noise``).
+unless the caller passes ``noise``).  For parameters coarser than float64
+(ε_g > 2.2e-16) the relative term is max(rtol, √ε_g): a float32 gradient is a
+sum of rounded terms that may cancel, so it is trusted to about 3e-4 relative.
 The entry passes when ``|g_i − n_i| ≤ tol_i``; a non-finite analytic or
 numerical value never passes.
 
@@ -39,6 +41,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Tolerance", "Mismatch", "GroupResult", "compare_group"]
+
+_EPS64 = float(np.finfo(np.float64).eps)
 
 
 @dataclass(frozen=True)
@@ -172,10 +176,14 @@ def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarr
     G = float(finite_n.max()) if finite_n.size else 0.0
     L = abs(loss_value) if np.isfinite(loss_value) else 0.0
     theta = 1.0 if params is None else np.maximum(1.0, np.abs(np.asarray(params, dtype=np.float64)))
+    # A float32 (or coarser) gradient is a sum of rounded terms that may cancel,
+    # and its inputs (a − y near a fit) are rounded at the scale of a: trust it
+    # to √ε_g relative, not to ε_g.
+    rtol = tol.rtol if eps_grad <= _EPS64 else max(tol.rtol, float(np.sqrt(eps_grad)))
     with np.errstate(invalid="ignore", over="ignore"):
         noise = (tol.safety * error + tol.grad_factor * eps_grad * (np.abs(analytic) + G + L / theta)
                  + tol.atol + (0.0 if noise is None else noise))
-        total = noise + tol.rtol * np.maximum(np.abs(analytic), np.abs(numerical))
+        total = noise + rtol * np.maximum(np.abs(analytic), np.abs(numerical))
     return total, noise
 
 

@@ -28,6 +28,7 @@ rounding scale from :func:`rounding_scale`.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -40,8 +41,9 @@ from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
 from .diagnose import diagnose_network
 from .errors import InvalidArgument
 from .network import DenseNet
-from .numeric import FULL_METHODS, Progress, _numerical_gradient
+from .numeric import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine, Progress, run_options
 from .report import LayerResult, NetworkReport
+from .structured import StructuredEngine
 from .taylor import step_sweep, taylor_test
 
 __all__ = ["check_layers", "rounding_scale"]
@@ -110,19 +112,26 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
                  backward: Backward | None = None, rtol: float = 1e-10, atol: float = 0.0,
                  safety: float = 4.0, seed: int | None = 0, n_directions: int = 4,
                  progress: Progress | None = None, title: str | None = None,
-                 diagnostics: bool = True) -> NetworkReport:
+                 diagnostics: bool = True, engine: str = "structured", executor: Executor | None = None,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> NetworkReport:
     """Check a DenseNet's gradients and, per layer, the delta formulas.
 
     See :func:`gradcheck.check_network` for the parameters; ``backward`` is the
     analytic pass under test (default: ``net.backward(X, y)``), which lets a
     deliberately wrong backward pass be verified; ``diagnostics`` adds the
-    Taylor remainder test and the step-size sweep per parameter group.
+    Taylor remainder test and the step-size sweep per parameter group;
+    ``engine`` is ``'structured'`` (:mod:`gradcheck.structured`, for the
+    per-entry methods and 'auto') or ``'generic'`` (the loss closure called
+    once per stencil point, as :func:`gradcheck.check_params` does).
     """
     if not isinstance(net, DenseNet):
         raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}; "
                               "for other models use check_params(loss, params, grads)")
     if method not in FULL_METHODS + ("directional",):
         raise InvalidArgument(f"method: expected one of {list(FULL_METHODS) + ['directional']}, got {method!r}")
+    if engine not in ("structured", "generic"):
+        raise InvalidArgument(f"engine: expected 'structured' or 'generic', got {engine!r}")
+    opts = run_options(executor, False, memory_budget)
     tol = _tolerance(rtol, atol, safety)
     X, y = net._data(X, y, copy=True)
     reference = net._backward(X, y)
@@ -139,14 +148,23 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
         if progress is not None:
             progress(offset[0] + done, total)
 
+    options = {"executor": opts.executor, "memory_budget": opts.memory_budget}
     grads = {k: np.asarray(analytic.gradients[k]) for k in net.params}
-    measured = run_check(net.loss_function(X, y), dict(net.params), grads, method=method, tol=tol, seed=seed,
+    loss = net.loss_function(X, y)
+    if engine == "structured":
+        param_engine: Engine = StructuredEngine.for_params(net, X, y, **options)
+        delta_engine = lambda l, z, z_loss: StructuredEngine.for_deltas(net, l, z, y, z_loss, **options)  # noqa: E731
+    else:
+        param_engine = LossEngine(loss, dict(net.params), opts)
+        delta_engine = lambda l, z, z_loss: LossEngine(z_loss, {"z": z}, opts)  # noqa: E731
+    measured = run_check(loss, dict(net.params), grads, method=method, tol=tol, seed=seed,
                          noise=p_noise, n_directions=n_directions, progress=sub_progress,
-                         title=title or f"DenseNet {'-'.join(map(str, net.sizes))}")
+                         title=title or f"DenseNet {'-'.join(map(str, net.sizes))}", engine=param_engine)
     offset[0] += sum(v.size for v in net.params.values())
     base = measured.report
+    base.config["engine"] = engine
     layers = _layer_rows(net, X, y, reference, analytic, measured, d_scale, tol, method, seed,
-                         sub_progress, offset) if deltas else \
+                         sub_progress, offset, delta_engine) if deltas else \
         [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
          for l in range(1, net.n_layers + 1)]
     error_maps = {}
@@ -167,7 +185,6 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
                            n_evaluations=base.n_evaluations, loss_value=base.loss_value, notes=base.notes,
                            title=base.title, layers=layers, error_maps=error_maps)
     if diagnostics:
-        loss = net.loss_function(X, y)
         report.taylor = taylor_test(loss, net.params, grads, seed=seed)
         report.sweep = step_sweep(loss, net.params, grads, seed=seed)
         report.config["diagnostics"] = True
@@ -192,7 +209,8 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
 
 def _layer_rows(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backward, analytic: Backward,
                 measured: Measured, d_scale: list[np.ndarray], tol: Tolerance, method: str,
-                seed: int | None, progress: Callable[[int, int], None], offset: list[int]) -> list[LayerResult]:
+                seed: int | None, progress: Callable[[int, int], None], offset: list[int],
+                delta_engine: Callable[[int, np.ndarray, Callable], Engine]) -> list[LayerResult]:
     L = net.n_layers
     cache = reference.cache
     eps = _eps_grad(net.params["W1"], np.dtype(np.float64))
@@ -204,7 +222,7 @@ def _layer_rows(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backward
         z_loss = _z_loss(net, l, y)
         sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic.deltas[l - 1])}, method=delta_method,
                         tol=tol, seed=seed, noise={"z": 4 * d_scale[l - 1]},
-                        progress=progress)
+                        progress=progress, engine=delta_engine(l, z, z_loss))
         offset[0] += z.size
         row = sub.report.groups[0]
         row.name = f"δ{l}"

@@ -33,14 +33,23 @@ otherwise it uses Richardson extrapolation.  :func:`gradcheck.check_params`
 further re-measures every entry that the complex step flags with Richardson
 extrapolation before reporting it, so a loss that drops imaginary parts in a
 way the probe missed cannot produce a false failure.
+
+Every rule is computed by :func:`apply_rule` from the loss differences
+f(θ + o·h) − f(θ), whoever obtains them: :class:`LossEngine` calls the loss on
+a private copy perturbed in place (serially, on any
+``concurrent.futures.Executor`` in blocks with their own copies, or many
+perturbations per call for a ``vectorized`` loss), and
+:mod:`gradcheck.structured` forms them from a DenseNet's layers.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -49,11 +58,17 @@ from .steps import COMPLEX_STEP, step_sizes
 
 __all__ = [
     "METHODS",
+    "OFFSETS",
+    "DEFAULT_MEMORY_BUDGET",
     "NumericalGradient",
     "LossEvaluator",
+    "Engine",
+    "LossEngine",
     "numerical_gradient",
     "differentiate_entries",
     "complex_step_faithful",
+    "apply_rule",
+    "run_tasks",
 ]
 
 #: Methods that measure every entry.  ``"directional"`` is handled by
@@ -68,6 +83,25 @@ LOCAL_METHODS = ("forward", "backward", "central", "central4", "richardson", "co
 ROUNDOFF_FACTOR = 8.0
 
 Progress = Callable[[int, int], None]
+
+#: Offsets o of the loss values f(θ + o·h) a rule uses, in the column order of
+#: the differences that :func:`apply_rule` takes (the complex step's offset is i).
+OFFSETS: dict[str, tuple[Any, ...]] = {
+    "forward": (1.0, 2.0),
+    "backward": (-1.0, -2.0),
+    "central": (1.0, -1.0, 2.0, -2.0),
+    "central4": (1.0, -1.0, 2.0, -2.0),
+    "richardson": (1.0, -1.0, 0.5, -0.5, 0.25, -0.25),
+    "complex": (1j,),
+}
+
+#: Extra memory (bytes) that batched evaluations may use: the stacked
+#: parameter copies of ``vectorized=True`` and the structured engine's chunks.
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+# Loss results accepted without the full as_scalar check: the hot loop calls
+# the loss millions of times, and these types are scalars by construction.
+_SCALAR_TYPES = frozenset((float, complex, np.float64, np.float32, np.complex128, np.complex64))
 
 
 @dataclass
@@ -90,9 +124,11 @@ class NumericalGradient:
     precision : numpy.dtype
         The floating precision the loss is evaluated in (its result's dtype).
     n_evaluations : int
-        Number of loss calls made.
+        Number of calls of the loss function made (the structured engine of
+        :mod:`gradcheck.structured` obtains most loss values without a call and
+        says how in ``notes``).
     notes : list of str
-        Decisions a user should know about (fallbacks, precision).
+        Decisions a user should know about (fallbacks, precision, chunking).
     noise : float
         Measured rounding noise of the loss values (see :func:`estimate_noise`).
     """
@@ -126,27 +162,54 @@ class LossEvaluator:
     """
 
     def __init__(self, loss: Callable[[Mapping[str, np.ndarray]], Any],
-                 params: Mapping[str, np.ndarray], complex_mode: bool = False) -> None:
+                 params: Mapping[str, np.ndarray], complex_mode: bool = False,
+                 vectorized: bool = False) -> None:
         dtype = np.complex128 if complex_mode else np.float64
-        self.loss = loss
+        self.raw_loss = loss
+        self.loss = _OneOfBatch(loss) if vectorized else loss
+        self.complex_mode, self.vectorized = complex_mode, vectorized
         # C order, so that reshape(-1) below is a view of the working copy.
         self.work = {k: np.array(v, dtype=dtype, copy=True, order="C") for k, v in params.items()}
         self.flat = {k: v.reshape(-1) for k, v in self.work.items()}
         self.n_evaluations = 0
         self.context = ""
 
+    def _failed(self, exc: Exception) -> LossEvaluationError:
+        where = f" {self.context}" if self.context else ""
+        return LossEvaluationError(
+            f"the loss raised {type(exc).__name__}: {exc} (while gradcheck evaluated it{where})")
+
     def __call__(self) -> Any:
-        """The loss at the current (perturbed) copy, as a numpy scalar."""
+        """The loss at the current (perturbed) copy, as a scalar."""
         self.n_evaluations += 1
         try:
             # A shallow dict per call: a loss that rebinds keys cannot break our views.
             out = self.loss(dict(self.work))
+        except InvalidArgument:
+            raise
         except Exception as exc:
-            where = f" {self.context}" if self.context else ""
-            raise LossEvaluationError(
-                f"the loss raised {type(exc).__name__}: {exc} (while gradcheck evaluated it{where})"
-            ) from exc
-        return as_scalar(out)
+            raise self._failed(exc) from exc
+        return out if type(out) in _SCALAR_TYPES else as_scalar(out)
+
+    def batch(self, arrays: dict[str, np.ndarray], size: int) -> np.ndarray:
+        """A vectorized loss at ``size`` parameter sets stacked along a leading axis.
+
+        Returns
+        -------
+        ndarray of shape (size,)
+        """
+        self.n_evaluations += size
+        try:
+            out = self.raw_loss(arrays)
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        out = np.asarray(out)
+        if out.shape != (size,) or out.dtype.kind not in "biufc":
+            raise InvalidArgument(
+                f"loss: with vectorized=True the loss must return an array of shape ({size},), one value per "
+                f"stacked parameter set, got {'an array of shape ' + str(out.shape) if out.dtype.kind in 'biufc' else type(out).__name__}; "
+                "pass vectorized=False for a loss of one parameter set")
+        return out
 
     def at(self, name: str, i: int, value: float | complex) -> Any:
         """The loss with entry ``i`` of group ``name`` set to ``value``."""
@@ -157,6 +220,21 @@ class LossEvaluator:
             return self()
         finally:
             flat[i] = old
+
+
+class _OneOfBatch:
+    """A vectorized loss called on one parameter set (a batch of one)."""
+
+    def __init__(self, loss: Callable) -> None:
+        self.loss = loss
+
+    def __call__(self, params: Mapping[str, np.ndarray]) -> Any:
+        out = np.asarray(self.loss({k: v[None] for k, v in params.items()}))
+        if out.shape != (1,):
+            raise InvalidArgument(
+                f"loss: with vectorized=True the loss must return one value per stacked parameter set, shape (1,) "
+                f"for a batch of one, got shape {out.shape}; pass vectorized=False for a loss of one parameter set")
+        return out[0]
 
 
 def as_scalar(out: Any) -> np.generic:
@@ -198,16 +276,89 @@ class _Tracker:
             self._next = self.done + max(1, self.total // 100)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How loss values are obtained: where the work runs and how it is batched.
+
+    Attributes
+    ----------
+    executor : concurrent.futures.Executor or None
+        Runs blocks of entries; None runs them in the calling thread.
+    vectorized : bool
+        The loss takes parameters stacked along a leading batch axis.
+    memory_budget : int
+        Bytes of extra memory the batches may use.
+    """
+
+    executor: Executor | None = None
+    vectorized: bool = False
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+
+    @property
+    def serial(self) -> bool:
+        return self.executor is None and not self.vectorized
+
+
+def run_options(executor: Any = None, vectorized: Any = False,
+                memory_budget: Any = DEFAULT_MEMORY_BUDGET) -> RunOptions:
+    """Validate the execution options of the public entry points."""
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise InvalidArgument(
+            f"executor: expected a concurrent.futures.Executor (an object with .submit), got {type(executor).__name__}; "
+            "e.g. concurrent.futures.ThreadPoolExecutor() or dask.distributed.Client(...).get_executor()")
+    if not isinstance(vectorized, (bool, np.bool_)):
+        raise InvalidArgument(f"vectorized: expected True or False, got {type(vectorized).__name__} {vectorized!r}")
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)) or memory_budget < 1:
+        raise InvalidArgument(f"memory_budget: expected a positive number of bytes, got {memory_budget!r}; "
+                              "e.g. memory_budget=64 * 2**20 for 64 MB")
+    return RunOptions(executor, bool(vectorized), int(memory_budget))
+
+
+def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple], *, executor: Executor | None = None,
+              max_in_flight: int | None = None, on_result: Callable[[int, Any], None]) -> None:
+    """Run ``fn(*task)`` for every task and hand the results over in task order.
+
+    ``on_result(k, result)`` runs in the calling thread for k = 0, 1, 2, …
+    whatever order the tasks finish in, so that results combined there do
+    not depend on the executor.  With an executor at most ``max_in_flight``
+    tasks are running or waiting to be handed over, which bounds the memory
+    they hold.  A task's exception is re-raised here and tasks not yet
+    started are cancelled.
+    """
+    if executor is None:
+        for k, task in enumerate(tasks):
+            on_result(k, fn(*task))
+        return
+    limit = max(1, max_in_flight or len(tasks))
+    pending: dict[Future, int] = {}
+    finished: dict[int, Any] = {}
+    submitted = handed = 0
+    try:
+        while handed < len(tasks):
+            while submitted < len(tasks) and len(pending) + len(finished) < limit:
+                pending[executor.submit(fn, *tasks[submitted])] = submitted
+                submitted += 1
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                finished[pending.pop(fut)] = fut.result()
+            while handed in finished:
+                on_result(handed, finished.pop(handed))
+                handed += 1
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
 def _stencil(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray,
-             offsets: tuple[float, ...], tracker: _Tracker) -> np.ndarray:
+             offsets: tuple[Any, ...], tracker: _Tracker) -> np.ndarray:
     """Loss values at θ_i + o·h_i for every entry i in ``idx`` and offset o.
 
     Returns
     -------
-    ndarray of shape (len(idx), len(offsets))
+    ndarray of shape (len(idx), len(offsets)), complex for the complex step
     """
     flat = ev.flat[name]
-    out = np.empty((len(idx), len(offsets)))
+    out = np.empty((len(idx), len(offsets)), dtype=np.result_type(*offsets, np.float64))
     for j, i in enumerate(idx):
         x = flat[i]
         try:
@@ -218,6 +369,80 @@ def _stencil(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray,
             flat[i] = x
         tracker.advance()
     return out
+
+
+def _stencil_stacked(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray,
+                     offsets: tuple[Any, ...], batch: int) -> np.ndarray:
+    """As :func:`_stencil`, with the loss evaluating ``batch`` parameter sets per call.
+
+    Each call receives every group with a leading axis of the batch size: the
+    perturbed group as a stacked copy with one entry changed per set, the
+    others as read-only broadcast views of the unperturbed arrays.
+    """
+    base = ev.work[name]
+    off = np.asarray(offsets)
+    n_off = len(off)
+    total = len(idx) * n_off
+    out = np.empty(total, dtype=np.result_type(off, np.float64))
+    for start in range(0, total, batch):
+        rows = np.arange(start, min(total, start + batch))
+        entry, o = rows // n_off, off[rows % n_off]
+        stacked = np.broadcast_to(base, (len(rows),) + base.shape).copy()
+        flat = stacked.reshape(len(rows), -1)
+        flat[np.arange(len(rows)), idx[entry]] += o * h[entry]
+        arrays = {k: stacked if k == name else np.broadcast_to(v, (len(rows),) + v.shape)
+                  for k, v in ev.work.items()}
+        out[rows] = ev.batch(arrays, len(rows))
+    return out.reshape(len(idx), n_off)
+
+
+def _stencil_task(loss: Callable, params: Mapping[str, np.ndarray], complex_mode: bool, context: str,
+                  name: str, idx: np.ndarray, h: np.ndarray, offsets: tuple[Any, ...],
+                  batch: int) -> tuple[np.ndarray, int]:
+    """One block of entries on its own copy of the parameters (runs on an executor)."""
+    ev = LossEvaluator(loss, params, complex_mode, vectorized=batch > 0)
+    ev.context = context
+    if batch:
+        values = _stencil_stacked(ev, name, idx, h, offsets, batch)
+    else:
+        values = _stencil(ev, name, idx, h, offsets, _Tracker(len(idx), None))
+    return values, ev.n_evaluations
+
+
+def _evaluate(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray, offsets: tuple[Any, ...],
+              tracker: _Tracker, opts: RunOptions) -> np.ndarray:
+    """Loss values of a stencil for the entries ``idx``, serially, batched or on an executor."""
+    if opts.serial:
+        return _stencil(ev, name, idx, h, offsets, tracker)
+    itemsize = 16 if ev.complex_mode else 8
+    batch = 0
+    if opts.vectorized:
+        batch = int(max(1, min(4096, opts.memory_budget // (4 * itemsize * max(1, ev.work[name].size)))))
+    workers = os.cpu_count() or 1
+    if opts.executor is None:
+        per_task = batch * 8
+        in_flight = 1
+    else:
+        per_task = max(1, batch, -(-len(idx) // (4 * workers)))
+        params_bytes = itemsize * sum(v.size for v in ev.work.values())
+        in_flight = int(max(1, min(2 * workers, opts.memory_budget // max(1, 2 * params_bytes))))
+    blocks = [np.arange(s, min(len(idx), s + per_task)) for s in range(0, len(idx), max(1, per_task))]
+    if opts.executor is None:
+        parts = []
+        for b in blocks:
+            parts.append(_stencil_stacked(ev, name, idx[b], h[b], offsets, batch))
+            tracker.advance(len(b))
+        return np.concatenate(parts) if parts else np.empty((0, len(offsets)))
+    tasks = [(ev.raw_loss, ev.work, ev.complex_mode, ev.context, name, idx[b], h[b], offsets, batch) for b in blocks]
+    parts: list[np.ndarray] = []
+
+    def done(k: int, result: tuple[np.ndarray, int]) -> None:
+        parts.append(result[0])
+        ev.n_evaluations += result[1]
+        tracker.advance(len(blocks[k]))
+
+    run_tasks(_stencil_task, tasks, executor=opts.executor, max_in_flight=in_flight, on_result=done)
+    return np.concatenate(parts) if parts else np.empty((0, len(offsets)))
 
 
 #: Multiplier on the measured noise level of the loss in the round-off term.
@@ -267,59 +492,82 @@ def estimate_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 
     return float(np.sqrt((576.0 / 40320.0) * np.mean(d4 * d4)))
 
 
-def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str,
-                idx: np.ndarray, tracker: _Tracker, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One finite-difference rule on the entries ``idx`` of a group.
+def rule_steps(method: str, x: np.ndarray, eps: float) -> np.ndarray:
+    """The step of a rule for every entry of ``x`` (see :mod:`gradcheck.steps`)."""
+    if method == "complex":
+        return np.full(np.shape(x), COMPLEX_STEP)
+    return step_sizes(x, method, np.float64 if eps <= np.finfo(np.float64).eps else np.float32)
 
-    Returns values, error estimates and steps, each of shape (len(idx),).
+
+def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
+               noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Values and error estimates of a difference rule, from its loss differences.
+
+    Parameters
+    ----------
+    method : {'forward', 'backward', 'central', 'central4', 'richardson', 'complex'}
+    D : ndarray of shape (n, len(OFFSETS[method]))
+        f(θ + o·h) − f(θ) for every entry and offset o of ``OFFSETS[method]``
+        (complex for ``'complex'``).  The generic engine subtracts two loss
+        values; the structured engine forms the difference from the changed
+        terms of the loss only.
+    f0 : float
+        f(θ).
+    h : ndarray of shape (n,)
+        The steps.
+    eps : float
+        Precision the loss is evaluated in.
+    noise : float
+        Measured rounding noise of the loss values.
+
+    Returns
+    -------
+    values, errors : ndarray of shape (n,)
+        See the table in the module docstring.
     """
-    x = ev.flat[name][idx].real
     kappa = ROUNDOFF_FACTOR * eps
     if method == "complex":
-        flat = ev.flat[name]
-        vals = np.empty(len(idx))
-        for j, i in enumerate(idx):
-            x0 = flat[i]
-            flat[i] = x0 + 1j * COMPLEX_STEP
-            try:
-                vals[j] = np.imag(ev()) / COMPLEX_STEP
-            finally:
-                flat[i] = x0
-            tracker.advance()
-        return vals, kappa * np.abs(vals), np.full(len(idx), COMPLEX_STEP)
-
-    h = step_sizes(x, method, np.float64 if eps <= np.finfo(np.float64).eps else np.float32)
+        vals = np.imag(D[:, 0]) / h
+        return vals, kappa * np.abs(vals)
+    big = np.maximum(np.abs(f0 + D).max(axis=1), NOISE_FACTOR * noise / kappa)
     if method in ("forward", "backward"):
         s = 1.0 if method == "forward" else -1.0
-        F = _stencil(ev, name, idx, h, (s, 2 * s), tracker)
-        d1 = s * (F[:, 0] - f0) / h
-        d2 = s * (F[:, 1] - f0) / (2 * h)
-        big = np.maximum(np.maximum(np.abs(F).max(axis=1), abs(f0)), NOISE_FACTOR * noise / kappa)
-        return d1, np.abs(d2 - d1) + kappa * big / h, h
+        d1 = s * D[:, 0] / h
+        d2 = s * D[:, 1] / (2 * h)
+        return d1, np.abs(d2 - d1) + kappa * np.maximum(big, abs(f0)) / h
     if method in ("central", "central4"):
-        F = _stencil(ev, name, idx, h, (1.0, -1.0, 2.0, -2.0), tracker)
-        d1 = (F[:, 0] - F[:, 1]) / (2 * h)
-        d2 = (F[:, 2] - F[:, 3]) / (4 * h)
-        big = np.maximum(np.abs(F).max(axis=1), NOISE_FACTOR * noise / kappa)
+        d1 = (D[:, 0] - D[:, 1]) / (2 * h)
+        d2 = (D[:, 2] - D[:, 3]) / (4 * h)
         trunc = np.abs(d2 - d1) / 3
         if method == "central":
-            return d1, trunc + kappa * big / h, h
+            return d1, trunc + kappa * big / h
         c4 = (4 * d1 - d2) / 3  # = (8(f₁ − f₋₁) − (f₂ − f₋₂)) / 12h
         # Bounded by the error of the central difference it improves on: an
         # h⁴ estimate would need a third step and is optimistic when the
         # higher derivatives are large (saturated sigmoids).
-        return c4, trunc + 1.5 * kappa * big / h, h
+        return c4, trunc + 1.5 * kappa * big / h
     if method == "richardson":
-        F = _stencil(ev, name, idx, h, (1.0, -1.0, 0.5, -0.5, 0.25, -0.25), tracker)
-        D0 = (F[:, 0] - F[:, 1]) / (2 * h)
-        D1 = (F[:, 2] - F[:, 3]) / h
-        D2 = (F[:, 4] - F[:, 5]) / (0.5 * h)
+        D0 = (D[:, 0] - D[:, 1]) / (2 * h)
+        D1 = (D[:, 2] - D[:, 3]) / h
+        D2 = (D[:, 4] - D[:, 5]) / (0.5 * h)
         R10 = (4 * D1 - D0) / 3
         R11 = (4 * D2 - D1) / 3
         R2 = (16 * R11 - R10) / 15
-        big = np.maximum(np.abs(F).max(axis=1), NOISE_FACTOR * noise / kappa)
-        return R2, np.abs(R2 - R11) + 2 * kappa * big / (0.25 * h), h
+        return R2, np.abs(R2 - R11) + 2 * kappa * big / (0.25 * h)
     raise InvalidArgument(f"method: unknown local method {method!r}")  # unreachable via public API
+
+
+def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str,
+                idx: np.ndarray, tracker: _Tracker, noise: float = 0.0,
+                opts: RunOptions = RunOptions()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One finite-difference rule on the entries ``idx`` of a group.
+
+    Returns values, error estimates and steps, each of shape (len(idx),).
+    """
+    h = rule_steps(method, ev.flat[name][idx].real, eps)
+    F = _evaluate(ev, name, idx, h, OFFSETS[method], tracker, opts)
+    vals, errs = apply_rule(method, F - f0, f0, h, eps, noise)
+    return vals, errs, h
 
 
 def _probe_rng(seed: int | None) -> np.random.Generator:
@@ -409,32 +657,87 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
 def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.ndarray], name: str,
                           idx: np.ndarray, *, f0: float, eps: float,
                           evaluator: LossEvaluator | None = None, noise: float = 0.0,
-                          progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                          progress: Progress | None = None,
+                          opts: RunOptions = RunOptions()) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Measure the derivative of selected entries of one group with a local rule.
 
     Returns values, error estimates, steps (each of shape (len(idx),)) and the
     number of loss calls made.
     """
-    ev = evaluator or LossEvaluator(loss, params, complex_mode=(method == "complex"))
+    ev = evaluator or LossEvaluator(loss, params, complex_mode=(method == "complex"), vectorized=opts.vectorized)
     before = ev.n_evaluations
     tracker = _Tracker(len(idx), progress)
     ev.context = f"for entries of {name!r} (method {method!r})"
     # Non-finite parameters or loss values give NaN derivatives, which the
     # comparison reports; they must not raise under warnings-as-errors.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker, noise)
+        vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker,
+                                        noise, opts)
     return vals, errs, steps, ev.n_evaluations - before
+
+
+class Engine(Protocol):
+    """A source of numerical derivatives for :func:`gradcheck.check.run_check`.
+
+    :class:`LossEngine` calls any loss closure; :mod:`gradcheck.structured`
+    provides one that exploits a DenseNet's layers.
+    """
+
+    def gradient(self, method: str, *, seed: int | None,
+                 progress: Progress | None) -> NumericalGradient:
+        """Every entry of every group by ``method`` (one of :data:`FULL_METHODS`)."""
+        ...
+
+    def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
+                  noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Values, error estimates, steps and loss calls for the entries ``idx`` of one group."""
+        ...
+
+
+class LossEngine:
+    """The generic engine: the loss closure called on perturbed copies of the parameters.
+
+    Parameters
+    ----------
+    loss : callable
+    params : dict of str to ndarray
+        Validated parameters (never modified).
+    opts : RunOptions
+        Executor, vectorized calls and memory budget.
+    """
+
+    def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions()) -> None:
+        self.loss, self.params, self.opts = loss, params, opts
+        self._evaluator: LossEvaluator | None = None
+
+    def gradient(self, method: str, *, seed: int | None = 0,
+                 progress: Progress | None = None) -> NumericalGradient:
+        return _numerical_gradient(self.loss, self.params, method, seed=seed, progress=progress, opts=self.opts)
+
+    def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
+                  noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        if method == "complex":
+            cev = LossEvaluator(self.loss, self.params, complex_mode=True, vectorized=self.opts.vectorized)
+            return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
+                                         evaluator=cev, noise=noise, opts=self.opts)
+        self._evaluator = self._evaluator or LossEvaluator(self.loss, self.params,
+                                                           vectorized=self.opts.vectorized)
+        return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
+                                     evaluator=self._evaluator, noise=noise, opts=self.opts)
 
 
 def numerical_gradient(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
                        method: str = "auto", *, seed: int | None = 0,
-                       progress: Progress | None = None) -> NumericalGradient:
+                       progress: Progress | None = None, executor: Executor | None = None,
+                       vectorized: bool = False, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> NumericalGradient:
     """Numerical gradient of a scalar loss with an error estimate per entry.
 
     Parameters
     ----------
     loss : callable
-        ``loss(params) -> scalar`` taking a dict shaped like ``params``.
+        ``loss(params) -> scalar`` taking a dict shaped like ``params``; with
+        ``vectorized=True``, ``loss(stacked) -> ndarray of shape (B,)`` where
+        every array of ``stacked`` has a leading axis of length B.
     params : mapping of str to array_like
         The point to differentiate at (never modified).
     method : {'auto', 'forward', 'backward', 'central', 'central4', 'richardson', 'complex', \
@@ -444,6 +747,19 @@ def numerical_gradient(loss: Callable[[Mapping[str, np.ndarray]], Any], params: 
         Seed of the random directions of the complex-step probe.
     progress : callable, optional
         ``progress(done, total)``, called as entries are measured.
+    executor : concurrent.futures.Executor, optional
+        Evaluates blocks of entries concurrently, each block on its own copy
+        of the parameters; the results do not depend on it.  The loss (and
+        for process-based executors, its closure) must then be thread-safe
+        (picklable).  Default: the calling thread.
+    vectorized : bool
+        The loss accepts parameter sets stacked along a leading axis (every
+        group of shape (B,) + shape, the perturbed group with one entry changed
+        per set, the others read-only broadcast views) and returns shape (B,):
+        many perturbations per call.
+    memory_budget : int
+        Bytes the stacked copies of ``vectorized=True`` (and the parameter
+        copies of concurrent blocks) may use; default 256 MB.
 
     Returns
     -------
@@ -455,6 +771,10 @@ def numerical_gradient(loss: Callable[[Mapping[str, np.ndarray]], Any], params: 
     >>> g = numerical_gradient(lambda p: (p["x"] ** 3).sum(), {"x": np.array([1.0, 2.0])})
     >>> np.round(g.values["x"], 10).tolist(), g.methods
     ([3.0, 12.0], {'x': 'complex'})
+    >>> cubes = lambda p: (p["x"] ** 3).sum(axis=-1)     # one value per stacked set
+    >>> g = numerical_gradient(cubes, {"x": np.array([1.0, 2.0])}, "richardson", vectorized=True)
+    >>> np.round(g.values["x"], 8).tolist()
+    [3.0, 12.0]
     """
     from ._validation import check_params_mapping  # local: keeps module import order one-way
 
@@ -462,13 +782,15 @@ def numerical_gradient(loss: Callable[[Mapping[str, np.ndarray]], Any], params: 
         hint = ("; 'directional' compares projections and is run by gradcheck.check_params"
                 if method == "directional" else "")
         raise InvalidArgument(f"method: expected one of {list(FULL_METHODS)}, got {method!r}{hint}")
+    opts = run_options(executor, vectorized, memory_budget)
     params = check_params_mapping(params)
-    return _numerical_gradient(loss, params, method, seed=seed, progress=progress)
+    return _numerical_gradient(loss, params, method, seed=seed, progress=progress, opts=opts)
 
 
 def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method: str, *,
-                        seed: int | None, progress: Progress | None) -> NumericalGradient:
-    ev = LossEvaluator(loss, params)
+                        seed: int | None, progress: Progress | None,
+                        opts: RunOptions = RunOptions()) -> NumericalGradient:
+    ev = LossEvaluator(loss, params, vectorized=opts.vectorized)
     ev.context = "at the unperturbed parameters"
     f0_raw = ev()
     precision = precision_of(f0_raw)
@@ -487,14 +809,15 @@ def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method
     values, errors, steps, methods = {}, {}, {}, {}
     tracker_total = sum(np.size(v) for v in params.values())
     done = 0
-    cev = LossEvaluator(loss, params, complex_mode=True) if method in ("auto", "complex") else None
+    cev = LossEvaluator(loss, params, complex_mode=True, vectorized=opts.vectorized) \
+        if method in ("auto", "complex") else None
     for name, arr in params.items():
         chosen = method
         if method == "auto":
             if not math.isfinite(f0):
                 chosen = "richardson"
             else:
-                ok, reason = complex_step_faithful(loss, params, name, f0=f0, eps=eps, seed=seed,
+                ok, reason = complex_step_faithful(ev.loss, params, name, f0=f0, eps=eps, seed=seed,
                                                    evaluator=ev, complex_evaluator=cev)
                 chosen = "complex" if ok else "richardson"
                 if not ok:
@@ -502,7 +825,7 @@ def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method
         sub = (lambda d, t, _o=done: progress(_o + d, tracker_total)) if progress else None
         vals, errs, stp, n = differentiate_entries(
             chosen, loss, params, name, np.arange(np.size(arr)), f0=f0, eps=eps,
-            evaluator=cev if chosen == "complex" else ev, noise=noise, progress=sub)
+            evaluator=cev if chosen == "complex" else ev, noise=noise, progress=sub, opts=opts)
         done += np.size(arr)
         shape = np.shape(arr)
         values[name], errors[name], steps[name] = vals.reshape(shape), errs.reshape(shape), stp.reshape(shape)

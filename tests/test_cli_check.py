@@ -231,7 +231,7 @@ class TestCheckOptions:
                            capsys)
         assert code == 0, err
         folder = only_folder(tmp_path / "out")
-        assert folder.name == "xor-3-5-1-init"
+        assert folder.name == "w-3-5-1"  # named after the weights file
         doc = load_report(folder)
         assert doc["config"]["network"]["sizes"] == [3, 5, 1]
         assert doc["config"]["network"]["bias"] is True
