@@ -135,12 +135,14 @@ class TestVectorized:
             numerical_gradient(smooth, PARAMS, "central", vectorized=True)
 
 
+@pytest.fixture(scope="module")
+def case():
+    net = gc.DenseNet([6, 9, 5, 3], seed=1)
+    rng = np.random.default_rng(1)
+    return net, rng.standard_normal((8, 6)), rng.random((8, 3))
+
+
 class TestStructuredEngine:
-    @pytest.fixture(scope="class")
-    def case(self):
-        net = gc.DenseNet([6, 9, 5, 3], seed=1)
-        rng = np.random.default_rng(1)
-        return net, rng.standard_normal((8, 6)), rng.random((8, 3))
 
     @pytest.mark.parametrize("method", ["auto", "central"])
     def test_report_is_identical(self, case, executor, method):
