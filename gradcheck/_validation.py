@@ -142,3 +142,14 @@ def check_grads_mapping(grads: Any, params: dict[str, np.ndarray], label: str = 
                 f"{label}[{k!r}]: expected shape {p.shape} (the shape of params[{k!r}]), got shape {grads[k].shape}"
             )
     return {k: grads[k] for k in params}
+
+
+def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """A numpy floating dtype, or InvalidArgument naming ``name``."""
+    try:
+        out = np.dtype(dtype)
+    except TypeError:
+        raise InvalidArgument(f"{name}: expected a floating dtype such as numpy.float64, got {describe(dtype)}") from None
+    if out.kind != "f":
+        raise InvalidArgument(f"{name}: expected a floating dtype such as numpy.float64, got {out}")
+    return out

@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import backprop
-from ._validation import as_numeric_array, check_data, check_finite, check_sizes, describe
+from ._validation import as_numeric_array, check_data, check_finite, check_float_dtype, check_sizes, describe
 from .activations import Activation, get_activation
 from .errors import InvalidArgument
 from .losses import get_loss
@@ -105,12 +105,7 @@ class DenseNet:
         dtype: type | np.dtype = np.float64,
     ) -> None:
         sizes = check_sizes(sizes)
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise InvalidArgument(f"dtype: expected a floating dtype such as numpy.float64, got {describe(dtype)}") from None
-        if dtype.kind != "f":
-            raise InvalidArgument(f"dtype: expected a floating dtype such as float64, got {dtype}")
+        dtype = check_float_dtype(dtype)
         rng = np.random.default_rng(seed)
         params = {}
         for l in range(1, len(sizes)):

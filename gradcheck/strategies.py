@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validation import check_sizes, describe
+from ._validation import check_float_dtype, check_sizes, describe
 from .activations import ACTIVATIONS
 from .errors import InvalidArgument
 from .losses import REDUCTIONS
@@ -206,12 +206,7 @@ def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None
     activation_names = _check_choices("activations", activations, sorted(ACTIVATIONS))
     reduction_names = _check_choices("reductions", reductions, REDUCTIONS)
     scales = _check_scale(weight_scale)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise InvalidArgument(f"dtype: expected a floating dtype such as numpy.float64, got {describe(dtype)}") from None
-    if dtype.kind != "f":
-        raise InvalidArgument(f"dtype: expected a floating dtype such as numpy.float64, got {dtype}")
+    dtype = check_float_dtype(dtype)
 
     @st.composite
     def draw_net(draw: Any) -> tuple[DenseNet, np.ndarray, np.ndarray]:
