@@ -19,8 +19,8 @@ from ._validation import check_grads_mapping, check_params_mapping, describe
 from .diagnose import diagnose_report
 from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
 from .errors import GradientMismatch, InvalidArgument
-from .numeric import (DEFAULT_MEMORY_BUDGET, METHODS, ROUNDOFF_FACTOR, Engine, LossEngine, LossEvaluator,
-                      NumericalGradient, Progress, precision_of, run_options)
+from .numeric import (DEFAULT_MEMORY_BUDGET, METHODS, OFFSETS, Engine, LossEngine, LossEvaluator, NumericalGradient,
+                      Progress, apply_rule, precision_of, run_options)
 from .report import CheckReport
 
 if TYPE_CHECKING:
@@ -261,14 +261,13 @@ def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
             hv = h * max(1.0, float(np.max(np.abs(x), initial=0.0)))
             F = []
             with np.errstate(invalid="ignore", over="ignore"):
-                for s in (1.0, -1.0, 0.5, -0.5, 0.25, -0.25):
+                for s in OFFSETS["richardson"]:
                     ev.work[name][...] = x + s * hv * v
                     F.append(float(np.real(ev())))
                 ev.work[name][...] = x
-                D0, D1, D2 = (F[0] - F[1]) / (2 * hv), (F[2] - F[3]) / hv, (F[4] - F[5]) / (0.5 * hv)
-                R10, R11 = (4 * D1 - D0) / 3, (4 * D2 - D1) / 3
-                R2 = (16 * R11 - R10) / 15
-                est = abs(R2 - R11) + 2 * ROUNDOFF_FACTOR * eps * max(map(abs, F)) / (0.25 * hv)
+                # The same Richardson rule as per-entry checks, along v.
+                value, error = apply_rule("richardson", np.asarray([F]) - f0, f0, np.asarray([hv]), eps)
+            R2, est = float(value[0]), float(error[0])
             proj.append(float(np.sum(g * v)))
             nums.append(R2)
             errs.append(est)
