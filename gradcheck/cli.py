@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from tabulate import tabulate
@@ -279,9 +279,17 @@ def _sensitivity(args: argparse.Namespace) -> bool:
     return all(entry["false_alarms"] == 0 for entry in alarms.values())
 
 
-def _plot_to(out: str, name: str, filename: str, png: bytes) -> str:
+def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
+    """Write ``figure()`` into a new folder OUT/NAME (sweep.png or taylor.png), or say which extra draws plots."""
+    from . import plots
+
+    if out == "-":
+        return
+    if not plots.plots_available():
+        print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
+        return
     folder = new_report_dir(out, name)
-    return str(write_atomic(folder / filename, png))
+    print("plot written: " + str(write_atomic(folder / f"{name.split('-')[0]}.png", figure())))
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -303,11 +311,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     for r in results:
         for note in r.notes:
             print(f"note: {r.name}: {note}")
-    if args.out != "-":
-        if plots.plots_available():
-            print("plot written: " + _plot_to(args.out, f"sweep-{name}", "sweep.png", plots.sweep_figure(results)))
-        else:
-            print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
+    _write_plot(args.out, f"sweep-{name}", lambda: plots.sweep_figure(results))
     return EXIT_OK
 
 
@@ -325,11 +329,7 @@ def _cmd_taylor(args: argparse.Namespace) -> int:
     print(tabulate([[r.name, f"{r.order:.3f}", r.n_points_used, "ok" if r.passed else "FAIL"] for r in results],
                    headers=["group", "observed order", "points fitted", "verdict"], tablefmt="simple",
                    disable_numparse=True))
-    if args.out != "-":
-        if plots.plots_available():
-            print("plot written: " + _plot_to(args.out, f"taylor-{name}", "taylor.png", plots.taylor_figure(results)))
-        else:
-            print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
+    _write_plot(args.out, f"taylor-{name}", lambda: plots.taylor_figure(results))
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
