@@ -144,6 +144,7 @@ class Row:
     memory_kind: str = "tracemalloc"
     note: str = ""
     scaled_from: int | None = None  # entries actually measured, when the time was scaled to all
+    calls: int | None = None  # loss calls of one run, where the contender reports them
 
 
 def timed(fn: Callable[[], Any], repeats: int, warmup: bool = False) -> tuple[float, Any]:
@@ -321,12 +322,16 @@ def generic_row(pb: Problem, repeats: int, budget: float) -> Row | None:
     t_call, _ = timed(lambda: loss(pb.net.params), 20, warmup=True)
     if 4 * pb.size * t_call > budget:
         return None
-    reps = repeats if 4 * pb.size * t_call < 2.0 else 1
+    reps = repeats if 2 * pb.size * t_call < 2.0 else 1
     seconds, report = timed(lambda: gc.check_params(loss, pb.net.params, grads, method="central"), reps)
     numerical = np.concatenate([g.numerical.ravel() for g in report.groups])
+    completed = next(n for n in report.notes if n.startswith("central differences: f(θ ± 2h)"))
+    completed = completed.split("for the ")[1].split(" ")[0]
     return Row("gradcheck check_params central (generic engine)", seconds, reps, pb.accuracy(numerical),
                traced_peak(lambda: gc.check_params(loss, pb.net.params, grads, method="central")) if pb.size < 5000
-               else None, note=f"{report.n_evaluations} loss calls (4 per entry)")
+               else None, note=f"{report.n_evaluations} loss calls (2 per entry, 2 more for each of the {completed} "
+                               "entries round-off alone could not clear, 9 for f(θ) and the noise level)",
+               calls=report.n_evaluations)
 
 
 def peer_rows(pb: Problem, repeats: int, budget: float, slow_budget: float, quick: bool) -> list[Row]:
@@ -472,10 +477,8 @@ def targets(results: dict[str, list[Row]], generic: dict[str, tuple[float, float
     line("128-256-128-10: under 1 s (stretch)", None if s is None else s.seconds, lambda v: v < 1, " s")
     line("32-64-32-8: ≥ 10× faster than the textbook loop", ratio(mid, "textbook"), lambda v: v >= 10)
     for name, (total, per_call) in generic.items():
-        line(f"{name}: generic check_params central ≤ 1.3× the textbook loop, per loss call", per_call,
-             lambda v: v <= 1.3)
-        line(f"{name}: generic check_params central / textbook loop, total (4 vs 2 calls per entry)", total,
-             lambda v: v <= 1.3)
+        line(f"{name}: generic check_params central ≤ 1.3× the textbook loop", total, lambda v: v <= 1.3)
+        line(f"{name}: the same, per loss call", per_call, lambda v: v <= 1.3)
     for name, rows in results.items():
         c, r = find(rows, "gradcheck check_network complex"), find(rows, "gradcheck check_network central")
         if c and r:
@@ -516,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = rows
         tb = find(rows, "textbook")
         if g is not None and tb is not None and not tb.scaled_from:
-            generic[name] = (g.seconds / tb.seconds, (g.seconds / (4 * pb.size)) / (tb.seconds / (2 * pb.size)))
+            generic[name] = (g.seconds / tb.seconds, (g.seconds / g.calls) / (tb.seconds / (2 * pb.size)))
         for r in rows:
             print(f"  {r.contender}: {fmt_time(r.seconds)} {r.note}", flush=True)
     rng = np.random.default_rng(0)

@@ -140,7 +140,7 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
                               "use vectorized=False with method='directional'")
     return run_check(loss, params, grads, method=method, tol=tol, seed=seed, noise=noise,
                      n_directions=int(n_directions), progress=progress, title=title,
-                     engine=LossEngine(loss, params, opts)).report
+                     engine=LossEngine(loss, params, opts, lazy_truncation=True)).report
 
 
 @dataclass
@@ -208,35 +208,49 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     n_evals = ng.n_evaluations
     groups = []
     final_values, final_errors = {}, {}
+    eps = float(np.finfo(ng.precision).eps)
+    completed = 0
     for name, p in params.items():
         eps_g = _eps_grad(p, ng.precision)
         values, errors, used = ng.values[name], ng.errors[name], ng.methods[name]
         g = grads[name]
-        if method == "auto" and used == "complex":
-            # Confirm complex-step flags with Richardson extrapolation, which
-            # needs no complex arithmetic from the loss.
-            total, _ = entry_tolerance(np.asarray(g, np.float64), values, errors, eps_g, tol,
-                                       loss_value=ng.loss_value, params=p, noise=noise.get(name))
-            with np.errstate(invalid="ignore"):
-                flagged = np.flatnonzero(~(np.abs(np.asarray(g, np.float64) - values) <= total))
-            if flagged.size:
-                rv, re, _, n = engine.remeasure("richardson", name, flagged, f0=ng.loss_value,
-                                                eps=float(np.finfo(ng.precision).eps), noise=ng.noise)
-                # An entry fails under auto only if real arithmetic confirms the
-                # disagreement: the complex step also resolves the analytic
-                # gradient's own rounding (a(1 − a) near saturation, residuals
-                # near an exact fit), which is not a bug.  Use method='complex'
-                # to judge by the complex step alone.
-                values, errors = values.copy(), errors.copy()
-                values.flat[flagged], errors.flat[flagged] = rv, re
-                n_evals += n
-                used = "complex+richardson"
-                notes.append(f"{name}: {flagged.size} entr{'y' if flagged.size == 1 else 'ies'} flagged by the "
-                             "complex step re-measured with Richardson extrapolation, which decides them")
+        confirm = ("richardson" if method == "auto" and used == "complex"
+                   else used if name in ng.roundoff_only else None)
+        flagged = (_flagged(g, values, errors, eps_g, tol, ng.loss_value, p, noise.get(name))
+                   if confirm else np.empty(0, dtype=np.intp))
+        if flagged.size:
+            rv, re, _, n = engine.remeasure(confirm, name, flagged, f0=ng.loss_value, eps=eps, noise=ng.noise)
+            values, errors = values.copy(), errors.copy()
+            values.flat[flagged], errors.flat[flagged] = rv, re
+            n_evals += n
+        if flagged.size and confirm == "richardson":
+            # An entry fails under auto only if real arithmetic confirms the
+            # disagreement: the complex step also resolves the analytic
+            # gradient's own rounding (a(1 − a) near saturation, residuals
+            # near an exact fit), which is not a bug.  Use method='complex'
+            # to judge by the complex step alone.
+            used = "complex+richardson"
+            notes.append(f"{name}: {flagged.size} entr{'y' if flagged.size == 1 else 'ies'} flagged by the "
+                         "complex step re-measured with Richardson extrapolation, which decides them")
+        if name in ng.roundoff_only:
+            completed += flagged.size
         groups.append(compare_group(name, g, values, errors, eps_grad=eps_g, tol=tol, method=used, params=p,
                                     loss_value=ng.loss_value, noise=noise.get(name)))
         final_values[name], final_errors[name] = values, errors
+    if ng.roundoff_only:
+        notes.append(f"central differences: f(θ ± 2h) measured for the {completed} entr"
+                     f"{'y' if completed == 1 else 'ies'} that round-off alone could not explain; the other "
+                     "entries' error estimates are round-off bounds (their verdict cannot change)")
     return groups, n_evals, notes, final_values, final_errors
+
+
+def _flagged(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
+             loss_value: float, p: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    """Flat indices of the entries whose difference exceeds the tolerance."""
+    total, _ = entry_tolerance(np.asarray(g, np.float64), values, errors, eps_g, tol,
+                               loss_value=loss_value, params=p, noise=noise)
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(~(np.abs(np.asarray(g, np.float64) - values) <= total))
 
 
 def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],

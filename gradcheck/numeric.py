@@ -20,6 +20,15 @@ complex      Im f(θ + i·h)/h, h = 1e-20       κε·|value|                   
 
 where κε·max|F| is raised to 2σ when the measured noise σ of the loss values
 (:func:`estimate_noise`, 8 extra loss calls per check) is larger.
+
+A check only needs the truncation part of central differences where the
+round-off part alone cannot explain a disagreement, so
+:func:`gradcheck.check_params` (``LossEngine(..., lazy_truncation=True)``)
+measures f(θ ± h) for every entry (2 calls) with the round-off estimate, and
+adds f(θ ± 2h) (2 more calls) only for the entries that estimate flags.  An
+entry that passes with the smaller estimate passes with the complete one, and
+the flagged entries get exactly the values and estimates of the 4-call rule,
+so every verdict is the one the 4-call rule gives.
 The truncation error of a rule of order p is estimated from the same rule at
 two steps: D(h) − D(2h) ≈ (1 − 2^p)·c·h^p.  Richardson extrapolation removes
 the h² and h⁴ terms of central differences (Richardson 1911; Press et al.,
@@ -131,6 +140,9 @@ class NumericalGradient:
         Decisions a user should know about (fallbacks, precision, chunking).
     noise : float
         Measured rounding noise of the loss values (see :func:`estimate_noise`).
+    roundoff_only : list of str
+        Groups whose ``errors`` hold the round-off part only (the first pass of
+        a check's central differences; see the module docstring).
     """
 
     values: dict[str, np.ndarray]
@@ -142,6 +154,7 @@ class NumericalGradient:
     n_evaluations: int = 0
     notes: list[str] = field(default_factory=list)
     noise: float = 0.0
+    roundoff_only: list[str] = field(default_factory=list)
 
 
 class LossEvaluator:
@@ -529,7 +542,7 @@ def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
     if method == "complex":
         vals = np.imag(D[:, 0]) / h
         return vals, kappa * np.abs(vals)
-    big = np.maximum(np.abs(f0 + D).max(axis=1), NOISE_FACTOR * noise / kappa)
+    big = _magnitude(D, f0, kappa, noise)
     if method in ("forward", "backward"):
         s = 1.0 if method == "forward" else -1.0
         d1 = s * D[:, 0] / h
@@ -557,14 +570,55 @@ def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
     raise InvalidArgument(f"method: unknown local method {method!r}")  # unreachable via public API
 
 
+def _magnitude(D: np.ndarray, f0: float, kappa: float, noise: float) -> np.ndarray:
+    """max |F| per row, raised to the measured noise level: the scale of the round-off term."""
+    return np.maximum(np.abs(f0 + D).max(axis=1), NOISE_FACTOR * noise / kappa)
+
+
+#: Offsets of the first pass of a check's central differences, and of the
+#: second pass that completes the 4-call rule for the entries it flags.
+CENTRAL_FIRST, CENTRAL_SECOND = OFFSETS["central"][:2], OFFSETS["central"][2:]
+
+
+def central_first_pass(D: np.ndarray, f0: float, h: np.ndarray, eps: float,
+                       noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Central differences from f(θ ± h) alone, with the round-off part of the estimate.
+
+    Parameters
+    ----------
+    D : ndarray of shape (n, 2)
+        f(θ + o·h) − f(θ) for o in ``CENTRAL_FIRST`` (+1, −1).
+    f0, h, eps, noise
+        As in :func:`apply_rule`.
+
+    Returns
+    -------
+    values, errors : ndarray of shape (n,)
+        The values of the 'central' rule, and a lower bound of its error
+        estimate (the truncation part |D(2h) − D(h)|/3 is missing).
+    """
+    kappa = ROUNDOFF_FACTOR * eps
+    return (D[:, 0] - D[:, 1]) / (2 * h), kappa * _magnitude(D, f0, kappa, noise) / h
+
+
 def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str,
                 idx: np.ndarray, tracker: _Tracker, noise: float = 0.0,
-                opts: RunOptions = RunOptions()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                opts: RunOptions = RunOptions(),
+                first_pass: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One finite-difference rule on the entries ``idx`` of a group.
+
+    With ``first_pass`` (method 'central' only), only f(θ ± h) is measured:
+    the loss values are kept in ``first_pass[name]`` and the error estimates
+    are those of :func:`central_first_pass`.
 
     Returns values, error estimates and steps, each of shape (len(idx),).
     """
     h = rule_steps(method, ev.flat[name][idx].real, eps)
+    if first_pass is not None:
+        F = _evaluate(ev, name, idx, h, CENTRAL_FIRST, tracker, opts)
+        first_pass[name] = F
+        vals, errs = central_first_pass(F - f0, f0, h, eps, noise)
+        return vals, errs, h
     F = _evaluate(ev, name, idx, h, OFFSETS[method], tracker, opts)
     vals, errs = apply_rule(method, F - f0, f0, h, eps, noise)
     return vals, errs, h
@@ -658,8 +712,12 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
                           idx: np.ndarray, *, f0: float, eps: float,
                           evaluator: LossEvaluator | None = None, noise: float = 0.0,
                           progress: Progress | None = None,
-                          opts: RunOptions = RunOptions()) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                          opts: RunOptions = RunOptions(),
+                          first_pass: dict[str, np.ndarray] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Measure the derivative of selected entries of one group with a local rule.
+
+    ``first_pass`` (method 'central'): see :func:`_local_rule`.
 
     Returns values, error estimates, steps (each of shape (len(idx),)) and the
     number of loss calls made.
@@ -672,7 +730,7 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
     # comparison reports; they must not raise under warnings-as-errors.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker,
-                                        noise, opts)
+                                        noise, opts, first_pass)
     return vals, errs, steps, ev.n_evaluations - before
 
 
@@ -704,18 +762,29 @@ class LossEngine:
         Validated parameters (never modified).
     opts : RunOptions
         Executor, vectorized calls and memory budget.
+    lazy_truncation : bool
+        Method 'central' measures f(θ ± h) only, with round-off-only error
+        estimates (``NumericalGradient.roundoff_only``), and :meth:`remeasure`
+        completes the 4-call rule from the kept values: 2 loss calls per entry
+        plus 2 per entry the caller re-measures (see the module docstring).
     """
 
-    def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions()) -> None:
+    def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions(),
+                 *, lazy_truncation: bool = False) -> None:
         self.loss, self.params, self.opts = loss, params, opts
         self._evaluator: LossEvaluator | None = None
+        self._first: dict[str, np.ndarray] | None = {} if lazy_truncation else None
 
     def gradient(self, method: str, *, seed: int | None = 0,
                  progress: Progress | None = None) -> NumericalGradient:
-        return _numerical_gradient(self.loss, self.params, method, seed=seed, progress=progress, opts=self.opts)
+        first = self._first if method == "central" else None
+        return _numerical_gradient(self.loss, self.params, method, seed=seed, progress=progress, opts=self.opts,
+                                   first_pass=first)
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
                   noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        if method == "central" and self._first is not None and name in self._first:
+            return self._complete_central(name, np.asarray(idx, dtype=np.intp), f0=f0, eps=eps, noise=noise)
         if method == "complex":
             cev = LossEvaluator(self.loss, self.params, complex_mode=True, vectorized=self.opts.vectorized)
             return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
@@ -724,6 +793,20 @@ class LossEngine:
                                                            vectorized=self.opts.vectorized)
         return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
                                      evaluator=self._evaluator, noise=noise, opts=self.opts)
+
+    def _complete_central(self, name: str, idx: np.ndarray, *, f0: float, eps: float,
+                          noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The 4-call central rule for entries of a first pass: f(θ ± 2h) added to the kept f(θ ± h)."""
+        assert self._first is not None
+        ev = self._evaluator = self._evaluator or LossEvaluator(self.loss, self.params,
+                                                                vectorized=self.opts.vectorized)
+        before = ev.n_evaluations
+        ev.context = f"for entries of {name!r} (method 'central', steps ±2h)"
+        h = rule_steps("central", ev.flat[name][idx].real, eps)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            F2 = _evaluate(ev, name, idx, h, CENTRAL_SECOND, _Tracker(len(idx), None), self.opts)
+            vals, errs = apply_rule("central", np.hstack([self._first[name][idx], F2]) - f0, f0, h, eps, noise)
+        return vals, errs, h, ev.n_evaluations - before
 
 
 def numerical_gradient(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
@@ -789,7 +872,8 @@ def numerical_gradient(loss: Callable[[Mapping[str, np.ndarray]], Any], params: 
 
 def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method: str, *,
                         seed: int | None, progress: Progress | None,
-                        opts: RunOptions = RunOptions()) -> NumericalGradient:
+                        opts: RunOptions = RunOptions(),
+                        first_pass: dict[str, np.ndarray] | None = None) -> NumericalGradient:
     ev = LossEvaluator(loss, params, vectorized=opts.vectorized)
     ev.context = "at the unperturbed parameters"
     f0_raw = ev()
@@ -825,10 +909,12 @@ def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method
         sub = (lambda d, t, _o=done: progress(_o + d, tracker_total)) if progress else None
         vals, errs, stp, n = differentiate_entries(
             chosen, loss, params, name, np.arange(np.size(arr)), f0=f0, eps=eps,
-            evaluator=cev if chosen == "complex" else ev, noise=noise, progress=sub, opts=opts)
+            evaluator=cev if chosen == "complex" else ev, noise=noise, progress=sub, opts=opts,
+            first_pass=first_pass)
         done += np.size(arr)
         shape = np.shape(arr)
         values[name], errors[name], steps[name] = vals.reshape(shape), errs.reshape(shape), stp.reshape(shape)
         methods[name] = chosen
     n_evals = ev.n_evaluations + (cev.n_evaluations if cev is not None else 0)
-    return NumericalGradient(values, errors, steps, methods, f0, precision, n_evals, notes, noise)
+    return NumericalGradient(values, errors, steps, methods, f0, precision, n_evals, notes, noise,
+                             list(params) if first_pass is not None else [])

@@ -80,6 +80,15 @@ class TestGenericEngine:
         grads = smooth_grads()
         same_report(gc.check_params(smooth, PARAMS, grads), gc.check_params(smooth, PARAMS, grads, executor=executor))
 
+    def test_two_pass_central_report_is_identical(self, executor):
+        # A planted error makes the second pass (f(θ ± 2h) for flagged
+        # entries) run on the executor too.
+        grads = smooth_grads()
+        grads["M"][1, 2] *= 1 + 1e-7
+        serial = gc.check_params(smooth, PARAMS, grads, method="central")
+        assert serial.failed_groups == ["M"]
+        same_report(serial, gc.check_params(smooth, PARAMS, grads, method="central", executor=executor))
+
     def test_progress_reaches_total(self, executor):
         calls = []
         numerical_gradient(smooth, PARAMS, "central", executor=executor, progress=lambda d, t: calls.append((d, t)))
@@ -129,6 +138,15 @@ class TestVectorized:
 
     def test_check_params_passes(self):
         assert gc.check_params(stacked, PARAMS, smooth_grads(), vectorized=True).passed
+
+    def test_two_pass_central_finds_the_planted_entry(self):
+        grads = smooth_grads()
+        grads["M"][1, 2] *= 1 + 1e-7
+        loop = gc.check_params(smooth, PARAMS, grads, method="central")
+        batched = gc.check_params(stacked, PARAMS, grads, method="central", vectorized=True)
+        assert batched.failed_groups == loop.failed_groups == ["M"]
+        assert batched.groups[1].worst_index == loop.groups[1].worst_index == (1, 2)
+        assert batched.n_evaluations == loop.n_evaluations
 
     def test_a_scalar_loss_is_told_what_to_return(self):
         with pytest.raises(gc.InvalidArgument, match=r"^loss: with vectorized=True .*shape \(1,\)"):
