@@ -5,31 +5,57 @@
 >>> X, y = gc.xor_data()
 >>> gc.check_network(net, X, y).passed
 True
+
+The public names are loaded on first use (PEP 562), so that ``import
+gradcheck`` (which pytest does at every start, through the plugin's entry
+point) costs nothing until a check runs.
 """
 
-from ._version import __version__
-from .check import GradcheckWarning, assert_gradients, check_grad, check_network, check_params
-from .compare import GroupResult, Tolerance
-from .errors import GradientMismatch, InvalidArgument, LossEvaluationError
-from .network import DenseNet, xor_data
-from .numeric import NumericalGradient, numerical_gradient
-from .report import CheckReport
+from __future__ import annotations
 
-__all__ = [
-    "__version__",
-    "CheckReport",
-    "DenseNet",
-    "GradcheckWarning",
-    "GradientMismatch",
-    "GroupResult",
-    "InvalidArgument",
-    "LossEvaluationError",
-    "NumericalGradient",
-    "Tolerance",
-    "assert_gradients",
-    "check_grad",
-    "check_network",
-    "check_params",
-    "numerical_gradient",
-    "xor_data",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from .check import GradcheckWarning, assert_gradients, check_grad, check_network, check_params
+    from .compare import GroupResult, Tolerance
+    from .errors import GradientMismatch, InvalidArgument, LossEvaluationError
+    from .network import DenseNet, xor_data
+    from .numeric import NumericalGradient, numerical_gradient
+    from .report import CheckReport
+
+#: Public name -> the module that defines it.
+_SOURCES = {
+    "CheckReport": "report",
+    "DenseNet": "network",
+    "GradcheckWarning": "check",
+    "GradientMismatch": "errors",
+    "GroupResult": "compare",
+    "InvalidArgument": "errors",
+    "LossEvaluationError": "errors",
+    "NumericalGradient": "numeric",
+    "Tolerance": "compare",
+    "assert_gradients": "check",
+    "check_grad": "check",
+    "check_network": "check",
+    "check_params": "check",
+    "numerical_gradient": "numeric",
+    "xor_data": "network",
+}
+
+__all__ = ["__version__", *_SOURCES]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -21,9 +21,10 @@ arguments given to the fixture win over all of them):
     Save a report of every check made through the fixture into a sub-folder
     of DIR named after the test, and write ``DIR/index.md`` listing them.
 
-Loading the plugin imports gradcheck itself (numpy, scipy, tabulate) but
-neither matplotlib nor hypothesis; a suite that never uses the fixture is
-otherwise untouched: no files are written unless ``--gradcheck-report`` is given.
+Loading the plugin imports neither numpy nor scipy: the checker is imported
+when the fixture is first called (or ``--gradcheck-method`` is validated),
+so a suite that never uses the fixture starts as fast as without gradcheck,
+and no files are written unless ``--gradcheck-report`` is given.
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pytest
 
-from .check import check_params
 from .errors import GradientMismatch, InvalidArgument
-from .numeric import METHODS
-from .report import CheckReport, write_atomic
+
+if TYPE_CHECKING:
+    from .report import CheckReport
 
 __all__ = ["GradientChecker"]
 
@@ -50,8 +51,8 @@ _INI_OPTIONS = {"gradcheck_method": "method", "gradcheck_rtol": "rtol", "gradche
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checks (gradcheck)")
     group.addoption("--gradcheck-method", dest="gradcheck_method", default=None, metavar="NAME",
-                    help=f"default numerical method of the gradcheck fixture: one of {', '.join(METHODS)} "
-                         "(default: ini gradcheck_method, else auto)")
+                    help="default numerical method of the gradcheck fixture, one of check_params's methods "
+                         "such as auto, central, complex, richardson (default: ini gradcheck_method, else auto)")
     group.addoption("--gradcheck-report", dest="gradcheck_report", default=None, metavar="DIR",
                     help="save a report of every check made through the gradcheck fixture into DIR, "
                          "one folder per check, and an index in DIR/index.md")
@@ -108,6 +109,8 @@ class _Session:
     def pytest_sessionfinish(self) -> None:
         if self.report_dir is None:
             return
+        from .report import write_atomic
+
         self.report_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.report_dir / "index.md", self.index())
 
@@ -145,8 +148,11 @@ def _defaults(config: pytest.Config) -> dict[str, Any]:
             defaults[option] = value
     if config.option.gradcheck_method:
         defaults["method"] = config.option.gradcheck_method
-    if defaults.get("method", "auto") not in METHODS:
-        raise pytest.UsageError(f"gradcheck method: expected one of {', '.join(METHODS)}, "
+    if "method" in defaults:
+        from .numeric import METHODS
+
+        if defaults["method"] not in METHODS:
+            raise pytest.UsageError(f"gradcheck method: expected one of {', '.join(METHODS)}, "
                                     f"got {defaults['method']!r} (--gradcheck-method or ini gradcheck_method)")
     for key in ("rtol", "atol"):
         if key in defaults:
@@ -223,6 +229,8 @@ class GradientChecker:
             Bad arguments, as for :func:`gradcheck.check_params`.
         """
         __tracebackhide__ = True
+        from .check import check_params
+
         options = {**self.defaults, "title": self.nodeid, **options}
         try:
             report = check_params(loss, params, grads, **options)

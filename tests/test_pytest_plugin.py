@@ -61,11 +61,24 @@ class TestEntryPoint:
     def test_registered_as_pytest11_plugin(self):
         assert "gradcheck.pytest_plugin" in {e.value for e in entry_points(group="pytest11")}
 
-    def test_loading_imports_neither_matplotlib_nor_hypothesis(self):
-        code = ("import sys, gradcheck.pytest_plugin; "
-                "print([m for m in ('matplotlib', 'hypothesis') if m in sys.modules])")
+    def test_loading_imports_no_numerical_library(self):
+        # pytest loads the plugin at every start in every project where
+        # gradcheck is installed: it must not pay for numpy or scipy there.
+        heavy = ("numpy", "scipy", "tabulate", "matplotlib", "hypothesis")
+        code = f"import sys, gradcheck.pytest_plugin; print([m for m in {heavy!r} if m in sys.modules])"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "[]"
+
+    def test_public_names_load_on_first_use(self):
+        code = ("import sys, gradcheck as gc; before = 'numpy' in sys.modules; "
+                "from gradcheck import *; "
+                "print(before, sorted(set(gc.__all__) - set(dir(gc))), gc.check_params.__module__)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.split() == ["False", "[]", "gradcheck.check"]
+        with pytest.raises(AttributeError, match="no attribute 'check_param'"):
+            import gradcheck
+
+            gradcheck.check_param  # noqa: B018
 
     def test_options_in_help(self, pytester):
         result = run(pytester, "--help")
