@@ -159,6 +159,8 @@ def _json_safe(obj: Any) -> Any:
 
 
 def _nonfinite_note(label: str, arr: np.ndarray, limit: int = 3) -> str | None:
+    if np.isfinite(arr).all():
+        return None
     bad = np.argwhere(~np.isfinite(arr))
     if len(bad) == 0:
         return None
