@@ -147,15 +147,21 @@ class Row:
     calls: int | None = None  # loss calls of one run, where the contender reports them
 
 
-def timed(fn: Callable[[], Any], repeats: int, warmup: bool = False) -> tuple[float, Any]:
+#: Fast calls are repeated until they have run this long in total (or
+#: MAX_RUNS times): a median of 5 runs of a few milliseconds moves with the load.
+MIN_TOTAL_SECONDS, MAX_RUNS = 1.0, 200
+
+
+def timed(fn: Callable[[], Any], repeats: int, warmup: bool = False) -> tuple[float, Any, int]:
+    """Median time of at least ``repeats`` runs of ``fn``, its last result, and the number of runs."""
     if warmup:
         fn()
     times, out = [], None
-    for _ in range(repeats):
+    while len(times) < repeats or (sum(times) < MIN_TOTAL_SECONDS and len(times) < MAX_RUNS):
         t = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+    return statistics.median(times), out, len(times)
 
 
 def traced_peak(fn: Callable[[], Any]) -> float:
@@ -177,14 +183,14 @@ def loop_peer(pb: Problem, name: str, run: Callable[[np.ndarray], np.ndarray], b
               repeats: int, note: str = "", full: bool = True) -> Row:
     """A peer that costs the same per entry: on every entry, or on a subset scaled to all."""
     probe = subset_of(pb, 16)
-    t_probe, _ = timed(lambda: run(probe), 1)
+    t_probe = timed(lambda: run(probe), 1)[0]
     per_entry = t_probe / len(probe)
     if full and per_entry * pb.size <= budget:
         entries = np.arange(pb.size)
     else:
         entries = subset_of(pb, max(16, int(budget / 4 / max(per_entry, 1e-9))))
     reps = repeats if per_entry * len(entries) < 2.0 else 1
-    seconds, values = timed(lambda: run(entries), reps)
+    seconds, values, reps = timed(lambda: run(entries), reps)
     memory = traced_peak(lambda: run(entries[: min(len(entries), 64)]))
     scaled = None
     if len(entries) < pb.size:
@@ -304,14 +310,14 @@ def gradcheck_rows(pb: Problem, repeats: int) -> list[Row]:
     for label, fn in [("gradcheck check_network central (structured)", network("central")),
                       ("gradcheck check_network complex (structured)", network("complex")),
                       ("gradcheck check_network auto (structured)", network("auto"))]:
-        seconds, report = timed(fn, repeats, warmup=True)
+        seconds, report, runs = timed(fn, repeats, warmup=True)
         assert report.passed, f"{label} failed on a correct network:\n{report}"
         note = f"{report.n_evaluations} loss calls; " + next(n for n in report.notes if n.startswith("structured"))
-        rows.append(Row(label, seconds, repeats, pb.accuracy(flat_numerical(report)), traced_peak(fn), note=note))
+        rows.append(Row(label, seconds, runs, pb.accuracy(flat_numerical(report)), traced_peak(fn), note=note))
     workers = os.cpu_count() or 1
     with ThreadPoolExecutor(workers) as pool:
-        seconds, _ = timed(network("central", executor=pool), repeats, warmup=True)
-    rows.append(Row(f"gradcheck structured central on {workers} threads", seconds, repeats,
+        seconds, _, runs = timed(network("central", executor=pool), repeats, warmup=True)
+    rows.append(Row(f"gradcheck structured central on {workers} threads", seconds, runs,
                     note=f"executor=ThreadPoolExecutor({workers}); the default runs chunks in the calling thread"))
     return rows
 
@@ -319,11 +325,12 @@ def gradcheck_rows(pb: Problem, repeats: int) -> list[Row]:
 def generic_row(pb: Problem, repeats: int, budget: float) -> Row | None:
     loss = pb.net.loss_function(pb.X, pb.y)
     grads = pb.net.gradients(pb.X, pb.y)
-    t_call, _ = timed(lambda: loss(pb.net.params), 20, warmup=True)
+    t_call = timed(lambda: loss(pb.net.params), 20, warmup=True)[0]
     if 4 * pb.size * t_call > budget:
         return None
     reps = repeats if 2 * pb.size * t_call < 2.0 else 1
-    seconds, report = timed(lambda: gc.check_params(loss, pb.net.params, grads, method="central"), reps)
+    seconds, report, reps = timed(lambda: gc.check_params(loss, pb.net.params, grads, method="central"), reps,
+                                  warmup=reps > 1)
     numerical = np.concatenate([g.numerical.ravel() for g in report.groups])
     completed = next(n for n in report.notes if n.startswith("central differences: f(θ ± 2h)"))
     completed = completed.split("for the ")[1].split(" ")[0]
@@ -525,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     big_net = gc.DenseNet(DIRECTIONAL_SIZES, seed=0)
     Xd, yd = rng.standard_normal((64, DIRECTIONAL_SIZES[0])), rng.uniform(0, 1, (64, DIRECTIONAL_SIZES[-1]))
-    directional, report = timed(lambda: gc.check_network(big_net, Xd, yd, method="directional", deltas=False,
+    directional, report, _ = timed(lambda: gc.check_network(big_net, Xd, yd, method="directional", deltas=False,
                                                          diagnostics=False), 3, warmup=True)
     print(f"directional: {fmt_time(directional)}, {report.n_evaluations} loss calls", flush=True)
     info = machine()
