@@ -337,7 +337,7 @@ def generic_row(pb: Problem, repeats: int, budget: float) -> Row | None:
     return Row("gradcheck check_params central (generic engine)", seconds, reps, pb.accuracy(numerical),
                traced_peak(lambda: gc.check_params(loss, pb.net.params, grads, method="central")) if pb.size < 5000
                else None, note=f"{report.n_evaluations} loss calls (2 per entry, 2 more for each of the {completed} "
-                               "entries round-off alone could not clear, 9 for f(θ) and the noise level)",
+                               "entries round-off alone could not clear, 1 for f(θ), 8 for the noise level if any entry needed it)",
                calls=report.n_evaluations)
 
 

@@ -84,7 +84,9 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         (s_i in the tolerance model, same keys and shapes as ``params``);
         :func:`check_network` computes it for DenseNet.
     progress : callable, optional
-        ``progress(done, total)`` as entries are measured.
+        ``progress(done, total)`` as entries are measured.  When entries
+        that a first pass cannot clear are re-measured (see ``method``),
+        ``total`` grows by their number and ``done`` continues up to it.
     title : str
         Name of the check in the report.
     executor : concurrent.futures.Executor, optional
@@ -177,7 +179,8 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
     else:
         engine = engine if engine is not None else LossEngine(loss, params)
         ng = engine.gradient(method, seed=seed, progress=progress)
-        groups, n_evals, notes, values, errors = _compare_all(engine, params, grads, ng, tol, method, noise)
+        groups, n_evals, notes, values, errors = _compare_all(engine, params, grads, ng, tol, method, noise,
+                                                              progress)
         f0 = ng.loss_value
         config["steps"] = {name: _step_summary(s) for name, s in ng.steps.items()}
         config["precision"] = str(ng.precision)
@@ -202,46 +205,57 @@ def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
 
 def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
                  ng: NumericalGradient, tol: Tolerance, method: str,
-                 noise: dict[str, np.ndarray]
+                 noise: dict[str, np.ndarray], progress: Progress | None = None
                  ) -> tuple[list[GroupResult], int, list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Compare every group, re-measuring the entries a first pass cannot clear.
+
+    Two first passes are provisional: auto's complex step (Richardson decides
+    its flags) and the generic engine's central differences with round-off
+    estimates only (the 4-call rule completes them).  ``progress`` continues
+    past the first pass: total becomes (entries + re-measured entries).
+    """
     notes = list(ng.notes)
     n_evals = ng.n_evaluations
-    groups = []
-    final_values, final_errors = {}, {}
     eps = float(np.finfo(ng.precision).eps)
-    completed = 0
+    values, errors, used = dict(ng.values), dict(ng.errors), dict(ng.methods)
+    confirm, flagged = {}, {}
     for name, p in params.items():
-        eps_g = _eps_grad(p, ng.precision)
-        values, errors, used = ng.values[name], ng.errors[name], ng.methods[name]
-        g = grads[name]
-        confirm = ("richardson" if method == "auto" and used == "complex"
-                   else used if name in ng.roundoff_only else None)
-        flagged = (_flagged(g, values, errors, eps_g, tol, ng.loss_value, p, noise.get(name))
-                   if confirm else np.empty(0, dtype=np.intp))
-        if flagged.size:
-            rv, re, _, n = engine.remeasure(confirm, name, flagged, f0=ng.loss_value, eps=eps, noise=ng.noise)
-            values, errors = values.copy(), errors.copy()
-            values.flat[flagged], errors.flat[flagged] = rv, re
-            n_evals += n
-        if flagged.size and confirm == "richardson":
+        rule = ("richardson" if method == "auto" and used[name] == "complex"
+                else used[name] if name in ng.roundoff_only else None)
+        if rule:
+            idx = _flagged(grads[name], values[name], errors[name], _eps_grad(p, ng.precision), tol,
+                           ng.loss_value, p, noise.get(name))
+            if idx.size:
+                confirm[name], flagged[name] = rule, idx
+    n_entries = sum(np.size(p) for p in params.values())
+    n_flagged = sum(idx.size for idx in flagged.values())
+    done = 0
+    for name, idx in flagged.items():
+        sub = (lambda d, _t, _o=done: progress(n_entries + _o + d, n_entries + n_flagged)) if progress else None
+        rv, re, _, n = engine.remeasure(confirm[name], name, idx, f0=ng.loss_value, eps=eps, noise=ng.noise,
+                                        progress=sub)
+        done += idx.size
+        values[name], errors[name] = values[name].copy(), errors[name].copy()
+        values[name].flat[idx], errors[name].flat[idx] = rv, re
+        n_evals += n
+        if confirm[name] == "richardson":
             # An entry fails under auto only if real arithmetic confirms the
             # disagreement: the complex step also resolves the analytic
             # gradient's own rounding (a(1 − a) near saturation, residuals
             # near an exact fit), which is not a bug.  Use method='complex'
             # to judge by the complex step alone.
-            used = "complex+richardson"
-            notes.append(f"{name}: {flagged.size} entr{'y' if flagged.size == 1 else 'ies'} flagged by the "
+            used[name] = "complex+richardson"
+            notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} flagged by the "
                          "complex step re-measured with Richardson extrapolation, which decides them")
-        if name in ng.roundoff_only:
-            completed += flagged.size
-        groups.append(compare_group(name, g, values, errors, eps_grad=eps_g, tol=tol, method=used, params=p,
-                                    loss_value=ng.loss_value, noise=noise.get(name)))
-        final_values[name], final_errors[name] = values, errors
     if ng.roundoff_only:
-        notes.append(f"central differences: f(θ ± 2h) measured for the {completed} entr"
-                     f"{'y' if completed == 1 else 'ies'} that round-off alone could not explain; the other "
+        completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
+        notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
+                     f"entr{'y' if completed == 1 else 'ies'} that round-off alone could not clear; the other "
                      "entries' error estimates are round-off bounds (their verdict cannot change)")
-    return groups, n_evals, notes, final_values, final_errors
+    groups = [compare_group(name, grads[name], values[name], errors[name], eps_grad=_eps_grad(p, ng.precision),
+                            tol=tol, method=used[name], params=p, loss_value=ng.loss_value, noise=noise.get(name))
+              for name, p in params.items()]
+    return groups, n_evals, notes, values, errors
 
 
 def _flagged(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,

@@ -24,11 +24,12 @@ where κε·max|F| is raised to 2σ when the measured noise σ of the loss value
 A check only needs the truncation part of central differences where the
 round-off part alone cannot explain a disagreement, so
 :func:`gradcheck.check_params` (``LossEngine(..., lazy_truncation=True)``)
-measures f(θ ± h) for every entry (2 calls) with the round-off estimate, and
-adds f(θ ± 2h) (2 more calls) only for the entries that estimate flags.  An
-entry that passes with the smaller estimate passes with the complete one, and
-the flagged entries get exactly the values and estimates of the 4-call rule,
-so every verdict is the one the 4-call rule gives.
+measures f(θ ± h) for every entry (2 calls) with the round-off estimate
+κε·max|F|/h, and only for the entries that estimate flags adds f(θ ± 2h)
+(2 more calls each) and the measured noise σ (8 calls, once).  An entry that
+passes with the smaller estimate passes with the complete one, and the
+flagged entries get exactly the values and estimates of the 4-call rule, so
+every verdict is the one the 4-call rule gives.
 The truncation error of a rule of order p is estimated from the same rule at
 two steps: D(h) − D(2h) ≈ (1 − 2^p)·c·h^p.  Richardson extrapolation removes
 the h² and h⁴ terms of central differences (Richardson 1911; Press et al.,
@@ -747,8 +748,11 @@ class Engine(Protocol):
         ...
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Values, error estimates, steps and loss calls for the entries ``idx`` of one group."""
+                  noise: float, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Values, error estimates, steps and loss calls for the entries ``idx`` of one group.
+
+        ``progress(done, len(idx))`` as they are measured.
+        """
         ...
 
 
@@ -774,37 +778,48 @@ class LossEngine:
         self.loss, self.params, self.opts = loss, params, opts
         self._evaluator: LossEvaluator | None = None
         self._first: dict[str, np.ndarray] | None = {} if lazy_truncation else None
+        self._seed: int | None = 0
+        self._noise: float | None = None  # measured when the first flagged entry is completed
 
     def gradient(self, method: str, *, seed: int | None = 0,
                  progress: Progress | None = None) -> NumericalGradient:
         first = self._first if method == "central" else None
+        self._seed = seed
         return _numerical_gradient(self.loss, self.params, method, seed=seed, progress=progress, opts=self.opts,
                                    first_pass=first)
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                  noise: float, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         if method == "central" and self._first is not None and name in self._first:
-            return self._complete_central(name, np.asarray(idx, dtype=np.intp), f0=f0, eps=eps, noise=noise)
+            return self._complete_central(name, np.asarray(idx, dtype=np.intp), f0=f0, eps=eps, noise=noise,
+                                          progress=progress)
         if method == "complex":
             cev = LossEvaluator(self.loss, self.params, complex_mode=True, vectorized=self.opts.vectorized)
             return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
-                                         evaluator=cev, noise=noise, opts=self.opts)
+                                         evaluator=cev, noise=noise, progress=progress, opts=self.opts)
         self._evaluator = self._evaluator or LossEvaluator(self.loss, self.params,
                                                            vectorized=self.opts.vectorized)
         return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
-                                     evaluator=self._evaluator, noise=noise, opts=self.opts)
+                                     evaluator=self._evaluator, noise=noise, progress=progress, opts=self.opts)
 
-    def _complete_central(self, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                          noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """The 4-call central rule for entries of a first pass: f(θ ± 2h) added to the kept f(θ ± h)."""
+    def _complete_central(self, name: str, idx: np.ndarray, *, f0: float, eps: float, noise: float,
+                          progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The 4-call central rule for entries of a first pass: f(θ ± 2h) added to the kept f(θ ± h).
+
+        The first pass ran without the loss's noise level (``noise`` is 0);
+        it is measured here, once per check.
+        """
         assert self._first is not None
         ev = self._evaluator = self._evaluator or LossEvaluator(self.loss, self.params,
                                                                 vectorized=self.opts.vectorized)
         before = ev.n_evaluations
+        if self._noise is None:
+            self._noise = estimate_noise(ev, f0, self._seed) if math.isfinite(f0) else 0.0
+        noise = max(noise, self._noise)
         ev.context = f"for entries of {name!r} (method 'central', steps ±2h)"
         h = rule_steps("central", ev.flat[name][idx].real, eps)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            F2 = _evaluate(ev, name, idx, h, CENTRAL_SECOND, _Tracker(len(idx), None), self.opts)
+            F2 = _evaluate(ev, name, idx, h, CENTRAL_SECOND, _Tracker(len(idx), progress), self.opts)
             vals, errs = apply_rule("central", np.hstack([self._first[name][idx], F2]) - f0, f0, h, eps, noise)
         return vals, errs, h, ev.n_evaluations - before
 
@@ -881,7 +896,9 @@ def _numerical_gradient(loss: Callable, params: Mapping[str, np.ndarray], method
     eps = float(np.finfo(precision).eps)
     f0 = float(np.real(f0_raw))
     notes: list[str] = []
-    noise = estimate_noise(ev, f0, seed) if method != "complex" and math.isfinite(f0) else 0.0
+    # A first pass leaves the noise level to the entries it cannot clear.
+    noise = estimate_noise(ev, f0, seed) if method != "complex" and first_pass is None and math.isfinite(f0) \
+        else 0.0
     if precision != np.float64:
         notes.append(f"the loss returns {precision} values: steps and tolerances use {precision} precision")
     if method.startswith("scipy-"):

@@ -306,7 +306,7 @@ class StructuredEngine:
                                  ev.n_evaluations, [self._note(chosen)], noise)
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                  noise: float, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Selected entries of one group by a local rule (auto's Richardson confirmation)."""
         layer, kind = self.groups[name]
         idx = np.asarray(idx, dtype=np.intp)
@@ -321,6 +321,8 @@ class StructuredEngine:
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
                 D = _entries_task(self.fw, layer, ei, ej, h, offsets)
             vals, errs = apply_rule(method, D, f0, h, eps, noise)
+        if progress is not None:
+            progress(len(idx), len(idx))
         return vals, errs, h, 0
 
     # -- one layer ---------------------------------------------------------

@@ -11,6 +11,7 @@ entry.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +21,13 @@ from gradcheck.compare import Tolerance
 from gradcheck.numeric import LossEngine, RunOptions
 from gradcheck.strategies import dense_nets
 
-# f0, then the 8 extra calls of the rounding-noise measurement.
-FIXED_CALLS = 1 + 8
+# f0, and the 8 calls of the rounding-noise measurement (which the two-pass
+# rule makes only when it completes an entry).
+F0_CALL, NOISE_CALLS = 1, 8
+
+
+def two_pass_calls(P, n_flagged):
+    return F0_CALL + 2 * P + (NOISE_CALLS + 2 * n_flagged if n_flagged else 0)
 
 
 def both(loss, params, grads, opts=RunOptions()):
@@ -95,8 +101,8 @@ def test_two_pass_gives_the_complete_rules_verdicts(data, kind, seed):
         np.testing.assert_array_equal(lazy.errors[k].flat[idx], full.errors[k].flat[idx])
         n_flagged += idx.size
     P = sum(v.size for v in params.values())
-    assert full.report.n_evaluations == FIXED_CALLS + 4 * P
-    assert lazy.report.n_evaluations == FIXED_CALLS + 2 * P + 2 * n_flagged
+    assert full.report.n_evaluations == F0_CALL + NOISE_CALLS + 4 * P
+    assert lazy.report.n_evaluations == two_pass_calls(P, n_flagged)
     assert f"measured for the {n_flagged} entr" in " ".join(lazy.report.notes)
     assert n_flagged >= sum(g.n_mismatched for g in lazy.report.groups)
 
@@ -111,10 +117,28 @@ def test_truncation_clears_entries_that_round_off_alone_flags():
     grads = {"x": c * np.exp(c * x)}
     report = gc.check_params(loss, {"x": x}, grads, method="central")
     assert report.passed
-    assert report.n_evaluations == FIXED_CALLS + 2 * x.size + 2 * x.size
+    assert report.n_evaluations == two_pass_calls(x.size, x.size)
     assert "measured for the 7 entries" in " ".join(report.notes)
     # The same entry 1e-6 off is still caught, and located.
     wrong = {"x": grads["x"].copy()}
     wrong["x"][3] *= 1 + 1e-6
     report = gc.check_params(loss, {"x": x}, wrong, method="central")
     assert report.failed_groups == ["x"] and report.groups[0].worst_index == (3,)
+
+
+@pytest.mark.parametrize("method", ["central", "auto"])
+def test_progress_covers_the_second_pass(method):
+    net = gc.DenseNet([4, 6, 3], seed=1)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((5, 4)), rng.uniform(size=(5, 3))
+    grads = net.gradients(X, y)
+    grads["W1"] = -grads["W1"]  # all 24 entries flagged, then re-measured
+    calls = []
+    report = gc.check_params(net.loss_function(X, y), dict(net.params), grads, method=method,
+                             progress=lambda d, t: calls.append((d, t)))
+    assert report.failed_groups == ["W1"]
+    P = sum(v.size for v in net.params.values())
+    done = [d for d, _ in calls]
+    assert done == sorted(done)
+    assert calls[-1] == (P + 24, P + 24)
+    assert all(d <= t for d, t in calls)

@@ -192,6 +192,21 @@ class TestCheckNetwork:
             assert report.failed_groups == ["W2"]
             assert report.group("W2").worst_index == (3, 1)
 
+    @pytest.mark.parametrize("engine", ["structured", "generic"])
+    def test_progress_stays_monotone_when_flagged_entries_are_remeasured(self, engine):
+        net, X, y = make([4, 5, 3, 2], True, "half_sum", "sigmoid", 4, 1.0, 1.0)
+        good = net.backward(X, y)
+        grads = {k: v.copy() for k, v in good.gradients.items()}
+        grads["W1"] = -grads["W1"]  # every entry flagged by the complex step, then by Richardson
+        wrong = Backward(good.loss, good.deltas, grads, good.cache)
+        calls = []
+        report = gc.check_network(net, X, y, backward=wrong, diagnostics=False, engine=engine,
+                                  progress=lambda d, t: calls.append((d, t)))
+        assert "W1" in report.failed_groups
+        total = sum(p.size for p in net.params.values()) + sum(z.size for z in good.cache.zs)
+        done = [d for d, _ in calls]
+        assert done == sorted(done) and all(t == total for _, t in calls) and done[-1] == total
+
     def test_unknown_engine_is_rejected(self):
         net, X, y = make([2, 3], True, "mean", "sigmoid", 2, 1.0, 1.0)
         with pytest.raises(gc.InvalidArgument, match=r"^engine: expected 'structured' or 'generic'"):
