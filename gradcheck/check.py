@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validation import check_grads_mapping, check_params_mapping, describe
 from .diagnose import diagnose_report
-from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
+from .compare import GroupResult, Tolerance, compare_group, entry_tolerance, gradient_epsilon
 from .errors import GradientMismatch, InvalidArgument
 from .numeric import (DEFAULT_MEMORY_BUDGET, METHODS, OFFSETS, Engine, LossEngine, LossEvaluator, NumericalGradient,
                       Progress, apply_rule, precision_of, run_options)
@@ -247,14 +247,24 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             used[name] = "complex+richardson"
             notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} flagged by the "
                          "complex step re-measured with Richardson extrapolation, which decides them")
+    sigma = ng.noise
+    if flagged and isinstance(engine, LossEngine) and engine.measured_noise is not None:
+        sigma = max(sigma, engine.measured_noise)  # measured while completing the first pass
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
         notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
                      f"entr{'y' if completed == 1 else 'ies'} that round-off alone could not clear; the other "
                      "entries' error estimates are round-off bounds (their verdict cannot change)")
     groups = [compare_group(name, grads[name], values[name], errors[name], eps_grad=_eps_grad(p, ng.precision),
-                            tol=tol, method=used[name], params=p, loss_value=ng.loss_value, noise=noise.get(name))
+                            tol=tol, method=used[name], params=p, loss_value=ng.loss_value, noise=noise.get(name),
+                            loss_noise=sigma)
               for name, p in params.items()]
+    eps_eff = gradient_epsilon(0.0, ng.loss_value, sigma, tol.grad_factor)
+    if tol.grad_factor * eps_eff > tol.rtol:
+        notes.append(f"the loss's measured rounding noise is {sigma:.2g} (σ/|L| = "
+                     f"{sigma / abs(ng.loss_value) if ng.loss_value else math.inf:.2g}, "
+                     "as near an exact fit, where a − y rounds at the scale of a): analytic gradients are trusted "
+                     f"to {tol.grad_factor * eps_eff:.2g} relative, not to rtol = {tol.rtol:.2g}")
     return groups, n_evals, notes, values, errors
 
 

@@ -781,6 +781,11 @@ class LossEngine:
         self._seed: int | None = 0
         self._noise: float | None = None  # measured when the first flagged entry is completed
 
+    @property
+    def measured_noise(self) -> float | None:
+        """σ measured while completing a first pass (None until then)."""
+        return self._noise
+
     def gradient(self, method: str, *, seed: int | None = 0,
                  progress: Progress | None = None) -> NumericalGradient:
         first = self._first if method == "central" else None

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck.compare import GroupResult, Tolerance, compare_group
+from gradcheck.compare import NOISE_TRUST_CAP, GroupResult, Tolerance, compare_group, gradient_epsilon
 
 EPS = np.finfo(np.float64).eps
 
@@ -245,3 +245,30 @@ class TestToDict:
 
     def test_is_a_group_result(self):
         assert isinstance(_compare(np.ones(1), np.ones(1)), GroupResult)
+
+
+class TestLossNoise:
+    """σ/|L| replaces ε_g in the analytic gradient's rounding term, capped."""
+
+    EPS = np.finfo(np.float64).eps
+
+    def test_small_noise_keeps_epsilon(self):
+        assert gradient_epsilon(self.EPS, 1.0, 1e-17, 16.0) == self.EPS
+        assert gradient_epsilon(self.EPS, 1.0, 0.0, 16.0) == self.EPS
+
+    def test_large_relative_noise_replaces_epsilon(self):
+        assert gradient_epsilon(self.EPS, 1e-16, 1e-24, 16.0) == pytest.approx(1e-8)
+
+    def test_cap_and_zero_loss(self):
+        assert gradient_epsilon(self.EPS, 1e-20, 1e-22, 16.0) == NOISE_TRUST_CAP / 16.0
+        assert gradient_epsilon(self.EPS, 0.0, 1e-22, 16.0) == NOISE_TRUST_CAP / 16.0
+        assert gradient_epsilon(self.EPS, float("nan"), 1e-22, 16.0) == self.EPS
+
+    def test_widens_the_tolerance_only_through_the_rounding_term(self):
+        g = np.array([1e-8, -2e-8])
+        args = dict(eps_grad=self.EPS, loss_value=1e-16)
+        plain = compare_group("w", g, g * (1 + 1e-7), np.zeros(2), **args)
+        noisy = compare_group("w", g, g * (1 + 1e-7), np.zeros(2), loss_noise=1e-23, **args)
+        assert not plain.passed and noisy.passed
+        # The allowance is c_g·σ/|L|·(|g| + G) ≤ 1e-6 relative: a 1e-5 error fails.
+        assert not compare_group("w", g, g * (1 + 1e-5), np.zeros(2), loss_noise=1e-23, **args).passed
