@@ -224,7 +224,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                 else used[name] if name in ng.roundoff_only else None)
         if rule:
             idx = _flagged(grads[name], values[name], errors[name], _eps_grad(p, ng.precision), tol,
-                           ng.loss_value, p, noise.get(name))
+                           ng.loss_value, p, noise.get(name), ng.noise)
             if idx.size:
                 confirm[name], flagged[name] = rule, idx
     n_entries = sum(np.size(p) for p in params.values())
@@ -269,10 +269,10 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 
 
 def _flagged(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
-             loss_value: float, p: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+             loss_value: float, p: np.ndarray, noise: np.ndarray | None, loss_noise: float = 0.0) -> np.ndarray:
     """Flat indices of the entries whose difference exceeds the tolerance."""
     total, _ = entry_tolerance(np.asarray(g, np.float64), values, errors, eps_g, tol,
-                               loss_value=loss_value, params=p, noise=noise)
+                               loss_value=loss_value, params=p, noise=noise, loss_noise=loss_noise)
     with np.errstate(invalid="ignore"):
         return np.flatnonzero(~(np.abs(np.asarray(g, np.float64) - values) <= total))
 
