@@ -20,6 +20,8 @@ arguments given to the fixture win over all of them):
 ``--gradcheck-report DIR``
     Save a report of every check made through the fixture into a sub-folder
     of DIR named after the test, and write ``DIR/index.md`` listing them.
+    Under pytest-xdist, workers pass their checks to the controller
+    (``workeroutput``), which writes the index.
 
 Loading the plugin imports neither numpy nor scipy: the checker is imported
 when the fixture is first called (or ``--gradcheck-method`` is validated),
@@ -106,13 +108,28 @@ class _Session:
                 outcome = "xfailed" if report.skipped else "xpassed"
             self.outcomes.setdefault(report.nodeid, outcome)
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.report_dir is None:
+            return
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:
+            # A pytest-xdist worker: the controller writes the one index.
+            workeroutput[_WORKER_KEY] = {"checks": [vars(c) for c in self.checks], "outcomes": self.outcomes}
             return
         from .report import write_atomic
 
         self.report_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.report_dir / "index.md", self.index())
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist: collect the checks a worker made (the controller runs none itself)."""
+        data = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+        if data:
+            self.checks.extend(_Check(**c) for c in data["checks"])
+            self.outcomes.update(data["outcomes"])
+            # Workers finish in any order; the index lists tests by id.
+            self.checks.sort(key=lambda c: c.nodeid)
 
     def index(self) -> str:
         """The Markdown index of the session's checks."""
@@ -137,6 +154,8 @@ class _Session:
 
 
 _SESSION = pytest.StashKey[_Session]()
+#: Where a pytest-xdist worker hands its checks to the controller.
+_WORKER_KEY = "gradcheck_checks"
 
 
 def _defaults(config: pytest.Config) -> dict[str, Any]:

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+import numpy  # noqa: F401  (imported before pytester's first in-process run, see below)
 import pytest
 
+# pytester restores sys.modules after every in-process run; numpy cannot be
+# imported twice in one process, so it must already be loaded out here (the
+# plugin itself no longer imports it).
 pytest_plugins = ["pytester"]
 
 # One correct and one wrong gradient: entry 1 of "weights" is off by 1e-3.
@@ -151,6 +155,30 @@ class TestReportOption:
         index = (out / "index.md").read_text()
         assert "| `test_inner.py::test_correct` | passed | passed | [test_inner.py__test_correct]" in index
         assert "| `test_inner.py::test_wrong` | failed | failed | [test_inner.py__test_wrong]" in index
+
+    def test_xdist_workers_feed_one_index(self, pytester):
+        pytest.importorskip("xdist")
+        pytester.makepyfile(test_many="""
+            import numpy as np
+            import pytest
+
+            @pytest.mark.parametrize("k", range(6))
+            def test_check(gradcheck, k):
+                g = 2 * np.ones(3)
+                g[0] += 1e-3 if k == 4 else 0.0
+                gradcheck(lambda p: np.sum(p["w"] ** 2), {"w": np.ones(3)}, {"w": g})
+            """)
+        out = pytester.path / "out"
+        # A subprocess: xdist's workers are processes of their own.
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--gradcheck-report", str(out))
+        result.assert_outcomes(passed=5, failed=1)
+        result.stdout.fnmatch_lines(["gradcheck: 6 checks (1 failed); index of the reports: *index.md"])
+        index = (out / "index.md").read_text()
+        rows = [line for line in index.splitlines() if line.startswith("| `")]
+        assert [r.split("`")[1] for r in rows] == [f"test_many.py::test_check[{k}]" for k in range(6)]
+        assert "6 checks in 6 tests: 5 passed, 1 failed." in index
+        assert "| `test_many.py::test_check[4]` | failed | failed |" in index
+        assert len([p for p in out.iterdir() if p.is_dir()]) == 6
 
     def test_several_checks_in_one_test_and_reruns(self, pytester):
         pytester.makepyfile(test_two="""
