@@ -20,6 +20,11 @@ complex      Im f(θ + i·h)/h, h = 1e-20       κε·|value|                   
 
 where κε·max|F| is raised to 2σ when the measured noise σ of the loss values
 (:func:`estimate_noise`, 8 extra loss calls per check) is larger.
+The truncation error of a rule of order p is estimated from the same rule at
+two steps: D(h) − D(2h) ≈ (1 − 2^p)·c·h^p.  Richardson extrapolation removes
+the h² and h⁴ terms of central differences (Richardson 1911; Press et al.,
+Numerical Recipes, 3rd ed., §5.7); the complex step has no subtractive
+cancellation (Squire & Trapp, SIAM Review 40, 1998).
 
 A check only needs the truncation part of central differences where the
 round-off part alone cannot explain a disagreement, so
@@ -30,11 +35,6 @@ measures f(θ ± h) for every entry (2 calls) with the round-off estimate
 passes with the smaller estimate passes with the complete one, and the
 flagged entries get exactly the values and estimates of the 4-call rule, so
 every verdict is the one the 4-call rule gives.
-The truncation error of a rule of order p is estimated from the same rule at
-two steps: D(h) − D(2h) ≈ (1 − 2^p)·c·h^p.  Richardson extrapolation removes
-the h² and h⁴ terms of central differences (Richardson 1911; Press et al.,
-Numerical Recipes, 3rd ed., §5.7); the complex step has no subtractive
-cancellation (Squire & Trapp, SIAM Review 40, 1998).
 
 ``"auto"`` uses the complex step for a parameter group only after
 :func:`complex_step_faithful` has verified that the loss carries a complex
@@ -769,8 +769,9 @@ class LossEngine:
     lazy_truncation : bool
         Method 'central' measures f(θ ± h) only, with round-off-only error
         estimates (``NumericalGradient.roundoff_only``), and :meth:`remeasure`
-        completes the 4-call rule from the kept values: 2 loss calls per entry
-        plus 2 per entry the caller re-measures (see the module docstring).
+        completes the 4-call rule from the kept values: 2 loss calls per entry,
+        plus 2 per entry the caller re-measures and 8 (once) for the noise
+        level σ (see the module docstring).
     """
 
     def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions(),
