@@ -136,14 +136,16 @@ class GroupResult:
     max_error_estimate: float
     worst: list[Mismatch] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: The compared arrays (float64), kept for diagnosis and plots; not serialised.
+    #: The compared arrays (float64) and each entry's tolerance, kept for
+    #: diagnosis and plots; not serialised.
     analytic: np.ndarray | None = field(default=None, repr=False, compare=False)
     numerical: np.ndarray | None = field(default=None, repr=False, compare=False)
+    tolerance: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (non-finite floats become strings)."""
         d = asdict(self)
-        del d["analytic"], d["numerical"]
+        del d["analytic"], d["numerical"], d["tolerance"]
         d["shape"] = list(self.shape)
         d["worst_index"] = None if self.worst_index is None else list(self.worst_index)
         for m in d["worst"]:
@@ -170,8 +172,6 @@ def _nonfinite_note(label: str, arr: np.ndarray, limit: int = 3) -> str | None:
     if np.isfinite(arr).all():
         return None
     bad = np.argwhere(~np.isfinite(arr))
-    if len(bad) == 0:
-        return None
     where = ", ".join(str(tuple(int(i) for i in b)) for b in bad[:limit])
     more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
     return f"{label} is not finite at {where}{more}"
@@ -305,4 +305,5 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         max_abs_error=max_abs, max_rel_error=max_rel, norm_rel_error=norm_rel, worst_index=worst_index,
         worst_analytic=worst_vals[0], worst_numerical=worst_vals[1], worst_tolerance=worst_vals[2],
         method=method, max_error_estimate=max_est, worst=worst, notes=notes, analytic=a, numerical=n,
+        tolerance=total,
     )

@@ -174,14 +174,10 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
          for l in range(1, net.n_layers + 1)]
     error_maps = {}
     if measured.values is not None:
-        eps_g = _eps_grad(net.params["W1"], np.dtype(np.float64))
+        # The heatmaps show each entry against the tolerance that judged it.
         for l in range(1, net.n_layers + 1):
-            name = f"W{l}"
-            g = np.asarray(grads[name], dtype=np.float64)
-            tot, _ = entry_tolerance(g, measured.values[name], measured.errors[name],  # type: ignore[index]
-                                     eps_g, tol, loss_value=base.loss_value, params=net.params[name],
-                                     noise=p_noise[name])
-            error_maps[name] = (np.abs(g - measured.values[name]), tot)  # type: ignore[index]
+            r = base.group(f"W{l}")
+            error_maps[r.name] = (np.abs(r.analytic - r.numerical), r.tolerance)
     base.config["deltas"] = bool(deltas)
     base.config["network"] = {"sizes": net.sizes, "activation": net.activation.name,
                               "loss": net.loss_spec.name, "reduction": net.loss_spec.reduction,
