@@ -140,9 +140,12 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
     if vectorized and method == "directional":
         raise InvalidArgument("vectorized: the directional method calls the loss on one parameter set at a time; "
                               "use vectorized=False with method='directional'")
-    return run_check(loss, params, grads, method=method, tol=tol, seed=seed, noise=noise,
-                     n_directions=int(n_directions), progress=progress, title=title,
-                     engine=LossEngine(loss, params, opts, lazy_truncation=True)).report
+    report = run_check(loss, params, grads, method=method, tol=tol, seed=seed, noise=noise,
+                       n_directions=int(n_directions), progress=progress, title=title,
+                       engine=LossEngine(loss, params, opts, lazy_truncation=True)).report
+    # check_network diagnoses its own report (per layer); only here is this one kept.
+    report.diagnoses = diagnose_report(report, params)
+    return report
 
 
 @dataclass
@@ -193,7 +196,6 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
         for g in groups:
             g.passed = False
     report = CheckReport(groups, method, config, time.perf_counter() - start, n_evals, f0, notes, title=title)
-    report.diagnoses = diagnose_report(report, params)
     return Measured(report, values, errors)
 
 
@@ -248,7 +250,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} flagged by the "
                          "complex step re-measured with Richardson extrapolation, which decides them")
     sigma = ng.noise
-    if flagged and isinstance(engine, LossEngine) and engine.measured_noise is not None:
+    if flagged and engine.measured_noise is not None:
         sigma = max(sigma, engine.measured_noise)  # measured while completing the first pass
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
@@ -271,10 +273,11 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 def _flagged(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
              loss_value: float, p: np.ndarray, noise: np.ndarray | None, loss_noise: float = 0.0) -> np.ndarray:
     """Flat indices of the entries whose difference exceeds the tolerance."""
-    total, _ = entry_tolerance(np.asarray(g, np.float64), values, errors, eps_g, tol,
-                               loss_value=loss_value, params=p, noise=noise, loss_noise=loss_noise)
+    g = np.asarray(g, np.float64)
+    total, _ = entry_tolerance(g, values, errors, eps_g, tol, loss_value=loss_value, params=p, noise=noise,
+                               loss_noise=loss_noise)
     with np.errstate(invalid="ignore"):
-        return np.flatnonzero(~(np.abs(np.asarray(g, np.float64) - values) <= total))
+        return np.flatnonzero(~(np.abs(g - values) <= total))
 
 
 def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
@@ -284,7 +287,8 @@ def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
     ev = LossEvaluator(loss, params)
     ev.context = "at the unperturbed parameters"
     f0_raw = ev()
-    eps = float(np.finfo(precision_of(f0_raw)).eps)
+    precision = precision_of(f0_raw)
+    eps = float(np.finfo(precision).eps)
     f0 = float(np.real(f0_raw))
     h = eps ** (1 / 5)
     groups = []
@@ -310,7 +314,7 @@ def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
             nums.append(R2)
             errs.append(est)
             scales.append(float(np.sum(np.abs(g * v))))
-        eps_g = _eps_grad(p, precision_of(f0_raw))
+        eps_g = _eps_grad(p, precision)
         # The rounding of ⟨g, v⟩ scales with Σ|g_i v_i|, not with |⟨g, v⟩|.
         errs_arr = np.asarray(errs) + tol.grad_factor * eps_g * np.asarray(scales) / tol.safety
         r = compare_group(name, np.asarray(proj), np.asarray(nums), errs_arr, eps_grad=0.0, tol=tol,

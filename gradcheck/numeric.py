@@ -755,6 +755,11 @@ class Engine(Protocol):
         """
         ...
 
+    @property
+    def measured_noise(self) -> float | None:
+        """σ measured by :meth:`remeasure` when :meth:`gradient` left it out (None otherwise)."""
+        ...
+
 
 class LossEngine:
     """The generic engine: the loss closure called on perturbed copies of the parameters.

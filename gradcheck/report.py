@@ -443,7 +443,6 @@ class NetworkReport(CheckReport):
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
-        d["passed"] = self.passed
         d["failed_rows"] = self.failed_rows
         first = self.first_failure
         d["first_failure"] = None if first is None else {"layer": first[0], "check": first[1]}

@@ -305,6 +305,11 @@ class StructuredEngine:
                                  {k: steps[k] for k in ordered}, {k: chosen for k in ordered}, f0, precision,
                                  ev.n_evaluations, [self._note(chosen)], noise)
 
+    @property
+    def measured_noise(self) -> None:
+        """The structured engine measures σ in :meth:`gradient` (see ``NumericalGradient.noise``)."""
+        return None
+
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
                   noise: float, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Selected entries of one group by a local rule (auto's Richardson confirmation)."""
