@@ -122,10 +122,13 @@ class Bug:
         """The wrong backward pass on this network and data."""
         return textbook_backward(net, X, y, self.hooks)
 
-    def affected_groups(self, net: DenseNet, X: Array, y: Array) -> list[str]:
-        """Parameter groups whose gradient the mistake changes, by comparison with the correct pass."""
+    def affected_groups(self, net: DenseNet, X: Array, y: Array, wrong: Backward | None = None) -> list[str]:
+        """Parameter groups whose gradient the mistake changes, by comparison with the correct pass.
+
+        ``wrong`` is this bug's :meth:`backward` on ``(net, X, y)`` when the caller already has it.
+        """
         right = net.backward(X, y).gradients
-        wrong = self.backward(net, X, y).gradients
+        wrong = (wrong if wrong is not None else self.backward(net, X, y)).gradients
         out = []
         for k in net.params:
             scale = float(np.max(np.abs(right[k]), initial=0.0))

@@ -84,8 +84,8 @@ def run_catalogue(bugs: dict[str, Bug] | None = None, *, method: str = "auto", s
     for k, (bug, (label, sizes, bias, samples)) in enumerate(jobs):
         net, X, y = _architecture(sizes, bias, samples, seed)
         if bug.applies(net, X):
-            report = check_network(net, X, y, method=method, seed=seed, backward=bug.backward(net, X, y),
-                                   diagnostics=False)
+            wrong = bug.backward(net, X, y)
+            report = check_network(net, X, y, method=method, seed=seed, backward=wrong, diagnostics=False)
             first = report.first_failure
             if first is None:
                 where = "—"
@@ -95,7 +95,7 @@ def run_catalogue(bugs: dict[str, Bug] | None = None, *, method: str = "auto", s
                 where = (f"layer {first[0]} {first[1]} (max rel {r.max_rel_error:.2g}); "
                          f"δ{first[0]} {'ok' if layer.delta.passed else 'FAIL'}, "
                          f"recurrence {'ok' if layer.recurrence.passed else 'FAIL'}")
-            rows.append(CatalogueRow(bug.name, label, bug.affected_groups(net, X, y), report.failed_groups, where,
+            rows.append(CatalogueRow(bug.name, label, bug.affected_groups(net, X, y, wrong), report.failed_groups, where,
                                      report.diagnoses[0].cause if report.diagnoses else "—", bug.cause))
         if progress:
             progress(k + 1, len(jobs))
