@@ -30,7 +30,11 @@ __all__ = ["scipy_gradient"]
 
 
 def _flat_loss(ev: LossEvaluator) -> tuple[Callable[[np.ndarray], float], np.ndarray, list[tuple[str, slice]]]:
-    """A loss of one flat vector over all groups, writing into the evaluator's copy."""
+    """A loss of one flat vector over all groups, writing into the evaluator's copy.
+
+    Every call overwrites every entry, so the copy is restored once, by the
+    caller, rather than after each call.
+    """
     layout, start = [], 0
     for name, flat in ev.flat.items():
         layout.append((name, slice(start, start + flat.size)))
@@ -40,11 +44,7 @@ def _flat_loss(ev: LossEvaluator) -> tuple[Callable[[np.ndarray], float], np.nda
     def f(x: np.ndarray) -> float:
         for name, sl in layout:
             ev.flat[name][...] = x[sl]
-        try:
-            return float(np.real(ev()))
-        finally:
-            for name, sl in layout:
-                ev.flat[name][...] = x0[sl]
+        return float(np.real(ev()))
 
     return f, x0, layout
 
@@ -74,16 +74,21 @@ def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
     """
     f, x0, layout = _flat_loss(ev)
     n = x0.size
+    floor = max(ROUNDOFF_FACTOR * eps * abs(f0), NOISE_FACTOR * noise)
     if method == "scipy-fprime":
         h = float(np.sqrt(eps))
         ev.context = "inside scipy.optimize.approx_fprime"
-        g1 = scipy.optimize.approx_fprime(x0, f, h)
-        if progress:
-            progress(n // 2, n)
-        g2 = scipy.optimize.approx_fprime(x0, f, 2 * h)
+        try:
+            g1 = scipy.optimize.approx_fprime(x0, f, h)
+            if progress:
+                progress(n // 2, n)
+            g2 = scipy.optimize.approx_fprime(x0, f, 2 * h)
+        finally:
+            for name, sl in layout:
+                ev.flat[name][...] = x0[sl]
         if progress:
             progress(n, n)
-        err = np.abs(g2 - g1) + max(ROUNDOFF_FACTOR * eps * abs(f0), NOISE_FACTOR * noise) / h
+        err = np.abs(g2 - g1) + floor / h
         steps = np.full(n, h)
         vals = g1
     else:
@@ -117,7 +122,7 @@ def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
         # SciPy's estimate compares successive extrapolations and can be 0 for
         # polynomials; the round-off at its last step is a floor under it.
         steps = initial / 2.0 ** np.asarray(res.nit, dtype=np.float64)
-        err = err + max(ROUNDOFF_FACTOR * eps * abs(f0), NOISE_FACTOR * noise) / steps
+        err = err + floor / steps
         if progress:
             progress(n, n)
     values = {name: vals[sl].reshape(ev.work[name].shape) for name, sl in layout}
