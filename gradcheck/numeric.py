@@ -181,7 +181,7 @@ class LossEvaluator:
         dtype = np.complex128 if complex_mode else np.float64
         self.raw_loss = loss
         self.loss = _OneOfBatch(loss) if vectorized else loss
-        self.complex_mode, self.vectorized = complex_mode, vectorized
+        self.complex_mode = complex_mode
         # C order, so that reshape(-1) below is a view of the working copy.
         self.work = {k: np.array(v, dtype=dtype, copy=True, order="C") for k, v in params.items()}
         self.flat = {k: v.reshape(-1) for k, v in self.work.items()}
@@ -479,7 +479,7 @@ def estimate_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 
     float
         σ (0 when the loss is exactly reproducible along the line).
     """
-    rng = np.random.default_rng(0 if seed is None else seed)
+    rng = _probe_rng(seed)
     base = {k: v.copy() for k, v in ev.work.items()}
     dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6 * max(1.0, float(np.max(np.abs(v), initial=0.0)))
             for k, v in base.items()}
@@ -615,13 +615,12 @@ def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str
     Returns values, error estimates and steps, each of shape (len(idx),).
     """
     h = rule_steps(method, ev.flat[name][idx].real, eps)
-    if first_pass is not None:
-        F = _evaluate(ev, name, idx, h, CENTRAL_FIRST, tracker, opts)
+    F = _evaluate(ev, name, idx, h, OFFSETS[method] if first_pass is None else CENTRAL_FIRST, tracker, opts)
+    if first_pass is None:
+        vals, errs = apply_rule(method, F - f0, f0, h, eps, noise)
+    else:
         first_pass[name] = F
         vals, errs = central_first_pass(F - f0, f0, h, eps, noise)
-        return vals, errs, h
-    F = _evaluate(ev, name, idx, h, OFFSETS[method], tracker, opts)
-    vals, errs = apply_rule(method, F - f0, f0, h, eps, noise)
     return vals, errs, h
 
 
@@ -669,7 +668,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     cev = complex_evaluator if complex_evaluator is not None else LossEvaluator(loss, params, complex_mode=True)
     rev = evaluator if evaluator is not None else LossEvaluator(loss, params)
     cev.context = rev.context = f"while probing whether the loss carries a complex step in {name!r}"
-    scale = max(1.0, float(np.max(np.abs(x))))
+    h = max(1.0, float(np.max(np.abs(x)))) * eps ** (1 / 3)
     for _ in range(2):
         v = rng.standard_normal(x.shape)
         v /= max(np.max(np.abs(v)), 1e-300)
@@ -690,15 +689,14 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         dc = float(np.imag(out)) / COMPLEX_STEP
         if abs(float(np.real(out)) - f0) > 1e3 * eps * max(1.0, abs(f0)):
             return False, "the real part of the loss changed under a complex perturbation"
-        h = scale * eps ** (1 / 3)
-        orig = rev.work[name].copy()
+        # rev's copy of this group equals x at rest, as cev's does.
         try:
-            rev.work[name][...] = orig + h * v
+            rev.work[name][...] = x + h * v
             fp = float(rev())
-            rev.work[name][...] = orig - h * v
+            rev.work[name][...] = x - h * v
             fm = float(rev())
         finally:
-            rev.work[name][...] = orig
+            rev.work[name][...] = x
         dr = (fp - fm) / (2 * h)
         if not math.isfinite(dr):
             return False, "the loss is not finite near the parameters"
@@ -782,7 +780,7 @@ class LossEngine:
     def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions(),
                  *, lazy_truncation: bool = False) -> None:
         self.loss, self.params, self.opts = loss, params, opts
-        self._evaluator: LossEvaluator | None = None
+        self._evaluators: dict[bool, LossEvaluator] = {}
         self._first: dict[str, np.ndarray] | None = {} if lazy_truncation else None
         self._seed: int | None = 0
         self._noise: float | None = None  # measured when the first flagged entry is completed
@@ -804,14 +802,16 @@ class LossEngine:
         if method == "central" and self._first is not None and name in self._first:
             return self._complete_central(name, np.asarray(idx, dtype=np.intp), f0=f0, eps=eps, noise=noise,
                                           progress=progress)
-        if method == "complex":
-            cev = LossEvaluator(self.loss, self.params, complex_mode=True, vectorized=self.opts.vectorized)
-            return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
-                                         evaluator=cev, noise=noise, progress=progress, opts=self.opts)
-        self._evaluator = self._evaluator or LossEvaluator(self.loss, self.params,
-                                                           vectorized=self.opts.vectorized)
         return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
-                                     evaluator=self._evaluator, noise=noise, progress=progress, opts=self.opts)
+                                     evaluator=self._evaluator(method == "complex"), noise=noise,
+                                     progress=progress, opts=self.opts)
+
+    def _evaluator(self, complex_mode: bool = False) -> LossEvaluator:
+        """The engine's private copy of the parameters (real or complex), made once and kept at rest."""
+        if complex_mode not in self._evaluators:
+            self._evaluators[complex_mode] = LossEvaluator(self.loss, self.params, complex_mode=complex_mode,
+                                                           vectorized=self.opts.vectorized)
+        return self._evaluators[complex_mode]
 
     def _complete_central(self, name: str, idx: np.ndarray, *, f0: float, eps: float, noise: float,
                           progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -821,8 +821,7 @@ class LossEngine:
         it is measured here, once per check.
         """
         assert self._first is not None
-        ev = self._evaluator = self._evaluator or LossEvaluator(self.loss, self.params,
-                                                                vectorized=self.opts.vectorized)
+        ev = self._evaluator()
         before = ev.n_evaluations
         if self._noise is None:
             self._noise = estimate_noise(ev, f0, self._seed) if math.isfinite(f0) else 0.0
