@@ -29,7 +29,6 @@ rounding scale from :func:`rounding_scale`.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -37,7 +36,7 @@ import numpy as np
 from ._validation import describe
 from .backprop import Backward
 from .check import Measured, _eps_grad, _tolerance, run_check
-from .compare import GroupResult, Tolerance, compare_group, entry_tolerance
+from .compare import GroupResult, Tolerance, compare_group
 from .diagnose import diagnose_network
 from .errors import InvalidArgument
 from .network import DenseNet
@@ -157,7 +156,7 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
     grads = {k: np.asarray(analytic.gradients[k]) for k in net.params}
     loss = net.loss_function(X, y)
     if engine == "structured":
-        param_engine: Engine = StructuredEngine.for_params(net, X, y, **options)
+        param_engine: Engine = StructuredEngine.for_params(net, X, y, loss, **options)
         delta_engine = lambda l, z, z_loss: StructuredEngine.for_deltas(net, l, z, y, z_loss, **options)  # noqa: E731
     else:
         param_engine = LossEngine(loss, dict(net.params), opts)
@@ -168,7 +167,7 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
     offset[0] += sum(v.size for v in net.params.values())
     base = measured.report
     base.config["engine"] = engine
-    layers = _layer_rows(net, X, y, reference, analytic, measured, d_scale, tol, method, seed,
+    layers = _layer_rows(net, y, reference, analytic, measured, d_scale, tol, method, seed,
                          sub_progress, offset, delta_engine) if deltas else \
         [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
          for l in range(1, net.n_layers + 1)]
@@ -208,7 +207,7 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
     return None
 
 
-def _layer_rows(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backward, analytic: Backward,
+def _layer_rows(net: DenseNet, y: np.ndarray, reference: Backward, analytic: Backward,
                 measured: Measured, d_scale: list[np.ndarray], tol: Tolerance, method: str,
                 seed: int | None, progress: Callable[[int, int], None], offset: list[int],
                 delta_engine: Callable[[int, np.ndarray, Callable], Engine]) -> list[LayerResult]:

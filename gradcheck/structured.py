@@ -248,14 +248,18 @@ class StructuredEngine:
     # -- construction ----------------------------------------------------
 
     @classmethod
-    def for_params(cls, net: DenseNet, X: np.ndarray, y: np.ndarray, **options: Any) -> "StructuredEngine":
-        """The engine for ∂L/∂θ of ``net`` on validated data ``(X, y)``."""
+    def for_params(cls, net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable | None = None,
+                   **options: Any) -> "StructuredEngine":
+        """The engine for ∂L/∂θ of ``net`` on validated data ``(X, y)``.
+
+        ``loss`` is ``net.loss_function(X, y)`` when the caller already has it.
+        """
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
         X64, y64 = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
         cache = net.forward_cache(X64, params)
         fw = _forward(net, net.weights(params), cache.zs, cache.activations, y64)
         groups = {k: (int(k[1:]), k[0]) for k in net.params}
-        return cls(net.loss_function(X, y), dict(net.params), fw, groups, **options)
+        return cls(loss if loss is not None else net.loss_function(X, y), dict(net.params), fw, groups, **options)
 
     @classmethod
     def for_deltas(cls, net: DenseNet, layer: int, z: np.ndarray, y: np.ndarray,
@@ -274,13 +278,15 @@ class StructuredEngine:
     def gradient(self, method: str = "auto", *, seed: int | None = 0,
                  progress: Progress | None = None) -> NumericalGradient:
         """Every entry by ``method``; see the module docstring."""
+        generic = LossEngine(self.loss, self.params, RunOptions(self.executor, False, self.memory_budget))
+        if method not in LOCAL_METHODS + ("auto",):
+            return generic.gradient(method, seed=seed, progress=progress)
         ev = LossEvaluator(self.loss, self.params)
         ev.context = "at the unperturbed parameters"
         f0_raw = ev()
         f0 = float(np.real(f0_raw))
-        if method not in LOCAL_METHODS + ("auto",) or not math.isfinite(f0):
-            return LossEngine(self.loss, self.params, RunOptions(self.executor, False, self.memory_budget)
-                              ).gradient(method, seed=seed, progress=progress)
+        if not math.isfinite(f0):
+            return generic.gradient(method, seed=seed, progress=progress)
         precision = precision_of(f0_raw)
         eps = float(np.finfo(precision).eps)
         noise = estimate_noise(ev, f0, seed) if method != "complex" else 0.0
