@@ -13,6 +13,9 @@ import html
 from typing import TYPE_CHECKING
 
 from . import plots
+from ._version import __version__
+from .compare import _json_safe
+from .report import environment
 
 if TYPE_CHECKING:
     from .report import NetworkReport
@@ -86,11 +89,11 @@ def render_html(report: "NetworkReport") -> str:
             parts.append("<h3>|analytic − numerical| per weight matrix</h3>")
             for name, (err, tol) in report.error_maps.items():
                 parts.append(_img(plots.heatmap_figure(name, err, tol), f"error heatmap {name}"))
-    cfg = report.to_dict()
-    parts.append("<h2>Configuration</h2><pre>" + e(_pretty(cfg["config"])) + "</pre>")
-    parts.append(f'<p class="note">gradcheck {e(cfg["version"])}, {e(cfg["created"])}, '
-                 f'Python {e(cfg["environment"]["python"])}, NumPy {e(cfg["environment"]["numpy"])}, '
-                 f'SciPy {e(cfg["environment"]["scipy"])}</p>')
+    # Only these fields of to_dict() are shown; serialising the whole report is not needed.
+    env = environment()
+    parts.append("<h2>Configuration</h2><pre>" + e(_pretty(_json_safe(report.config))) + "</pre>")
+    parts.append(f'<p class="note">gradcheck {e(__version__)}, {e(report.created)}, '
+                 f'Python {e(env["python"])}, NumPy {e(env["numpy"])}, SciPy {e(env["scipy"])}</p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

@@ -39,6 +39,12 @@ def _idx(index: tuple[int, ...] | None) -> str:
     return "(" + ", ".join(map(str, index)) + ")"
 
 
+def environment() -> dict[str, str]:
+    """Versions of Python, NumPy and SciPy and the platform, as recorded in reports."""
+    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "platform": platform.platform()}
+
+
 @dataclass
 class CheckReport:
     """The result of a gradient check.
@@ -99,11 +105,15 @@ class CheckReport:
 
     def summary_line(self) -> str:
         n = sum(g.n_entries for g in self.groups)
-        verdict = "PASSED" if self.passed else f"FAILED ({', '.join(self.failed_groups)})"
+        verdict = "PASSED" if self.passed else f"FAILED ({', '.join(self._failure_names())})"
         methods = sorted({g.method for g in self.groups})
         return (f"gradcheck {self.title}: {verdict} — {len(self.groups)} groups, {n} entries, "
                 f"method {self.method} ({', '.join(methods)}), {self.n_evaluations} loss calls, "
                 f"{self.elapsed:.3g} s")
+
+    def _failure_names(self) -> list[str]:
+        """What the summary line names as failed."""
+        return self.failed_groups
 
     def group_rows(self) -> list[list[str]]:
         return [[g.name, "×".join(map(str, g.shape)) or "scalar", g.method, f"{g.n_mismatched}/{g.n_entries}",
@@ -161,8 +171,7 @@ class CheckReport:
             "passed": self.passed,
             "failed_groups": self.failed_groups,
             "config": self.config,
-            "environment": {"python": platform.python_version(), "numpy": np.__version__,
-                            "scipy": scipy.__version__, "platform": platform.platform()},
+            "environment": environment(),
             "loss_value": self.loss_value,
             "n_evaluations": self.n_evaluations,
             "elapsed_seconds": self.elapsed,
@@ -391,10 +400,12 @@ class NetworkReport(CheckReport):
         """Names of every failing per-layer row (parameter groups, deltas, formulas), layer 1 first."""
         return [r.name for layer in self.layers for _, r in layer.rows() if not r.passed]
 
+    def _failure_names(self) -> list[str]:
+        # Parameter groups can all pass while a delta or formula row fails.
+        return self.failed_groups or self.failed_rows
+
     def summary_line(self) -> str:
         line = super().summary_line()
-        if not self.passed and not self.failed_groups:
-            line = line.replace("FAILED ()", f"FAILED ({', '.join(self.failed_rows)})")
         first = self.first_failure
         if first is not None:
             layer, kind = first
