@@ -15,8 +15,10 @@ import numpy as np
 from tabulate import tabulate
 
 from ._version import __version__
+from .activations import ACTIVATIONS
 from .check import check_network
 from .errors import InvalidArgument
+from .losses import REDUCTIONS
 from .network import DenseNet, xor_data
 from .numeric import FULL_METHODS, METHODS
 from .report import new_report_dir, write_atomic
@@ -172,6 +174,17 @@ class _ProgressBar:
         if self.shown:
             sys.stderr.write("\n")
 
+    def __enter__(self) -> "_ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _progress_bar(args: argparse.Namespace, label: str) -> _ProgressBar:
+    """A bar on stderr when it is a terminal or ``--progress`` is given; use it in a ``with`` block."""
+    return _ProgressBar(label, args.progress or sys.stderr.isatty())
+
 
 def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
     """The command that reproduces this check (recorded in the report's config)."""
@@ -210,12 +223,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         backward = _bug_backward(args, net, X, y)
         if backward is not None:
             name += f"-bug-{args.bug}"
-        bar = _ProgressBar(f"checking {name}", args.progress or sys.stderr.isatty())
-        try:
+        with _progress_bar(args, f"checking {name}") as bar:
             report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
                                    backward=backward, title=f"{name} ({net!r})")
-        finally:
-            bar.close()
         report.config["command"] = _command_line(args, net)
         if "text" in args.format:
             print(report)
@@ -236,11 +246,8 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
         print(tabulate([[b.name, b.description, b.cause] for b in CATALOGUE.values()],
                        headers=["bug", "what the code does wrong", "diagnosis"], tablefmt="simple"))
         return EXIT_OK
-    bar = _ProgressBar("planting bugs", args.progress or sys.stderr.isatty())
-    try:
+    with _progress_bar(args, "planting bugs") as bar:
         rows = evaluation.run_catalogue(method=args.method, progress=bar)
-    finally:
-        bar.close()
     print(tabulate([[r.bug, r.architecture, ",".join(r.affected), ",".join(r.flagged),
                      "yes" if r.detected else "NO", "yes" if r.located else "NO", r.first_failure,
                      r.diagnosis + ("" if r.diagnosed else f" (planted: {r.expected_cause})")] for r in rows],
@@ -260,16 +267,10 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
 def _sensitivity(args: argparse.Namespace) -> bool:
     from . import evaluation
 
-    bar = _ProgressBar("sensitivity", args.progress or sys.stderr.isatty())
-    try:
+    with _progress_bar(args, "sensitivity") as bar:
         sens = evaluation.sensitivity(progress=bar)
-    finally:
-        bar.close()
-    bar = _ProgressBar("stress set", args.progress or sys.stderr.isatty())
-    try:
+    with _progress_bar(args, "stress set") as bar:
         alarms = evaluation.false_alarms(n=args.stress, progress=bar)
-    finally:
-        bar.close()
     rows = []
     for method, entry in alarms.items():
         s = sens.get(method)
@@ -361,8 +362,8 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bias", dest="bias", action="store_true", default=None,
                    help="give every layer a bias (default: on with --layers, off for the classic network)")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no biases")
-    g.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "identity"])
-    g.add_argument("--reduction", default="half_sum", choices=["half_sum", "sum", "mean"],
+    g.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS))
+    g.add_argument("--reduction", default="half_sum", choices=list(REDUCTIONS),
                    help="MSE reduction (default half_sum = ½Σ(a−y)²)")
     g.add_argument("--data", metavar="xor|random|FILE.npz",
                    help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
