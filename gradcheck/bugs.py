@@ -204,7 +204,7 @@ def _bias_mean(net, l, deltas):
 
 
 def _bias_next_delta(net, l, deltas):
-    if l < net.n_layers and net.sizes[l] == net.sizes[l + 1]:
+    if l in _square_hidden(net):
         return deltas[l].sum(axis=0)
     return _correct_bias(net, l, deltas)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .bugs import CATALOGUE, Bug
 from .check import check_network, check_params
+from .losses import REDUCTIONS
 from .network import DenseNet, xor_data
 
 __all__ = ["ARCHITECTURES", "CatalogueRow", "run_catalogue", "sensitivity", "stress_set", "false_alarms",
@@ -178,7 +179,7 @@ def stress_set(n: int = 200, *, seed: int = 12345) -> Iterator[tuple[str, DenseN
     rng = np.random.default_rng(seed)
     for k in range(n):
         regime = REGIMES[k % len(REGIMES)]
-        reduction = ("half_sum", "sum", "mean")[(k // len(REGIMES)) % 3]
+        reduction = REDUCTIONS[(k // len(REGIMES)) % len(REDUCTIONS)]
         depth = 5 if regime == "deep-small" else int(rng.integers(1, 5))
         sizes = [int(rng.integers(1, 8)) for _ in range(depth + 1)]
         bias = bool(rng.integers(2))
