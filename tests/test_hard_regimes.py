@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import warnings
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -282,6 +284,31 @@ def _pinned(sizes, bias, reduction, w_scale, x_scale, n, seed, dtype=np.float64)
             params[f"b{l}"] = (w_scale * rng.standard_normal(sizes[l])).astype(dtype)
     net = gc.DenseNet.from_params(params, reduction=reduction)
     return net, x_scale * rng.standard_normal((n, sizes[0])), rng.uniform(0, 1, (n, sizes[-1]))
+
+
+def _saved_case(name):
+    """A network and data stored by a past hypothesis failure (tests/data/NAME.npz)."""
+    d = np.load(Path(__file__).parent / "data" / f"{name}.npz")
+    net = gc.DenseNet.from_params({k: d[k] for k in d.files if k not in ("X", "y")})
+    return net, d["X"], d["y"]
+
+
+class TestPinnedFailures:
+    # Found by test_correct_gradients_always_pass (hypothesis) on 2026-11-28, present
+    # since that test was written: a float32 2-3-6-3 net with weights up to ×77 and
+    # an all-zero input sample.
+    CASE = "saturated_float32_zero_input"
+
+    @pytest.mark.xfail(strict=True, reason=(
+        "known limitation: float32 sigmoids saturate to exactly 1.0, so the analytic W3 gradient "
+        "a(1 − a)·… is exactly 0 where the loss still changes by 2e-9 per unit; check_params has no "
+        "model of backprop's float32 rounding (check_network has, see the next test)"))
+    def test_check_params_on_a_saturated_float32_net(self):
+        check(*_saved_case(self.CASE))
+
+    def test_check_network_bounds_that_rounding(self):
+        net, X, y = _saved_case(self.CASE)
+        assert gc.check_network(net, X, y).passed
 
 
 class TestNoFalseAlarms:
