@@ -44,26 +44,33 @@ class Loss:
         ``value(a, y) -> scalar`` for ``a`` and ``y`` of shape (N, m).
     derivative : callable
         ``derivative(a, y) -> ndarray of shape (N, m)``, ∂L/∂a.
+    scale : callable
+        ``scale(size) -> c`` with L = c·Σ(a − y)² for an output of ``size``
+        entries (½, 1 or 1/size).
     """
 
     name: str
     reduction: str
     value: Callable[[np.ndarray, np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    scale: Callable[[int], float]
 
 
 def _mse(reduction: str) -> Loss:
     if reduction == "half_sum":
         return Loss("mse", reduction,
                     lambda a, y: 0.5 * np.sum((a - y) ** 2),
-                    lambda a, y: a - y)
+                    lambda a, y: a - y,
+                    lambda size: 0.5)
     if reduction == "sum":
         return Loss("mse", reduction,
                     lambda a, y: np.sum((a - y) ** 2),
-                    lambda a, y: 2.0 * (a - y))
+                    lambda a, y: 2.0 * (a - y),
+                    lambda size: 1.0)
     return Loss("mse", reduction,
                 lambda a, y: np.sum((a - y) ** 2) / np.size(a),
-                lambda a, y: 2.0 * (a - y) / np.size(a))
+                lambda a, y: 2.0 * (a - y) / np.size(a),
+                lambda size: 1.0 / size)
 
 
 def get_loss(name: str = "mse", reduction: str = "half_sum") -> Loss:

@@ -84,8 +84,6 @@ NODES = {"forward": 5, "backward": 5, "central": 7, "central4": 9, "richardson":
 #: enough that numpy's per-call overhead is negligible.
 CHUNK_BYTES = 4 * 2**20
 
-_REDUCTION_SCALE = {"half_sum": lambda size: 0.5, "sum": lambda size: 1.0, "mean": lambda size: 1.0 / size}
-
 
 @dataclass(frozen=True)
 class _Forward:
@@ -506,7 +504,7 @@ def _size(n: float) -> str:
 
 def _forward(net: DenseNet, weights: list[np.ndarray], zs: list, acts: list, y: np.ndarray) -> _Forward:
     out = acts[-1]
-    scale = _REDUCTION_SCALE[net.loss_spec.reduction](out.size)
+    scale = net.loss_spec.scale(out.size)
     return _Forward(tuple(weights), tuple(zs), tuple(acts), out - y, float(scale), net.activation)
 
 
