@@ -440,14 +440,16 @@ def _evaluate(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray, offs
         per_task = max(1, batch, -(-len(idx) // (4 * workers)))
         params_bytes = itemsize * sum(v.size for v in ev.work.values())
         in_flight = int(max(1, min(2 * workers, opts.memory_budget // max(1, 2 * params_bytes))))
-    blocks = [np.arange(s, min(len(idx), s + per_task)) for s in range(0, len(idx), max(1, per_task))]
+    blocks = [np.arange(s, min(len(idx), s + per_task)) for s in range(0, len(idx), per_task)]
     if opts.executor is None:
-        parts = []
-        for b in blocks:
-            parts.append(_stencil_stacked(ev, name, idx[b], h[b], offsets, batch))
-            tracker.advance(len(b))
-        return np.concatenate(parts) if parts else np.empty((0, len(offsets)))
-    tasks = [(ev.raw_loss, ev.work, ev.complex_mode, ev.context, name, idx[b], h[b], offsets, batch) for b in blocks]
+        # Batched calls on ev itself, which counts them.
+        fn: Callable[..., tuple[np.ndarray, int]] = \
+            lambda i, hh: (_stencil_stacked(ev, name, i, hh, offsets, batch), 0)  # noqa: E731
+        tasks: list[tuple] = [(idx[b], h[b]) for b in blocks]
+    else:
+        fn = _stencil_task
+        tasks = [(ev.raw_loss, ev.work, ev.complex_mode, ev.context, name, idx[b], h[b], offsets, batch)
+                 for b in blocks]
     parts: list[np.ndarray] = []
 
     def done(k: int, result: tuple[np.ndarray, int]) -> None:
@@ -455,7 +457,7 @@ def _evaluate(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray, offs
         ev.n_evaluations += result[1]
         tracker.advance(len(blocks[k]))
 
-    run_tasks(_stencil_task, tasks, executor=opts.executor, max_in_flight=in_flight, on_result=done)
+    run_tasks(fn, tasks, executor=opts.executor, max_in_flight=in_flight, on_result=done)
     return np.concatenate(parts) if parts else np.empty((0, len(offsets)))
 
 
