@@ -316,19 +316,23 @@ class StructuredEngine:
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
                   noise: float, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Selected entries of one group by a local rule (auto's Richardson confirmation)."""
+        """Selected entries of one group by a local rule (auto's Richardson confirmation).
+
+        They run in the same memory-bounded chunks as :meth:`gradient`.
+        """
         layer, kind = self.groups[name]
         idx = np.asarray(idx, dtype=np.intp)
         h = rule_steps(method, self.params[name].reshape(-1)[idx].astype(np.float64), eps)
         offsets = np.asarray(OFFSETS[method])
+        quiet = _Progress(len(idx), None)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if kind == "z":
                 n, j = np.divmod(idx, self.params[name].shape[1])
-                D = _units_task(self.fw, layer, n, j, h, offsets)
+                D = self._units(layer, n, j, h, offsets, self.executor, quiet, len(idx))
             else:
                 n_l = self.fw.zs[layer - 1].shape[1]
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
-                D = _entries_task(self.fw, layer, ei, ej, h, offsets)
+                D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, quiet, len(idx))
             vals, errs = apply_rule(method, D, f0, h, eps, noise)
         if progress is not None:
             progress(len(idx), len(idx))
@@ -378,6 +382,11 @@ class StructuredEngine:
         eh = hw.reshape(-1)
         if hb is not None:
             ei, ej, eh = np.r_[ei, np.full(n_l, -1)], np.r_[ej, np.arange(n_l)], np.r_[eh, hb]
+        return self._entry_differences(layer, ei, ej, eh, offsets, executor, tracker, size)
+
+    def _entry_differences(self, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray, offsets: np.ndarray,
+                           executor: Executor | None, tracker: "_Progress", size: int) -> np.ndarray:
+        """Differences of the entries (ei, ej) of W_layer (ei = −1: b_layer[ej]) at steps eh, in chunks."""
         per_row = self.fw.acts[0].shape[0] * len(offsets)  # ψ rows per entry
         blocks = self._blocks(len(ei), per_row, layer, complex_rows=False)
         parts: list[np.ndarray] = []
