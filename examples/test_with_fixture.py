@@ -9,7 +9,7 @@ tolerance).
 ``test_wrong_gradient`` shows that failure; it is marked ``xfail`` so that
 this example suite stays green.  Remove the mark to see the table.
 
-The last test draws random networks with ``gradcheck.strategies`` (hypothesis)
+The last test draws random networks with ``gradcheck.interfaces.strategies`` (hypothesis)
 and checks them with :func:`gradcheck.check_network`.
 
 Run: ``python -m pytest examples/test_with_fixture.py``, and add
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 
 import gradcheck as gc
-from gradcheck.strategies import dense_nets
+from gradcheck.interfaces.strategies import dense_nets
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((20, 3))

@@ -19,30 +19,30 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from .check import GradcheckWarning, assert_gradients, check_grad, check_network, check_params
-    from .compare import GroupResult, Tolerance
+    from .verify.params import GradcheckWarning, assert_gradients, check_grad, check_network, check_params
+    from .verify.tolerance import GroupResult, Tolerance
     from .errors import GradientMismatch, InvalidArgument, LossEvaluationError
-    from .network import DenseNet, xor_data
-    from .numeric import NumericalGradient, numerical_gradient
-    from .report import CheckReport
+    from .model.network import DenseNet, xor_data
+    from .numerical.numeric import NumericalGradient, numerical_gradient
+    from .report.model import CheckReport
 
 #: Public name -> the module that defines it.
 _SOURCES = {
-    "CheckReport": "report",
-    "DenseNet": "network",
-    "GradcheckWarning": "check",
+    "CheckReport": "report.model",
+    "DenseNet": "model.network",
+    "GradcheckWarning": "verify.params",
     "GradientMismatch": "errors",
-    "GroupResult": "compare",
+    "GroupResult": "verify.tolerance",
     "InvalidArgument": "errors",
     "LossEvaluationError": "errors",
-    "NumericalGradient": "numeric",
-    "Tolerance": "compare",
-    "assert_gradients": "check",
-    "check_grad": "check",
-    "check_network": "check",
-    "check_params": "check",
-    "numerical_gradient": "numeric",
-    "xor_data": "network",
+    "NumericalGradient": "numerical.numeric",
+    "Tolerance": "verify.tolerance",
+    "assert_gradients": "verify.params",
+    "check_grad": "verify.params",
+    "check_network": "verify.params",
+    "check_params": "verify.params",
+    "numerical_gradient": "numerical.numeric",
+    "xor_data": "model.network",
 }
 
 __all__ = ["__version__", *_SOURCES]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck.activations import ACTIVATIONS, get_activation, identity, sigmoid, tanh
-from gradcheck.losses import REDUCTIONS, get_loss
+from gradcheck.model.activations import ACTIVATIONS, get_activation, identity, sigmoid, tanh
+from gradcheck.model.losses import REDUCTIONS, get_loss
 
 H_CS = 1e-20  # complex step
 H_FD = 1e-6  # central difference

@@ -6,8 +6,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from gradcheck.bugs import CATALOGUE, Hooks, textbook_backward
-from gradcheck.evaluation import ARCHITECTURES, _architecture, stress_set
+from gradcheck.catalogue.bugs import CATALOGUE, Hooks, textbook_backward
+from gradcheck.catalogue.detection import ARCHITECTURES, _architecture, stress_set
 
 CASES = [(bug, arch) for bug in CATALOGUE for arch in ARCHITECTURES
          if CATALOGUE[bug].applies(*_architecture(arch[1], arch[2], arch[3], 1)[:2])]

@@ -16,10 +16,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from gradcheck.check import _eps_grad, _flagged, run_check
-from gradcheck.compare import Tolerance
-from gradcheck.numeric import LossEngine, RunOptions
-from gradcheck.strategies import dense_nets
+from gradcheck.verify.params import _eps_grad, _flagged, run_check
+from gradcheck.verify.tolerance import Tolerance
+from gradcheck.numerical.numeric import LossEngine, RunOptions
+from gradcheck.interfaces.strategies import dense_nets
 
 # f0, and the 8 calls of the rounding-noise measurement (which the two-pass
 # rule makes only when it completes an entry).

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck import layers as gc_layers
-from gradcheck.backprop import Backward
-from gradcheck.report import NetworkReport
+from gradcheck.verify import network as gc_layers
+from gradcheck.model.backprop import Backward
+from gradcheck.report.model import NetworkReport
 
 
 def _fast_options() -> dict:

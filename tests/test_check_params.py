@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck.numeric import METHODS
+from gradcheck.numerical.numeric import METHODS
 
 # (sizes, bias, reduction): square and non-square layers, with and without bias, every reduction.
 ARCHITECTURES = [

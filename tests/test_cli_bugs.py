@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from gradcheck.bugs import CATALOGUE
-from gradcheck.cli import main
+from gradcheck.catalogue.bugs import CATALOGUE
+from gradcheck.interfaces.cli import main
 
 
 def test_bugs_lists_catalogue(capsys):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-import gradcheck.cli as cli
-from gradcheck import plots
-from gradcheck.backprop import Backward
+import gradcheck.interfaces.cli as cli
+from gradcheck.report import plots as plots
+from gradcheck.model.backprop import Backward
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED_REPORTS = sorted((REPO / "reports").glob("*/report.json"))

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import gradcheck as gc
-from gradcheck.cli import main
+from gradcheck.interfaces.cli import main
 
 
 class TestMainXor:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck.compare import NOISE_TRUST_CAP, GroupResult, Tolerance, compare_group, gradient_epsilon
+from gradcheck.verify.tolerance import NOISE_TRUST_CAP, GroupResult, Tolerance, compare_group, gradient_epsilon
 
 EPS = np.finfo(np.float64).eps
 

@@ -85,7 +85,7 @@ def test_network_mean_vs_sum_names_the_sample_count():
     net = gc.DenseNet([3, 5, 2], seed=2)
     X = np.random.default_rng(1).standard_normal((7, 3))
     y = np.zeros((7, 2))
-    from gradcheck.bugs import CATALOGUE
+    from gradcheck.catalogue.bugs import CATALOGUE
 
     report = gc.check_network(net, X, y, backward=CATALOGUE["mean-weights"].backward(net, X, y), diagnostics=False)
     assert report.diagnoses[0].cause == "mean-vs-sum"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck.numeric import LOCAL_METHODS, numerical_gradient, run_tasks
+from gradcheck.numerical.numeric import LOCAL_METHODS, numerical_gradient, run_tasks
 
 RNG = np.random.default_rng(7)
 PARAMS = {"x": RNG.standard_normal(7), "M": RNG.standard_normal((3, 4))}
@@ -200,7 +200,7 @@ class TestStructuredEngine:
             seen.append(kwargs.get("executor"))
             return real(*args, **kwargs)
 
-        monkeypatch.setattr("gradcheck.structured.run_tasks", spy)
+        monkeypatch.setattr("gradcheck.numerical.structured.run_tasks", spy)
         gc.check_network(net, X, y, method="central", diagnostics=False, deltas=False)
         assert seen and all(e is None for e in seen)
 

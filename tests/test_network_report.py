@@ -15,10 +15,10 @@ import pytest
 import scipy
 
 import gradcheck as gc
-from gradcheck import layers as gc_layers
-from gradcheck import plots
-from gradcheck.backprop import Backward
-from gradcheck.report import new_report_dir, write_atomic
+from gradcheck.verify import network as gc_layers
+from gradcheck.report import plots as plots
+from gradcheck.model.backprop import Backward
+from gradcheck.report.model import new_report_dir, write_atomic
 
 FAST = ({"diagnostics": False}
         if "diagnostics" in set(inspect.signature(gc.check_network).parameters)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck.numeric import FULL_METHODS, numerical_gradient
+from gradcheck.numerical.numeric import FULL_METHODS, numerical_gradient
 
 EPS = np.finfo(np.float64).eps
 RNG = np.random.default_rng(20240607)

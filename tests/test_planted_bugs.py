@@ -1,7 +1,7 @@
 """Classic hand-written backprop mistakes: each must fail exactly the groups it changes.
 
 Every bug below is a wrong backward pass written here, independently of
-gradcheck.backprop, as a function ``(params, X, y, net) -> grads``.  The groups
+gradcheck.model.backprop, as a function ``(params, X, y, net) -> grads``.  The groups
 a bug changes are found by comparing with ``net.gradients``; check_params must
 fail exactly those groups and pass all others.
 """

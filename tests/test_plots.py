@@ -1,4 +1,4 @@
-"""Figures (gradcheck.plots): PNG bytes from sweeps, Taylor tests and error maps; a clear error without matplotlib."""
+"""Figures (gradcheck.report.plots): PNG bytes from sweeps, Taylor tests and error maps; a clear error without matplotlib."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck import plots
-from gradcheck.taylor import step_sweep, taylor_test
+from gradcheck.report import plots as plots
+from gradcheck.verify.convergence import step_sweep, taylor_test
 
 # A missing glyph or a log-scale problem shows up as a warning: treat it as a bug.
 pytestmark = pytest.mark.filterwarnings("error")

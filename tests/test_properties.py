@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 
 import gradcheck as gc
-from gradcheck import strategies
+from gradcheck.interfaces import strategies as strategies
 
 H = 1e-6
 

@@ -63,13 +63,13 @@ def saved_config(directory, test: str) -> dict:
 
 class TestEntryPoint:
     def test_registered_as_pytest11_plugin(self):
-        assert "gradcheck.pytest_plugin" in {e.value for e in entry_points(group="pytest11")}
+        assert "gradcheck.interfaces.pytest_plugin" in {e.value for e in entry_points(group="pytest11")}
 
     def test_loading_imports_no_numerical_library(self):
         # pytest loads the plugin at every start in every project where
         # gradcheck is installed: it must not pay for numpy or scipy there.
         heavy = ("numpy", "scipy", "tabulate", "matplotlib", "hypothesis")
-        code = f"import sys, gradcheck.pytest_plugin; print([m for m in {heavy!r} if m in sys.modules])"
+        code = f"import sys, gradcheck.interfaces.pytest_plugin; print([m for m in {heavy!r} if m in sys.modules])"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "[]"
 
@@ -79,7 +79,7 @@ class TestEntryPoint:
         code = ("import sys, gradcheck as gc; before = 'numpy' in sys.modules; gc.xor_data; "
                 "print(before, sorted(set(gc.__all__) - set(vars(gc))), vars(gc)['check_params'].__module__)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        assert out.split() == ["False", "[]", "gradcheck.check"]
+        assert out.split() == ["False", "[]", "gradcheck.verify.params"]
         with pytest.raises(AttributeError, match="no attribute 'check_param'"):
             import gradcheck
 

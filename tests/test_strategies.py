@@ -1,4 +1,4 @@
-"""gradcheck.strategies: drawn networks respect their options, and gradcheck verifies them."""
+"""gradcheck.interfaces.strategies: drawn networks respect their options, and gradcheck verifies them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from gradcheck.strategies import batches, dense_nets, layer_sizes
+from gradcheck.interfaces.strategies import batches, dense_nets, layer_sizes
 
 
 class TestLayerSizes:
@@ -123,6 +123,6 @@ class TestValidation:
 
 
 def test_import_gradcheck_does_not_load_hypothesis():
-    code = "import sys, gradcheck; print('hypothesis' in sys.modules, 'gradcheck.strategies' in sys.modules)"
+    code = "import sys, gradcheck; print('hypothesis' in sys.modules, 'gradcheck.interfaces.strategies' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck import structured
-from gradcheck.backprop import Backward
-from gradcheck.layers import _z_loss
-from gradcheck.numeric import LOCAL_METHODS, NOISE_FACTOR, ROUNDOFF_FACTOR, LossEngine
-from gradcheck.structured import StructuredEngine, structured_gradient
+from gradcheck.numerical import structured as structured
+from gradcheck.model.backprop import Backward
+from gradcheck.verify.network import _z_loss
+from gradcheck.numerical.numeric import LOCAL_METHODS, NOISE_FACTOR, ROUNDOFF_FACTOR, LossEngine
+from gradcheck.numerical.structured import StructuredEngine, structured_gradient
 
 EPS = np.finfo(np.float64).eps
 KAPPA = ROUNDOFF_FACTOR * EPS

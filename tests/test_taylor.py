@@ -1,4 +1,4 @@
-"""The Taylor remainder test and the step-size sweep (gradcheck.taylor)."""
+"""The Taylor remainder test and the step-size sweep (gradcheck.verify.convergence)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck.taylor import DEFAULT_EPSILONS, DEFAULT_STEPS, SweepResult, TaylorResult, step_sweep, taylor_test
+from gradcheck.verify.convergence import DEFAULT_EPSILONS, DEFAULT_STEPS, SweepResult, TaylorResult, step_sweep, taylor_test
 
 # Any warning (RuntimeWarning from log(0), ComplexWarning, ...) is a bug here.
 pytestmark = pytest.mark.filterwarnings("error")

@@ -11,7 +11,7 @@ numerical derivative n_i is known to be rather than from one fixed rtol:
 
 where ``est_i`` is the method's own error estimate (truncation estimate plus
 round-off ≈ κ·ε·|L|/h, or the Richardson / SciPy error estimate, see
-:mod:`gradcheck.numeric`), ``g_i`` the analytic value, ``ε_g`` the machine
+:mod:`gradcheck.numerical.numeric`), ``g_i`` the analytic value, ``ε_g`` the machine
 epsilon of the parameters' dtype (or of the precision the loss is evaluated
 in, if coarser), ``G = max_j |n_j|`` the scale of the group's gradient and
 ``L`` the loss.  The ``|L|`` term is the loss's own resolution: a gradient
@@ -23,7 +23,7 @@ propagates that rounding through the network (zero for :func:`check_params`
 unless the caller passes ``noise``).  For parameters coarser than float64
 (ε_g > 2.2e-16) the relative term is max(rtol, √ε_g): a float32 gradient is a
 sum of rounded terms that may cancel, so it is trusted to about 3e-4 relative.
-When the loss's measured rounding noise σ (:func:`gradcheck.numeric.estimate_noise`)
+When the loss's measured rounding noise σ (:func:`gradcheck.numerical.numeric.estimate_noise`)
 is larger relative to |L| than ε_g, ε_g in the rounding term is replaced by
 σ/|L|, with c_g·σ/|L| capped at 1e-6: near an exact fit the residuals a − y,
 from which both the loss and the analytic gradient are computed, are rounded

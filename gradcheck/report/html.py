@@ -13,12 +13,12 @@ import html
 from typing import TYPE_CHECKING
 
 from . import plots
-from ._version import __version__
-from .compare import _json_safe
-from .report import environment
+from .._version import __version__
+from ..verify.tolerance import _json_safe
+from .model import environment
 
 if TYPE_CHECKING:
-    from .report import NetworkReport
+    from .model import NetworkReport
 
 __all__ = ["render_html"]
 

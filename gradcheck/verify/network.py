@@ -20,7 +20,7 @@ mean the textbook formula does not hold for this network (a wrong
 activation derivative, say); a delta or weight row that fails while its
 formula rows pass locates a bug in the backward pass under test.
 
-The tolerance of each row is the model of :mod:`gradcheck.compare`, with the
+The tolerance of each row is the model of :mod:`gradcheck.verify.tolerance`, with the
 error estimates of the numerical values that enter a formula propagated
 through it (|W|ᵀ and |a| weighted), and with the analytic values' own
 rounding scale from :func:`rounding_scale`.
@@ -33,17 +33,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._validation import describe
-from .backprop import Backward
-from .check import Measured, _eps_grad, _tolerance, run_check
-from .compare import GroupResult, Tolerance, compare_group
+from .._validation import describe
+from ..model.backprop import Backward
+from .params import Measured, _eps_grad, _tolerance, run_check
+from .tolerance import GroupResult, Tolerance, compare_group
 from .diagnose import diagnose_network
-from .errors import InvalidArgument
-from .network import DenseNet
-from .numeric import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine, Progress, run_options
-from .report import LayerResult, NetworkReport
-from .structured import StructuredEngine
-from .taylor import step_sweep, taylor_test
+from ..errors import InvalidArgument
+from ..model.network import DenseNet
+from ..numerical.numeric import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine, Progress, run_options
+from ..report.model import LayerResult, NetworkReport
+from ..numerical.structured import StructuredEngine
+from .convergence import step_sweep, taylor_test
 
 __all__ = ["check_layers", "rounding_scale"]
 
@@ -119,7 +119,7 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
     analytic pass under test (default: ``net.backward(X, y)``), which lets a
     deliberately wrong backward pass be verified; ``diagnostics`` adds the
     Taylor remainder test and the step-size sweep per parameter group;
-    ``engine`` is ``'structured'`` (:mod:`gradcheck.structured`, for the
+    ``engine`` is ``'structured'`` (:mod:`gradcheck.numerical.structured`, for the
     per-entry methods and 'auto') or ``'generic'`` (the loss closure called
     once per stencil point, as :func:`gradcheck.check_params` does).
     """
@@ -136,7 +136,7 @@ def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas:
     reference = net._backward(X, y)
     analytic = reference if backward is None else backward
     if not isinstance(analytic, Backward):
-        raise InvalidArgument(f"backward: expected a gradcheck.backprop.Backward record, got {describe(analytic)}")
+        raise InvalidArgument(f"backward: expected a gradcheck.model.backprop.Backward record, got {describe(analytic)}")
     p_scale, d_scale = rounding_scale(net, reference, y)
     p_noise = {k: 4 * v for k, v in p_scale.items()}
 

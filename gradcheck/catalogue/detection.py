@@ -1,6 +1,6 @@
 """Detection power of the checker, measured: the bug catalogue, sensitivity and false alarms.
 
-:func:`run_catalogue` plants every mistake of :data:`gradcheck.bugs.CATALOGUE`
+:func:`run_catalogue` plants every mistake of :data:`gradcheck.catalogue.bugs.CATALOGUE`
 in several architectures and records whether :func:`gradcheck.check_network`
 flags exactly the affected groups and whether the diagnosis names the planted
 cause.  :func:`sensitivity` finds, per numerical method, the smallest relative
@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .bugs import CATALOGUE, Bug
-from .check import check_network, check_params
-from .losses import REDUCTIONS
-from .network import DenseNet, xor_data
+from ..verify.params import check_network, check_params
+from ..model.losses import REDUCTIONS
+from ..model.network import DenseNet, xor_data
 
 __all__ = ["ARCHITECTURES", "CatalogueRow", "run_catalogue", "sensitivity", "stress_set", "false_alarms",
            "SENSITIVITY_METHODS"]

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 __all__ = ["Loss", "REDUCTIONS", "get_loss"]
 

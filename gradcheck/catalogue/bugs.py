@@ -1,7 +1,7 @@
 """A catalogue of classic backpropagation mistakes, each as a wrong backward pass.
 
 Every entry of :data:`CATALOGUE` is the textbook delta recurrence of
-:mod:`gradcheck.backprop` with exactly one mistake, the kind people make when
+:mod:`gradcheck.model.backprop` with exactly one mistake, the kind people make when
 writing backprop by hand.  They exist to prove that the checker catches and
 locates each mistake (``gradcheck bugs``) and to show a learner what a broken
 layer looks like (``gradcheck check --bug NAME``).
@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from .backprop import Backward
-from .network import DenseNet
+from ..model.backprop import Backward
+from ..model.network import DenseNet
 
 __all__ = ["Bug", "CATALOGUE", "Hooks"]
 
@@ -104,7 +104,7 @@ class Bug:
     description : str
         One line: what the code does wrong.
     cause : str
-        The diagnosis that names this mistake (see :mod:`gradcheck.diagnose`).
+        The diagnosis that names this mistake (see :mod:`gradcheck.verify.diagnose`).
     hooks : Hooks
         The textbook backward pass with the mistake in one hook.
     applies : callable

@@ -1,6 +1,6 @@
 """Check reports: the structured record of a check, and its text, Markdown and JSON forms.
 
-A :class:`CheckReport` holds one :class:`~gradcheck.compare.GroupResult` per
+A :class:`CheckReport` holds one :class:`~gradcheck.verify.tolerance.GroupResult` per
 parameter group plus the configuration that produced it (method, steps,
 tolerance model, seed, time taken).  ``str(report)`` is a tabulate table;
 failing groups add a table of their worst entries, so that the message can
@@ -23,8 +23,8 @@ import numpy as np
 import scipy
 from tabulate import tabulate
 
-from ._version import __version__
-from .compare import GroupResult, _json_safe
+from .._version import __version__
+from ..verify.tolerance import GroupResult, _json_safe
 
 __all__ = ["CheckReport", "LayerResult", "NetworkReport", "write_atomic", "new_report_dir"]
 
@@ -199,7 +199,7 @@ class CheckReport:
         formats = tuple(renderers) if formats is None else tuple(formats)
         unknown = [f for f in formats if f not in renderers]
         if unknown:
-            from .errors import InvalidArgument
+            from ..errors import InvalidArgument
 
             raise InvalidArgument(f"formats: unknown {unknown}; expected any of {list(renderers)}")
         return {f: renderers[f]() for f in formats}
@@ -251,11 +251,11 @@ def new_report_dir(directory: str | os.PathLike, name: str | None = None) -> Pat
     """Create and return a fresh sub-folder; never reuses an existing one."""
     parent = Path(directory)
     if parent.exists() and not parent.is_dir():
-        from .errors import InvalidArgument
+        from ..errors import InvalidArgument
 
         raise InvalidArgument(f"directory: {str(parent)!r} exists and is not a folder; choose another output folder")
     if name is not None and (not name or Path(name).name != name or name in (".", "..")):
-        from .errors import InvalidArgument
+        from ..errors import InvalidArgument
 
         raise InvalidArgument(f"name: expected a plain folder name without path separators, got {name!r}")
     parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +292,7 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
 
 @dataclass
 class LayerResult:
-    """Verification rows of one layer of a DenseNet (see :mod:`gradcheck.layers`).
+    """Verification rows of one layer of a DenseNet (see :mod:`gradcheck.verify.network`).
 
     Attributes
     ----------

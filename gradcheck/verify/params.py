@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from ._validation import check_grads_mapping, check_params_mapping, describe
+from .._validation import check_grads_mapping, check_params_mapping, describe
 from .diagnose import diagnose_report
-from .compare import GroupResult, Tolerance, compare_group, entry_tolerance, gradient_epsilon
-from .errors import GradientMismatch, InvalidArgument
-from .numeric import (DEFAULT_MEMORY_BUDGET, METHODS, OFFSETS, Engine, LossEngine, LossEvaluator, NumericalGradient,
+from .tolerance import GroupResult, Tolerance, compare_group, entry_tolerance, gradient_epsilon
+from ..errors import GradientMismatch, InvalidArgument
+from ..numerical.numeric import (DEFAULT_MEMORY_BUDGET, METHODS, OFFSETS, Engine, LossEngine, LossEvaluator, NumericalGradient,
                       Progress, apply_rule, precision_of, run_options)
-from .report import CheckReport
+from ..report.model import CheckReport
 
 if TYPE_CHECKING:
-    from .report import NetworkReport
+    from ..report.model import NetworkReport
 
 __all__ = ["check_params", "check_grad", "assert_gradients", "check_network", "GradcheckWarning", "run_check",
            "Measured"]
@@ -67,14 +67,14 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         The analytic gradient: same keys and shapes as ``params``.
     method : {'auto', 'forward', 'backward', 'central', 'central4', 'richardson', 'complex', \
 'scipy-fprime', 'scipy-differentiate', 'directional'}
-        Numerical method (see :mod:`gradcheck.numeric`).  ``'auto'`` uses the
+        Numerical method (see :mod:`gradcheck.numerical.numeric`).  ``'auto'`` uses the
         complex step where the loss carries it faithfully and Richardson
         extrapolation elsewhere, and re-measures flagged complex-step entries
         with Richardson extrapolation.  ``'directional'`` compares ⟨g, v⟩ with a
         directional derivative for ``n_directions`` random v per group: cheap,
         but it cannot say which entry is wrong.
     rtol, atol, safety : float
-        Tolerance model parameters (see :mod:`gradcheck.compare`).
+        Tolerance model parameters (see :mod:`gradcheck.verify.tolerance`).
     seed : int or None
         Seed for random probe and check directions.
     n_directions : int
@@ -99,7 +99,7 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         The loss accepts parameter sets stacked along a leading axis: every
         array of the dict it receives has shape (B,) + shape, and it returns
         shape (B,); many perturbations are then evaluated per call (see
-        :func:`gradcheck.numeric.numerical_gradient`).
+        :func:`gradcheck.numerical.numeric.numerical_gradient`).
     memory_budget : int
         Bytes of extra memory for stacked parameter copies (default 256 MB).
 
@@ -168,7 +168,7 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
     """check_params on validated arguments, keeping the measured derivatives.
 
     ``engine`` supplies the numerical derivatives of the full methods (default:
-    :class:`~gradcheck.numeric.LossEngine` on ``loss``, run serially); the
+    :class:`~gradcheck.numerical.numeric.LossEngine` on ``loss``, run serially); the
     directional method always calls ``loss``.
     """
     start = time.perf_counter()
@@ -412,15 +412,15 @@ def check_network(net: Any, X: Any, y: Any, method: str = "auto", deltas: bool =
     deltas : bool
         Also verify every layer's δ_l against a numerical ∂L/∂z_l, the
         recurrence δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ f'(z_l) and the weight and bias
-        formulas (see :mod:`gradcheck.layers`); False checks parameters only.
+        formulas (see :mod:`gradcheck.verify.network`); False checks parameters only.
     **options
         ``rtol``, ``atol``, ``safety``, ``seed``, ``n_directions``, ``progress``,
         ``title`` as for :func:`check_params`; ``backward``, a
-        :class:`~gradcheck.backprop.Backward` record to verify instead of
+        :class:`~gradcheck.model.backprop.Backward` record to verify instead of
         ``net.backward(X, y)``; ``diagnostics`` (default True) adds the Taylor
         remainder test, the step-size sweep and error heatmaps to the report;
         ``engine`` (default ``'structured'``) measures every entry with
-        :mod:`gradcheck.structured`, which exploits the network's layers and
+        :mod:`gradcheck.numerical.structured`, which exploits the network's layers and
         equals the generic ``'generic'`` engine up to rounding;
         ``executor`` (a ``concurrent.futures.Executor``; default: the calling
         thread) and ``memory_budget`` (bytes, default 256 MB) say where its
@@ -440,6 +440,6 @@ def check_network(net: Any, X: Any, y: Any, method: str = "auto", deltas: bool =
     >>> report.passed, [layer.passed for layer in report.layers]
     (True, [True, True, True])
     """
-    from .layers import check_layers
+    from .network import check_layers
 
     return check_layers(net, X, y, method=method, deltas=deltas, **options)

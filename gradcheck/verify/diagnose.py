@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .compare import GroupResult
+from .tolerance import GroupResult
 
 if TYPE_CHECKING:
-    from .report import CheckReport, NetworkReport
+    from ..report.model import CheckReport, NetworkReport
 
 __all__ = ["Diagnosis", "diagnose_group", "diagnose_report", "diagnose_network"]
 

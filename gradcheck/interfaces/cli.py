@@ -14,14 +14,14 @@ from typing import Callable, Sequence
 import numpy as np
 from tabulate import tabulate
 
-from ._version import __version__
-from .activations import ACTIVATIONS
-from .check import check_network
-from .errors import InvalidArgument
-from .losses import REDUCTIONS
-from .network import DenseNet, xor_data
-from .numeric import FULL_METHODS, METHODS
-from .report import new_report_dir, write_atomic
+from .._version import __version__
+from ..model.activations import ACTIVATIONS
+from ..verify.params import check_network
+from ..errors import InvalidArgument
+from ..model.losses import REDUCTIONS
+from ..model.network import DenseNet, xor_data
+from ..numerical.numeric import FULL_METHODS, METHODS
+from ..report.model import new_report_dir, write_atomic
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -239,8 +239,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_bugs(args: argparse.Namespace) -> int:
-    from . import evaluation
-    from .bugs import CATALOGUE
+    from ..catalogue import detection as evaluation
+    from ..catalogue.bugs import CATALOGUE
 
     if args.list:
         print(tabulate([[b.name, b.description, b.cause] for b in CATALOGUE.values()],
@@ -265,7 +265,7 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
 
 
 def _sensitivity(args: argparse.Namespace) -> bool:
-    from . import evaluation
+    from ..catalogue import detection as evaluation
 
     with _progress_bar(args, "sensitivity") as bar:
         sens = evaluation.sensitivity(progress=bar)
@@ -287,7 +287,7 @@ def _sensitivity(args: argparse.Namespace) -> bool:
 
 def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
     """Write ``figure()`` into a new folder OUT/NAME (sweep.png or taylor.png), or say which extra draws plots."""
-    from . import plots
+    from ..report import plots
 
     if out == "-":
         return
@@ -300,8 +300,8 @@ def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     _check_out(args.out)
-    from . import plots
-    from .taylor import step_sweep
+    from ..report import plots
+    from ..verify.convergence import step_sweep
 
     net, X, y, name = _network_and_data(args)
     results = step_sweep(net.loss_function(X, y), net.params, net.gradients(X, y), seed=args.seed)
@@ -323,8 +323,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_taylor(args: argparse.Namespace) -> int:
     _check_out(args.out)
-    from . import plots
-    from .taylor import taylor_test
+    from ..report import plots
+    from ..verify.convergence import taylor_test
 
     net, X, y, name = _network_and_data(args)
     backward = _bug_backward(args, net, X, y)
@@ -343,7 +343,7 @@ def _bug_backward(args: argparse.Namespace, net: DenseNet, X: np.ndarray, y: np.
     """The catalogued wrong backward pass named by --bug, or None."""
     if not getattr(args, "bug", None):
         return None
-    from .bugs import CATALOGUE
+    from ..catalogue.bugs import CATALOGUE
 
     if args.bug not in CATALOGUE:
         raise InvalidArgument(f"--bug: unknown bug {args.bug!r}; `gradcheck bugs --list` names them")

@@ -39,9 +39,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from ._validation import as_numeric_array, check_grads_mapping, check_params_mapping, describe
-from .errors import InvalidArgument
-from .numeric import LossEvaluator, complex_step_faithful, precision_of
+from .._validation import as_numeric_array, check_grads_mapping, check_params_mapping, describe
+from ..errors import InvalidArgument
+from ..numerical.numeric import LossEvaluator, complex_step_faithful, precision_of
 
 __all__ = ["TaylorResult", "SweepResult", "taylor_test", "step_sweep",
            "DEFAULT_EPSILONS", "DEFAULT_STEPS", "SWEEP_METHODS"]
@@ -437,7 +437,7 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
     The complex curve is dropped, with a note, for a group where the loss
     does not carry a complex perturbation (it raises, returns a real number,
     emits ``ComplexWarning`` or disagrees with real differences; see
-    :func:`gradcheck.numeric.complex_step_faithful`).
+    :func:`gradcheck.numerical.numeric.complex_step_faithful`).
 
     Parameters
     ----------

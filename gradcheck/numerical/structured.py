@@ -1,6 +1,6 @@
 """Full-check numerical derivatives of a DenseNet's loss, from the network's structure.
 
-The generic engine (:class:`gradcheck.numeric.LossEngine`) gets every loss
+The generic engine (:class:`gradcheck.numerical.numeric.LossEngine`) gets every loss
 value f(θ + o·h·e_i) of a difference rule from a full forward pass.  A dense
 network needs far less, because one parameter reaches the loss through one
 number per sample:
@@ -42,7 +42,7 @@ x·Im ψ(i·h)/h + O(h²) with h = 1e-20, so every weight follows as a matrix
 product, Σ_n a_{l−1}[n, i]·Im ψ_{l,n,j}(i·h)/h.  DenseNet's forward pass is complex-safe by construction, so
 ``"auto"`` is the complex step, without the probe the generic engine needs.
 
-The differences go through :func:`gradcheck.numeric.apply_rule`: values and
+The differences go through :func:`gradcheck.numerical.numeric.apply_rule`: values and
 error estimates use the generic formulas, steps and measured loss noise, so
 results equal the generic engine's up to its rounding.  The round-off term of
 the estimate is the generic one (κε·max(|F|, 2σ/κ)/h); it bounds the smaller
@@ -67,8 +67,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .activations import Activation
-from .network import DenseNet
+from ..model.activations import Activation
+from ..model.network import DenseNet
 from .numeric import (DEFAULT_MEMORY_BUDGET, LOCAL_METHODS, OFFSETS, LossEngine, LossEvaluator, NumericalGradient,
                       Progress, RunOptions, apply_rule, estimate_noise, precision_of, rule_steps, run_tasks)
 from .steps import COMPLEX_STEP
@@ -212,7 +212,7 @@ def _chebyshev_basis(tau: np.ndarray, K: int) -> np.ndarray:
 class StructuredEngine:
     """Numerical derivatives of a DenseNet's loss over its parameters or one layer's z.
 
-    Implements the engine protocol of :func:`gradcheck.check.run_check`
+    Implements the engine protocol of :func:`gradcheck.verify.params.run_check`
     (``gradient`` and ``remeasure``); build it with :meth:`for_params` or
     :meth:`for_deltas`.  Methods other than the local rules and ``"auto"``
     (SciPy's) and a non-finite loss go to the generic engine.
@@ -571,7 +571,7 @@ def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, 
     X : array_like of shape (N, n_0)
     y : array_like of shape (N, n_L), or (N,) for one output
     method : {'auto', 'forward', 'backward', 'central', 'central4', 'richardson', 'complex'}
-        As for :func:`gradcheck.numeric.numerical_gradient`; ``'auto'`` is the
+        As for :func:`gradcheck.numerical.numeric.numerical_gradient`; ``'auto'`` is the
         complex step.
     seed : int or None
         Seed of the loss-noise measurement.
@@ -600,8 +600,8 @@ def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, 
     from .numeric import run_options
 
     if not isinstance(net, DenseNet):
-        from ._validation import describe
-        from .errors import InvalidArgument
+        from .._validation import describe
+        from ..errors import InvalidArgument
 
         raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}")
     opts = run_options(executor, False, memory_budget)

@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pytest
 
-from .errors import GradientMismatch, InvalidArgument
+from ..errors import GradientMismatch, InvalidArgument
 
 if TYPE_CHECKING:
-    from .report import CheckReport
+    from ..report.model import CheckReport
 
 __all__ = ["GradientChecker"]
 
@@ -116,7 +116,7 @@ class _Session:
             # A pytest-xdist worker: the controller writes the one index.
             workeroutput[_WORKER_KEY] = {"checks": [vars(c) for c in self.checks], "outcomes": self.outcomes}
             return
-        from .report import write_atomic
+        from ..report.model import write_atomic
 
         self.report_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.report_dir / "index.md", self.index())
@@ -168,7 +168,7 @@ def _defaults(config: pytest.Config) -> dict[str, Any]:
     if config.option.gradcheck_method:
         defaults["method"] = config.option.gradcheck_method
     if "method" in defaults:
-        from .numeric import METHODS
+        from ..numerical.numeric import METHODS
 
         if defaults["method"] not in METHODS:
             raise pytest.UsageError(f"gradcheck method: expected one of {', '.join(METHODS)}, "
@@ -248,7 +248,7 @@ class GradientChecker:
             Bad arguments, as for :func:`gradcheck.check_params`.
         """
         __tracebackhide__ = True
-        from .check import check_params
+        from ..verify.params import check_params
 
         options = {**self.defaults, "title": self.nodeid, **options}
         try:

@@ -2,7 +2,7 @@
 
 Every method perturbs one entry at a time in a private float64 (or complex128)
 copy of the parameters, restores it, and returns the derivative together with
-an estimate of its own absolute error, so that :mod:`gradcheck.compare` can
+an estimate of its own absolute error, so that :mod:`gradcheck.verify.tolerance` can
 derive a tolerance from it.  With ε the precision the loss is evaluated in,
 κ = ``ROUNDOFF_FACTOR`` and F the loss values the rule used:
 
@@ -49,7 +49,7 @@ f(θ + o·h) − f(θ), whoever obtains them: :class:`LossEngine` calls the loss
 a private copy perturbed in place (serially, on any
 ``concurrent.futures.Executor`` in blocks with their own copies, or many
 perturbations per call for a ``vectorized`` loss), and
-:mod:`gradcheck.structured` forms them from a DenseNet's layers.
+:mod:`gradcheck.numerical.structured` forms them from a DenseNet's layers.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from .errors import InvalidArgument, LossEvaluationError
+from ..errors import InvalidArgument, LossEvaluationError
 from .steps import COMPLEX_STEP, step_sizes
 
 __all__ = [
@@ -135,7 +135,7 @@ class NumericalGradient:
         The floating precision the loss is evaluated in (its result's dtype).
     n_evaluations : int
         Number of calls of the loss function made (the structured engine of
-        :mod:`gradcheck.structured` obtains most loss values without a call and
+        :mod:`gradcheck.numerical.structured` obtains most loss values without a call and
         says how in ``notes``).
     notes : list of str
         Decisions a user should know about (fallbacks, precision, chunking).
@@ -509,7 +509,7 @@ def estimate_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 
 
 
 def rule_steps(method: str, x: np.ndarray, eps: float) -> np.ndarray:
-    """The step of a rule for every entry of ``x`` (see :mod:`gradcheck.steps`)."""
+    """The step of a rule for every entry of ``x`` (see :mod:`gradcheck.numerical.steps`)."""
     if method == "complex":
         return np.full(np.shape(x), COMPLEX_STEP)
     return step_sizes(x, method, np.float64 if eps <= np.finfo(np.float64).eps else np.float32)
@@ -736,9 +736,9 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
 
 
 class Engine(Protocol):
-    """A source of numerical derivatives for :func:`gradcheck.check.run_check`.
+    """A source of numerical derivatives for :func:`gradcheck.verify.params.run_check`.
 
-    :class:`LossEngine` calls any loss closure; :mod:`gradcheck.structured`
+    :class:`LossEngine` calls any loss closure; :mod:`gradcheck.numerical.structured`
     provides one that exploits a DenseNet's layers.
     """
 
@@ -886,7 +886,7 @@ def numerical_gradient(loss: Callable[[Mapping[str, np.ndarray]], Any], params: 
     >>> np.round(g.values["x"], 8).tolist()
     [3.0, 12.0]
     """
-    from ._validation import check_params_mapping  # local: keeps module import order one-way
+    from .._validation import check_params_mapping  # local: keeps module import order one-way
 
     if method not in FULL_METHODS:
         hint = ("; 'directional' compares projections and is run by gradcheck.check_params"

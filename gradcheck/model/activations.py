@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation", "sigmoid", "tanh", "identity"]
 

@@ -3,7 +3,7 @@
 ``DenseNet`` holds its parameters in a plain dict (``"W1"``, ``"b1"``, ``"W2"``,
 …, layers numbered from 1), so that the same dict can be handed to
 :func:`gradcheck.check_params` or perturbed by a numerical method.  The
-backward pass lives in :mod:`gradcheck.backprop`.
+backward pass lives in :mod:`gradcheck.model.backprop`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import backprop
-from ._validation import as_numeric_array, check_data, check_finite, check_float_dtype, check_sizes, describe
+from .._validation import as_numeric_array, check_data, check_finite, check_float_dtype, check_sizes, describe
 from .activations import Activation, get_activation
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 from .losses import get_loss
 
 __all__ = ["DenseNet", "ForwardCache", "xor_data"]
@@ -75,7 +75,7 @@ class DenseNet:
     activation : {'sigmoid', 'tanh', 'identity'}
     loss : {'mse'}
     reduction : {'half_sum', 'sum', 'mean'}
-        See :mod:`gradcheck.losses`; ``half_sum`` is ½Σ(a − y)².
+        See :mod:`gradcheck.model.losses`; ``half_sum`` is ½Σ(a − y)².
     bias : bool
         Whether every layer has a bias vector ``b_l`` of shape (n_l,).
     seed : int or None
@@ -352,7 +352,7 @@ class DenseNet:
 
         Returns
         -------
-        gradcheck.backprop.Backward
+        gradcheck.model.backprop.Backward
         """
         X, y = self._data(X, y)
         return self._backward(X, y)

@@ -26,9 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validation import as_numeric_array, describe
-from .errors import InvalidArgument
-from .taylor import SweepResult, TaylorResult
+from .._validation import as_numeric_array, describe
+from ..errors import InvalidArgument
+from ..verify.convergence import SweepResult, TaylorResult
 
 __all__ = ["plots_available", "sweep_figure", "taylor_figure", "heatmap_figure"]
 
@@ -128,7 +128,7 @@ def sweep_figure(results: Sequence[SweepResult]) -> bytes:
     Parameters
     ----------
     results : list of SweepResult
-        From :func:`gradcheck.taylor.step_sweep`.
+        From :func:`gradcheck.verify.convergence.step_sweep`.
 
     Returns
     -------
@@ -146,13 +146,13 @@ def sweep_figure(results: Sequence[SweepResult]) -> bytes:
     Examples
     --------
     >>> import numpy as np
-    >>> from gradcheck.taylor import step_sweep
+    >>> from gradcheck.verify.convergence import step_sweep
     >>> p = {"w": np.array([0.5, -1.0])}
     >>> sweeps = step_sweep(lambda q: np.sum(np.sin(q["w"])), p, {"w": np.cos(p["w"])})
     >>> sweep_figure(sweeps)[:4] == b"\x89PNG"
     True
     """
-    results = _results(results, SweepResult, "gradcheck.taylor.step_sweep")
+    results = _results(results, SweepResult, "gradcheck.verify.convergence.step_sweep")
     fig, axes = _panels(len(results))
     for ax, r in zip(axes, results):
         order = np.argsort(r.steps)
@@ -188,7 +188,7 @@ def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
     Parameters
     ----------
     results : list of TaylorResult
-        From :func:`gradcheck.taylor.taylor_test`.
+        From :func:`gradcheck.verify.convergence.taylor_test`.
 
     Returns
     -------
@@ -205,13 +205,13 @@ def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
     Examples
     --------
     >>> import numpy as np
-    >>> from gradcheck.taylor import taylor_test
+    >>> from gradcheck.verify.convergence import taylor_test
     >>> p = {"w": np.array([0.5, -1.0])}
     >>> tests = taylor_test(lambda q: np.sum(np.sin(q["w"])), p, {"w": np.cos(p["w"])})
     >>> taylor_figure(tests)[:4] == b"\x89PNG"
     True
     """
-    results = _results(results, TaylorResult, "gradcheck.taylor.taylor_test")
+    results = _results(results, TaylorResult, "gradcheck.verify.convergence.taylor_test")
     fig, axes = _panels(len(results))
     for ax, r in zip(axes, results):
         order = np.argsort(r.epsilons)

@@ -1,0 +1,281 @@
+"""Hypothesis strategies for dense networks and their data.
+
+Import this module explicitly (``from gradcheck.strategies import dense_nets``);
+``import gradcheck`` does not load hypothesis.  Every strategy takes
+keyword-only options, validated when the strategy is built: a bad option
+raises :class:`~gradcheck.InvalidArgument` at once, not in the middle of a
+test run.
+
+Arrays are generated from a drawn integer seed rather than element by
+element, so an example costs a handful of draws and hypothesis shrinks the
+architecture, the sample count, the weight scale and the seed instead of
+thousands of floats.
+
+Examples
+--------
+A property test that gradcheck verifies every drawn network:
+
+>>> from hypothesis import given, settings
+>>> import gradcheck as gc
+>>> @settings(max_examples=5, deadline=None, database=None)
+... @given(dense_nets(max_layers=2, max_width=4))
+... def test_backprop(case):
+...     net, X, y = case
+...     assert gc.check_network(net, X, y, diagnostics=False).passed
+>>> test_backprop()
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._validation import check_float_dtype, check_sizes, describe
+from ..model.activations import ACTIVATIONS
+from ..errors import InvalidArgument
+from ..model.losses import REDUCTIONS
+from ..model.network import DenseNet
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("gradcheck.strategies needs hypothesis: pip install hypothesis "
+                      "(or pip install 'gradcheck[test]')") from exc
+
+__all__ = ["layer_sizes", "dense_nets", "batches"]
+
+_SEEDS = st.integers(0, 2**32 - 1)
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InvalidArgument(f"{name}: expected an integer >= {low}, got {describe(value)}")
+    return int(value)
+
+
+def _check_range(what: str, low: Any, high: Any, least: int) -> tuple[int, int]:
+    """Validate the pair ``min_<what>``, ``max_<what>``."""
+    lo = _check_int(f"min_{what}", low, least)
+    hi = _check_int(f"max_{what}", high, least)
+    if lo > hi:
+        raise InvalidArgument(f"min_{what}={lo} > max_{what}={hi}: min_{what} must not exceed max_{what}")
+    return lo, hi
+
+
+def _check_choices(name: str, values: Any, allowed: Sequence[str]) -> list[str]:
+    if isinstance(values, str):
+        values = (values,)
+    try:
+        chosen = list(values)
+    except TypeError:
+        raise InvalidArgument(f"{name}: expected a non-empty sequence of names from {list(allowed)}, "
+                              f"got {describe(values)}") from None
+    unknown = [v for v in chosen if v not in allowed]
+    if not chosen or unknown:
+        raise InvalidArgument(f"{name}: expected a non-empty sequence of names from {list(allowed)}, "
+                              f"got {chosen}" + (f" (unknown: {unknown})" if unknown else ""))
+    return chosen
+
+
+def _targets(rng: np.random.Generator, activation: str, shape: tuple[int, int]) -> np.ndarray:
+    """Targets inside the range the output activation can reach."""
+    if activation == "sigmoid":
+        return rng.uniform(0.0, 1.0, shape)
+    if activation == "tanh":
+        return rng.uniform(-1.0, 1.0, shape)
+    return rng.standard_normal(shape)
+
+
+def _data(seed: int, n_samples: int, net: DenseNet) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, net.sizes[0]))
+    y = _targets(rng, net.activation.name, (n_samples, net.sizes[-1]))
+    return X.astype(net.dtype), y.astype(net.dtype)
+
+
+def layer_sizes(*, min_layers: int = 1, max_layers: int = 4, min_width: int = 1,
+                max_width: int = 8) -> st.SearchStrategy[list[int]]:
+    """Layer widths ``[n_0, n_1, …, n_L]`` of a dense network.
+
+    Parameters
+    ----------
+    min_layers, max_layers : int, >= 1
+        Range of the number of weight layers L; the list has L + 1 entries.
+    min_width, max_width : int, >= 1
+        Range of every width, inputs and outputs included.
+
+    Returns
+    -------
+    SearchStrategy of list of int
+
+    Raises
+    ------
+    InvalidArgument
+        An option is not a positive integer, or a minimum exceeds its maximum.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> @given(layer_sizes(min_layers=2, max_layers=3, max_width=5))
+    ... def test_sizes(sizes):
+    ...     assert 3 <= len(sizes) <= 4 and all(1 <= n <= 5 for n in sizes)
+    >>> test_sizes()
+    >>> layer_sizes(min_width=4, max_width=2)
+    Traceback (most recent call last):
+    ...
+    gradcheck.errors.InvalidArgument: min_width=4 > max_width=2: min_width must not exceed max_width
+    """
+    lo_l, hi_l = _check_range("layers", min_layers, max_layers, 1)
+    lo_w, hi_w = _check_range("width", min_width, max_width, 1)
+    widths = st.integers(lo_w, hi_w)
+    return st.integers(lo_l, hi_l).flatmap(
+        lambda n: st.lists(widths, min_size=n + 1, max_size=n + 1))
+
+
+_SIZE_DEFAULTS = {"min_layers": 1, "max_layers": 4, "min_width": 1, "max_width": 8}
+
+
+def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None = None,
+               min_layers: int = 1, max_layers: int = 4, min_width: int = 1, max_width: int = 8,
+               min_samples: int = 1, max_samples: int = 16, bias: bool | None = None,
+               activations: Sequence[str] = ("sigmoid",),
+               reductions: Sequence[str] = ("half_sum", "sum", "mean"),
+               weight_scale: tuple[float, float] = (0.1, 3.0),
+               dtype: Any = np.float64) -> st.SearchStrategy[tuple[DenseNet, np.ndarray, np.ndarray]]:
+    """A :class:`~gradcheck.DenseNet` with data: ``(net, X, y)``.
+
+    Weights and biases are drawn as ``scale · N(0, 1)``, the inputs ``X`` as
+    ``N(0, 1)`` and the targets ``y`` inside the range of the output
+    activation (sigmoid: [0, 1); tanh: [−1, 1); identity: N(0, 1)).
+
+    Parameters
+    ----------
+    sizes : sequence of int, or a strategy drawing one, optional
+        Fixed layer widths ``[n_0, …, n_L]`` (or a strategy such as
+        :func:`layer_sizes`) instead of the four ranges below.
+    min_layers, max_layers, min_width, max_width : int, >= 1
+        As for :func:`layer_sizes`; only without ``sizes``.
+    min_samples, max_samples : int, >= 1
+        Range of the number of samples N.
+    bias : bool or None
+        Biases on every layer (True), on none (False), or drawn (None).
+    activations : sequence of {'sigmoid', 'tanh', 'identity'}
+        Activations to choose from (one per network, used on every layer).
+    reductions : sequence of {'half_sum', 'sum', 'mean'}
+        MSE reductions to choose from.
+    weight_scale : (float, float)
+        Range ``(low, high)``, ``0 < low <= high``, of the standard deviation
+        of the parameters; large scales saturate sigmoid units.
+    dtype : numpy floating dtype
+        Dtype of the parameters and the data.
+
+    Returns
+    -------
+    SearchStrategy of (DenseNet, ndarray of shape (N, n_0), ndarray of shape (N, n_L))
+
+    Raises
+    ------
+    InvalidArgument
+        An option is out of range or of the wrong type, or ``sizes`` is given
+        together with a layer or width range.
+
+    Examples
+    --------
+    >>> net, X, y = dense_nets(sizes=[3, 4, 1], min_samples=4, max_samples=4).example()  # doctest: +SKIP
+    >>> net.sizes, X.shape, y.shape  # doctest: +SKIP
+    ([3, 4, 1], (4, 3), (4, 1))
+    >>> dense_nets(activations=["relu"])
+    Traceback (most recent call last):
+    ...
+    gradcheck.errors.InvalidArgument: activations: expected a non-empty sequence of names from ['identity', 'sigmoid', 'tanh'], got ['relu'] (unknown: ['relu'])
+    """
+    ranges = {"min_layers": min_layers, "max_layers": max_layers, "min_width": min_width, "max_width": max_width}
+    if sizes is None:
+        sizes_strategy = layer_sizes(**ranges)
+    else:
+        changed = [k for k, v in ranges.items() if v != _SIZE_DEFAULTS[k]]
+        if changed:
+            raise InvalidArgument(f"sizes: given together with {', '.join(changed)}; pass either fixed sizes "
+                                  "(or a sizes strategy) or the layer and width ranges, not both")
+        sizes_strategy = sizes if isinstance(sizes, st.SearchStrategy) else st.just(check_sizes(sizes))
+    samples = _check_range("samples", min_samples, max_samples, 1)
+    if bias is not None and not isinstance(bias, (bool, np.bool_)):
+        raise InvalidArgument(f"bias: expected True, False or None (drawn), got {describe(bias)}")
+    activation_names = _check_choices("activations", activations, sorted(ACTIVATIONS))
+    reduction_names = _check_choices("reductions", reductions, REDUCTIONS)
+    scales = _check_scale(weight_scale)
+    dtype = check_float_dtype(dtype)
+
+    @st.composite
+    def draw_net(draw: Any) -> tuple[DenseNet, np.ndarray, np.ndarray]:
+        widths = check_sizes(draw(sizes_strategy))
+        n_samples = draw(st.integers(*samples))
+        has_bias = draw(st.booleans()) if bias is None else bool(bias)
+        activation = draw(st.sampled_from(activation_names))
+        reduction = draw(st.sampled_from(reduction_names))
+        scale = draw(st.floats(*scales))
+        seed = draw(_SEEDS)
+        rng = np.random.default_rng(seed)
+        params = {}
+        for l in range(1, len(widths)):
+            params[f"W{l}"] = (scale * rng.standard_normal((widths[l - 1], widths[l]))).astype(dtype)
+            if has_bias:
+                params[f"b{l}"] = (scale * rng.standard_normal(widths[l])).astype(dtype)
+        net = DenseNet.from_params(params, activation=activation, reduction=reduction)
+        return (net, *_data(seed + 1, n_samples, net))
+
+    return draw_net()
+
+
+def _check_scale(weight_scale: Any) -> tuple[float, float]:
+    message = f"weight_scale: expected a pair (low, high) with 0 < low <= high, finite, got {describe(weight_scale)}"
+    try:
+        low, high = (float(v) for v in weight_scale)
+    except (TypeError, ValueError):
+        raise InvalidArgument(message) from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise InvalidArgument(message)
+    return low, high
+
+
+def batches(net: DenseNet, *, min_samples: int = 1,
+            max_samples: int = 16) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
+    """Data ``(X, y)`` for a given network.
+
+    ``X`` is drawn as ``N(0, 1)`` and ``y`` inside the range of the network's
+    output activation, both in the network's dtype.
+
+    Parameters
+    ----------
+    net : DenseNet
+    min_samples, max_samples : int, >= 1
+        Range of the number of samples N.
+
+    Returns
+    -------
+    SearchStrategy of (ndarray of shape (N, n_0), ndarray of shape (N, n_L))
+
+    Raises
+    ------
+    InvalidArgument
+        ``net`` is not a DenseNet, or the sample range is invalid.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import gradcheck as gc
+    >>> net = gc.DenseNet([3, 4, 1], seed=0)
+    >>> @settings(max_examples=5, database=None)
+    ... @given(batches(net, max_samples=8))
+    ... def test_gradient_shapes(data):
+    ...     X, y = data
+    ...     grads = net.gradients(X, y)
+    ...     assert all(grads[k].shape == net.params[k].shape for k in net.params)
+    >>> test_gradient_shapes()
+    """
+    if not isinstance(net, DenseNet):
+        raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}")
+    samples = _check_range("samples", min_samples, max_samples, 1)
+    return st.builds(_data, _SEEDS, st.integers(*samples), st.just(net))
