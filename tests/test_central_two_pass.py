@@ -16,10 +16,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from gradcheck.verify.params import _eps_grad, _flagged, run_check
-from gradcheck.verify.tolerance import Tolerance
-from gradcheck.numerical.numeric import LossEngine, RunOptions
 from gradcheck.interfaces.strategies import dense_nets
+from gradcheck.numerical.engine import LossEngine, RunOptions
+from gradcheck.verify.core import flagged_entries, run_check
+from gradcheck.verify.options import CheckOptions
+from gradcheck.verify.tolerance import Tolerance, dtype_eps_grad
 
 # f0, and the 8 calls of the rounding-noise measurement (which the two-pass
 # rule makes only when it completes an entry).
@@ -30,12 +31,12 @@ def two_pass_calls(P, n_flagged):
     return F0_CALL + 2 * P + (NOISE_CALLS + 2 * n_flagged if n_flagged else 0)
 
 
-def both(loss, params, grads, opts=RunOptions()):
+def both(loss, params, grads):
     """(two-pass, complete) Measured of a central check."""
     out = []
     for lazy in (True, False):
-        out.append(run_check(loss, params, grads, method="central", tol=Tolerance(), seed=0,
-                             noise={}, engine=LossEngine(loss, params, opts, lazy_truncation=lazy)))
+        out.append(run_check(loss, params, grads, CheckOptions(method="central"),
+                             engine=LossEngine(loss, params, RunOptions(), lazy_truncation=lazy)))
     return out
 
 
@@ -58,7 +59,7 @@ def assert_same_verdicts(lazy, full):
     a, b = lazy.report, full.report
     assert a.passed == b.passed
     assert a.failed_groups == b.failed_groups
-    for ga, gb in zip(a.groups, b.groups):
+    for ga, gb in zip(a.groups, b.groups, strict=True):
         assert (ga.name, ga.n_mismatched) == (gb.name, gb.n_mismatched)
         if not gb.passed:
             # Flagged entries carry the complete estimate, so the entries
@@ -85,7 +86,7 @@ def test_two_pass_gives_the_complete_rules_verdicts(data, kind, seed):
     grads = net.gradients(X, y)
     if kind != "none":
         grads = plant(grads, kind, np.random.default_rng(seed))
-    loss = net.loss_function(X, y)
+    loss = net.loss_closure(X, y)
     params = dict(net.params)
     lazy, full = both(loss, params, grads)
     assert_same_verdicts(lazy, full)
@@ -96,8 +97,8 @@ def test_two_pass_gives_the_complete_rules_verdicts(data, kind, seed):
     tol = Tolerance()
     n_flagged = 0
     for k, p in params.items():
-        idx = _flagged(grads[k], first.values[k], first.errors[k], _eps_grad(p, first.precision), tol,
-                       first.loss_value, p, None)
+        idx = flagged_entries(grads[k], first.values[k], first.errors[k], dtype_eps_grad(p, first.precision),
+                              tol, first.loss_value, p, None)
         np.testing.assert_array_equal(lazy.errors[k].flat[idx], full.errors[k].flat[idx])
         n_flagged += idx.size
     P = sum(v.size for v in params.values())
@@ -134,7 +135,7 @@ def test_progress_covers_the_second_pass(method):
     grads = net.gradients(X, y)
     grads["W1"] = -grads["W1"]  # all 24 entries flagged, then re-measured
     calls = []
-    report = gc.check_params(net.loss_function(X, y), dict(net.params), grads, method=method,
+    report = gc.check_params(net.loss_closure(X, y), dict(net.params), grads, method=method,
                              progress=lambda d, t: calls.append((d, t)))
     assert report.failed_groups == ["W1"]
     P = sum(v.size for v in net.params.values())

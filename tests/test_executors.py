@@ -6,9 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from _bounds import roundoff
 
 import gradcheck as gc
-from gradcheck.numerical.numeric import LOCAL_METHODS, numerical_gradient, run_tasks
+from gradcheck.numerical.engine import run_tasks
+from gradcheck.numerical.gradient import numerical_gradient
+from gradcheck.numerical.rules import LOCAL_METHODS
 
 RNG = np.random.default_rng(7)
 PARAMS = {"x": RNG.standard_normal(7), "M": RNG.standard_normal((3, 4))}
@@ -30,6 +33,7 @@ def stacked(p):
 
 
 def same_numbers(a, b):
+    """Bit for bit: where the work runs changes neither the operations nor their order."""
     assert a.methods == b.methods and a.n_evaluations == b.n_evaluations
     for k in a.values:
         np.testing.assert_array_equal(a.values[k], b.values[k])
@@ -117,8 +121,11 @@ class TestVectorized:
         assert batched.methods == loop.methods and batched.n_evaluations == loop.n_evaluations
         for k in loop.values:
             np.testing.assert_array_equal(batched.steps[k], loop.steps[k])
-            np.testing.assert_allclose(batched.values[k], loop.values[k], rtol=1e-12, atol=1e-13)
-            np.testing.assert_allclose(batched.errors[k], loop.errors[k], rtol=1e-6, atol=1e-13)
+            # The stacked loss may round each value differently from the one-set loss: the same
+            # rule on the same steps then differs by at most 2r (see _bounds).
+            r = roundoff(loop, k)
+            assert np.all(np.abs(batched.values[k] - loop.values[k]) <= 2 * r), k
+            assert np.all(np.abs(batched.errors[k] - loop.errors[k]) <= 2 * r), k
 
     def test_many_perturbations_per_call(self):
         sizes = []
@@ -168,7 +175,7 @@ class TestStructuredEngine:
         default = gc.check_network(net, X, y, method=method, diagnostics=False)
         other = gc.check_network(net, X, y, method=method, diagnostics=False, executor=executor)
         same_report(default, other)
-        for a, b in zip(default.layers, other.layers):
+        for a, b in zip(default.layers, other.layers, strict=True):
             assert [r.to_dict() for _, r in a.rows()] == [r.to_dict() for _, r in b.rows()]
 
     def test_progress_reaches_total_through_an_executor(self, case, executor):

@@ -19,7 +19,8 @@ class TestRelativeStep:
     @pytest.mark.parametrize("method,exponent", sorted(EXPECTED_EXPONENT.items()))
     @pytest.mark.parametrize("dtype,eps", [(np.float64, EPS64), (np.float32, EPS32)])
     def test_exponent_of_machine_epsilon(self, method, exponent, dtype, eps):
-        assert relative_step(method, dtype) == pytest.approx(eps ** exponent, rel=1e-12)
+        # The same power of the same numbers: within a few ulps even where libm differs.
+        assert relative_step(method, dtype) == pytest.approx(eps ** exponent, rel=4 * EPS64)
 
     def test_richardson_uses_a_step_large_enough_for_three_levels(self):
         # Extrapolating from h, h/2, h/4 needs a base step well above the central one.
@@ -40,7 +41,8 @@ class TestStepSizes:
     def test_scaled_by_max_of_one_and_abs_theta(self, method, dtype):
         h = step_sizes(X, method, dtype)
         ideal = relative_step(method, dtype) * np.maximum(1.0, np.abs(X))
-        # Rounded to a power of two: at most a factor √2 away from the ideal step.
+        # Rounded to a power of two: at most a factor √2 away from the ideal step (1e-12 covers the
+        # rounding of the ideal step and of its log2, a few ulps each).
         ratio = h / ideal
         assert np.all(ratio >= 2 ** -0.5 - 1e-12) and np.all(ratio <= 2 ** 0.5 + 1e-12), ratio
 

@@ -18,15 +18,17 @@ Only SciPy's public API is used.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-import scipy.differentiate
-import scipy.optimize
 
-from .numeric import NOISE_FACTOR, ROUNDOFF_FACTOR, LossEvaluator, Progress
+from .evaluator import LossEvaluator
+from .progress import Progress
+from .rules import LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR
 
-__all__ = ["scipy_gradient"]
+__all__ = ["SCIPY_METHODS", "scipy_gradient"]
+
+SCIPY_METHODS = ("scipy-fprime", "scipy-differentiate")
 
 
 def _flat_loss(ev: LossEvaluator) -> tuple[Callable[[np.ndarray], float], np.ndarray, list[tuple[str, slice]]]:
@@ -50,7 +52,7 @@ def _flat_loss(ev: LossEvaluator) -> tuple[Callable[[np.ndarray], float], np.nda
 
 
 def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
-                   progress: Progress | None = None, *, noise: float = 0.0
+                   progress: Progress | None = None, *, loss_noise: float = 0.0
                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Values, error estimates and steps per group from a SciPy routine.
 
@@ -65,16 +67,20 @@ def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
         Precision the loss is evaluated in.
     progress : callable, optional
         ``progress(done, total)``.
-    noise : float
-        Measured rounding noise of the loss (raises the round-off term).
+    loss_noise : float
+        σ, the measured rounding noise of the loss (raises the round-off term).
 
     Returns
     -------
     values, errors, steps : dict of str to ndarray
     """
+    # Imported here: SciPy's import time is paid only by checks that use it.
+    import scipy.differentiate
+    import scipy.optimize
+
     f, x0, layout = _flat_loss(ev)
     n = x0.size
-    floor = max(ROUNDOFF_FACTOR * eps * abs(f0), NOISE_FACTOR * noise)
+    floor = max(ROUNDOFF_FACTOR * eps * abs(f0), LOSS_NOISE_FACTOR * loss_noise)
     if method == "scipy-fprime":
         h = float(np.sqrt(eps))
         ev.context = "inside scipy.optimize.approx_fprime"
@@ -103,7 +109,7 @@ def scipy_gradient(method: str, ev: LossEvaluator, f0: float, eps: float,
             out = np.empty(xi.shape)
             for pos in np.ndindex(xi.shape):
                 name, j = owner[int(idx[pos])]
-                out[pos] = np.real(ev.at(name, j, xi[pos]))
+                out[pos] = np.real(ev.at(name, j, float(xi[pos])))
             return out
 
         def callback(res) -> None:

@@ -15,26 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EXPONENTS", "COMPLEX_STEP", "relative_step", "step_sizes"]
+from .rules import COMPLEX_STEP, RULES
 
-EXPONENTS: dict[str, float] = {
-    "forward": 1 / 2,
-    "backward": 1 / 2,
-    "central": 1 / 3,
-    "central4": 1 / 5,
-    # Richardson extrapolates central differences at h, h/2 and h/4 to
-    # sixth order; a base step of ε^(1/5) keeps the smallest step's
-    # round-off below the first-level truncation error.
-    "richardson": 1 / 5,
-}
-
-#: Complex step: no subtraction, so the step can be tiny; 1e-20 makes the
-#: O(h²) truncation term vanish below any working precision.
-COMPLEX_STEP = 1e-20
+__all__ = ["relative_step", "step_sizes", "rule_steps"]
 
 
 def relative_step(method: str, dtype: np.dtype | type = np.float64) -> float:
-    """The relative step ε^(exponent) for a difference rule.
+    """The relative step ε^(exponent) for a difference rule (its ``Rule.exponent``).
 
     Parameters
     ----------
@@ -51,7 +38,9 @@ def relative_step(method: str, dtype: np.dtype | type = np.float64) -> float:
     >>> round(relative_step("central", "float64"), 9)
     6.055e-06
     """
-    return float(np.finfo(np.dtype(dtype)).eps ** EXPONENTS[method])
+    exponent = RULES[method].exponent
+    assert exponent is not None, "the complex step's step is fixed"
+    return float(np.finfo(np.dtype(dtype)).eps ** exponent)
 
 
 def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64) -> np.ndarray:
@@ -80,3 +69,23 @@ def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64) 
         raw = relative_step(method, dtype) * np.maximum(1.0, np.abs(x))
         h = np.exp2(np.round(np.log2(raw)))
         return (x + h) - x
+
+
+def rule_steps(method: str, x: np.ndarray, eps: float) -> np.ndarray:
+    """The step of a rule for every entry of ``x``, for a loss evaluated at precision ``eps``.
+
+    Parameters
+    ----------
+    method : {'forward', 'backward', 'central', 'central4', 'richardson', 'complex'}
+    x : ndarray of float64, any shape
+    eps : float
+        Machine epsilon of float64 or float32.
+
+    Returns
+    -------
+    ndarray of float64, the shape of ``x``
+        :func:`step_sizes`, or ``COMPLEX_STEP`` everywhere for the complex step.
+    """
+    if RULES[method].exponent is None:
+        return np.full(np.shape(x), COMPLEX_STEP)
+    return step_sizes(x, method, np.float64 if eps <= np.finfo(np.float64).eps else np.float32)

@@ -1,6 +1,6 @@
 """Full-check numerical derivatives of a DenseNet's loss, from the network's structure.
 
-The generic engine (:class:`gradcheck.numerical.numeric.LossEngine`) gets every loss
+The generic engine (:class:`gradcheck.numerical.engine.LossEngine`) gets every loss
 value f(θ + o·h·e_i) of a difference rule from a full forward pass.  A dense
 network needs far less, because one parameter reaches the loss through one
 number per sample:
@@ -27,7 +27,7 @@ all inside [−T_n, T_n] with T_n = (largest offset)·(largest step)·max_i
 |a_{l−1}[n, i]|: about 10⁻⁵·|a| for central differences and 10⁻³·|a| for
 the ε^(1/5) steps, usually far inside the distance to ψ's nearest complex
 singularity (σ has poles at ±iπ).  There ψ is resolved to rounding by its
-interpolant at K Chebyshev points (K = 5 … 9), whose error decays
+interpolant at K Chebyshev points (K = 5 … 9, the rule's ``nodes``), whose error decays
 geometrically with K for analytic functions (Trefethen, *Approximation Theory
 and Approximation Practice*, 2013, Thm. 8.2).  The engine evaluates ψ at the
 K points and every needed value through K matrix products; it accepts the
@@ -42,7 +42,7 @@ x·Im ψ(i·h)/h + O(h²) with h = 1e-20, so every weight follows as a matrix
 product, Σ_n a_{l−1}[n, i]·Im ψ_{l,n,j}(i·h)/h.  DenseNet's forward pass is complex-safe by construction, so
 ``"auto"`` is the complex step, without the probe the generic engine needs.
 
-The differences go through :func:`gradcheck.numerical.numeric.apply_rule`: values and
+The differences go through :func:`gradcheck.numerical.rules.apply_rule`: values and
 error estimates use the generic formulas, steps and measured loss noise, so
 results equal the generic engine's up to its rounding.  The round-off term of
 the estimate is the generic one (κε·max(|F|, 2σ/κ)/h); it bounds the smaller
@@ -61,24 +61,25 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from .._validation import describe
+from ..errors import InvalidArgument
 from ..model.activations import Activation
-from ..model.network import DenseNet
-from .numeric import (DEFAULT_MEMORY_BUDGET, LOCAL_METHODS, OFFSETS, LossEngine, LossEvaluator, NumericalGradient,
-                      Progress, RunOptions, apply_rule, estimate_noise, precision_of, rule_steps, run_tasks)
-from .steps import COMPLEX_STEP
+from ..model.network import DenseNet, ForwardCache
+from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
+from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
+from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
+from .progress import Progress, ProgressTracker
+from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
+from .steps import rule_steps
 
-__all__ = ["StructuredEngine", "structured_gradient", "NODES"]
-
-#: Chebyshev points per unit response, by rule.  The interpolation interval
-#: is (largest offset)·(step)·max|a|: ~1e-8 relative for one-sided rules,
-#: ~1e-5 for central differences, ~1e-3 for the ε^(1/5) steps.
-NODES = {"forward": 5, "backward": 5, "central": 7, "central4": 9, "richardson": 9}
+__all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding"]
 
 #: Bytes of working arrays per chunk: small enough to stay in cache, large
 #: enough that numpy's per-call overhead is negligible.
@@ -86,66 +87,73 @@ CHUNK_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
-class _Forward:
-    """A cached forward pass: what a worker needs to evaluate unit responses.
+class _Responses:
+    """What a worker needs to evaluate unit responses: the network at rest.
 
-    ``zs[l - 1]`` is z_l and ``acts[l]`` is a_l (float64, shape (N, n_l));
-    ``weights[l - 1]`` is W_l.  Layers below the first one perturbed may be
-    None.  The loss is ``scale · Σ resid²`` with ``resid = a_L − y``.
+    ``cache`` is the float64 forward pass at θ (from X, or from the z_l whose
+    derivatives are measured); ``weights[l - 1]`` is W_l.  The loss is
+    ``scale · Σ resid²`` with ``resid = a_L − y``.
     """
 
-    weights: tuple
-    zs: tuple
-    acts: tuple
+    cache: ForwardCache
+    weights: tuple[np.ndarray, ...]
     resid: np.ndarray
     scale: float
     activation: Activation
+
+    @classmethod
+    def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> _Responses:
+        """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``."""
+        return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
+                   net.activation)
 
 
 #: Rows per matrix product are padded to a multiple of this: BLAS kernels
 #: round a row's dot products the same way whatever the number of rows only
 #: when that number is a multiple of their unrolling (1 or 3 rows take other
-#: code paths), and chunking must not change any digit of the result.
+#: code paths), so that on OpenBLAS the chunking changes no digit of the
+#: result.  A BLAS that picks kernels by matrix size may still change the last
+#: bits, within the rounding bound of :func:`unit_response_rounding`.
 _ROW_ALIGN = 8
 
 
-def _psi(fw: _Forward, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _psi(rs: _Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Unit responses ψ_{layer, n, j}(t) for rows of (n, j, t); shape (R,), complex if t is."""
     R = len(t)
     pad = -R % _ROW_ALIGN
-    if pad and layer + 1 < len(fw.weights):
+    if pad and layer + 1 < len(rs.weights):
         n, j, t = np.r_[n, np.repeat(n[-1:], pad)], np.r_[j, np.repeat(j[-1:], pad)], np.r_[t, np.zeros(pad, t.dtype)]
-        return _psi(fw, layer, n, j, t)[:R]
-    f = fw.activation.value
-    L = len(fw.weights)
-    u = f(fw.zs[layer - 1][n, j] + t) - fw.acts[layer][n, j]
+        return _psi(rs, layer, n, j, t)[:R]
+    f, c = rs.activation.value, rs.cache
+    L = len(rs.weights)
+    u = f(c.z(layer)[n, j] + t) - c.a(layer)[n, j]
     if layer == L:
-        return fw.scale * (u * (u + 2.0 * fw.resid[n, j]))
-    z = fw.zs[layer][n] + u[:, None] * fw.weights[layer][j]
+        return rs.scale * (u * (u + 2.0 * rs.resid[n, j]))
+    z = c.z(layer + 1)[n] + u[:, None] * rs.weights[layer][j]
     d = f(z)
-    d -= fw.acts[layer + 1][n]
+    d -= c.a(layer + 1)[n]
     for m in range(layer + 2, L + 1):
-        z = d @ fw.weights[m - 1]
-        z += fw.zs[m - 1][n]
+        z = d @ rs.weights[m - 1]
+        z += c.z(m)[n]
         d = f(z)
-        d -= fw.acts[m][n]
-    return fw.scale * np.einsum("rk,rk->r", d, d + 2.0 * fw.resid[n])
+        d -= c.a(m)[n]
+    return rs.scale * np.einsum("rk,rk->r", d, d + 2.0 * rs.resid[n])
 
 
-def _units_task(fw: _Forward, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
+def _units_task(rs: _Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
                 offsets: np.ndarray) -> np.ndarray:
     """ψ at t = o·scale_u for units u = (un, uj) and every offset o; shape (len(un), len(offsets))."""
     k = len(offsets)
     rows = np.arange(len(un) * k)
     u, q = rows // k, rows % k
     t = offsets[q] * scale[u]
-    return _psi(fw, layer, un[u], uj[u], t).reshape(len(un), k)
+    return _psi(rs, layer, un[u], uj[u], t).reshape(len(un), k)
 
 
-def _entries_task(fw: _Forward, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
+def _entries_task(rs: _Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
                   offsets: np.ndarray) -> np.ndarray:
     """L(θ + o·h_e) − L(θ) for entries e = (ei, ej) of W_layer (ei = −1: b_layer[ej]); shape (E, K)."""
-    x = fw.acts[layer - 1]
+    x = rs.cache.a(layer - 1)
     N, E = x.shape[0], len(ei)
     xe = np.where(ei[:, None] >= 0, x[:, np.maximum(ei, 0)].T, 1.0)  # (E, N)
     t = (offsets[None, :, None] * eh[:, None, None]) * xe[:, None, :]  # (E, K, N)
@@ -153,18 +161,18 @@ def _entries_task(fw: _Forward, layer: int, ei: np.ndarray, ej: np.ndarray, eh: 
     out = np.zeros(t.shape, dtype=np.result_type(t, np.float64))
     e_idx = np.broadcast_to(np.arange(E)[:, None, None], t.shape)
     n_idx = np.broadcast_to(np.arange(N)[None, None, :], t.shape)
-    out[nz] = _psi(fw, layer, n_idx[nz], ej[e_idx[nz]], t[nz])
+    out[nz] = _psi(rs, layer, n_idx[nz], ej[e_idx[nz]], t[nz])
     return out.sum(axis=2)
 
 
-def _pairs_task(fw: _Forward, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
+def _pairs_task(rs: _Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
                 hb: np.ndarray | None, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Σ over the pairs (pn, pj) of ψ at every weight and bias argument of unit pj in sample pn.
 
     Returns flat indices into an array of shape (n_prev·n_l + n_l, K) (the
     weights row-major, then the biases) and the sums to add there.
     """
-    x = fw.acts[layer - 1]
+    x = rs.cache.a(layer - 1)
     n_prev, n_l = hw.shape
     k = len(offsets)
     width = n_prev + (hb is not None)
@@ -177,42 +185,15 @@ def _pairs_task(fw: _Forward, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np
     t = np.where(weight, offsets[q] * hw[ic, j] * x[n, ic], offsets[q] * (hb[j] if hb is not None else 0.0))
     target = np.where(weight, ic * n_l + j, n_prev * n_l + j) * k + q
     nz = t != 0
-    vals = _psi(fw, layer, n[nz], j[nz], t[nz])
+    vals = _psi(rs, layer, n[nz], j[nz], t[nz])
     uniq, inverse = np.unique(target[nz], return_inverse=True)
     return uniq, np.bincount(inverse, weights=vals, minlength=len(uniq))
-
-
-def _chebyshev_points(K: int) -> np.ndarray:
-    """cos(π m/(K − 1)), m = 0 … K − 1, written so that the middle point is exactly 0."""
-    m = np.arange(K)
-    return np.sin(np.pi * (K - 1 - 2 * m) / (2 * (K - 1)))
-
-
-def _chebyshev_transform(K: int) -> np.ndarray:
-    """Matrix Φ with c = v Φ: Chebyshev coefficients from values at the K points (DCT-I)."""
-    m = np.arange(K)
-    Phi = np.cos(np.pi * np.outer(m, m) / (K - 1)) * (2.0 / (K - 1))
-    Phi[[0, K - 1], :] *= 0.5
-    Phi[:, [0, K - 1]] *= 0.5
-    return Phi
-
-
-def _chebyshev_basis(tau: np.ndarray, K: int) -> np.ndarray:
-    """T_0 … T_{K−1} at ``tau``, stacked: shape (K,) + tau.shape."""
-    B = np.empty((K,) + tau.shape)
-    B[0] = 1.0
-    if K > 1:
-        B[1] = tau
-    for k in range(2, K):
-        np.multiply(2.0 * tau, B[k - 1], out=B[k])
-        B[k] -= B[k - 2]
-    return B
 
 
 class StructuredEngine:
     """Numerical derivatives of a DenseNet's loss over its parameters or one layer's z.
 
-    Implements the engine protocol of :func:`gradcheck.verify.params.run_check`
+    Implements the engine protocol of :func:`gradcheck.verify.core.run_check`
     (``gradient`` and ``remeasure``); build it with :meth:`for_params` or
     :meth:`for_deltas`.  Methods other than the local rules and ``"auto"``
     (SciPy's) and a non-finite loss go to the generic engine.
@@ -223,8 +204,8 @@ class StructuredEngine:
         The loss as a function of ``params`` (what the generic engine calls).
     params : dict of str to ndarray
         ``{"W1": …, "b1": …}`` or ``{"z": z_l}``.
-    forward : _Forward
-        The cached forward pass at ``params``.
+    responses : _Responses
+        The network at ``params``: its forward cache, weights and loss residual.
     groups : dict of str to (int, str)
         Group name → (layer, kind) with kind ``"W"``, ``"b"`` or ``"z"``.
     memory_budget : int
@@ -236,10 +217,10 @@ class StructuredEngine:
         argument directly; slower, for verification).
     """
 
-    def __init__(self, loss: Callable, params: dict[str, np.ndarray], forward: _Forward,
+    def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: _Responses,
                  groups: dict[str, tuple[int, str]], *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  executor: Executor | None = None, interpolate: bool = True) -> None:
-        self.loss, self.params, self.fw, self.groups = loss, params, forward, groups
+        self.loss, self.params, self.rs, self.groups = loss, params, responses, groups
         self.memory_budget, self.executor, self.interpolate = int(memory_budget), executor, interpolate
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
 
@@ -247,29 +228,26 @@ class StructuredEngine:
 
     @classmethod
     def for_params(cls, net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable | None = None,
-                   **options: Any) -> "StructuredEngine":
+                   **options: Any) -> StructuredEngine:
         """The engine for ∂L/∂θ of ``net`` on validated data ``(X, y)``.
 
-        ``loss`` is ``net.loss_function(X, y)`` when the caller already has it.
+        ``loss`` is ``net.loss_closure(X, y)`` when the caller already has it.
         """
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
-        X64, y64 = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        cache = net.forward_cache(X64, params)
-        fw = _forward(net, net.weights(params), cache.zs, cache.activations, y64)
+        cache = net.forward_cache(np.asarray(X, dtype=np.float64), params)
+        rs = _Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
         groups = {k: (int(k[1:]), k[0]) for k in net.params}
-        return cls(loss if loss is not None else net.loss_function(X, y), dict(net.params), fw, groups, **options)
+        return cls(loss if loss is not None else net.loss_closure(X, y), dict(net.params), rs, groups, **options)
 
     @classmethod
     def for_deltas(cls, net: DenseNet, layer: int, z: np.ndarray, y: np.ndarray,
-                   loss: Callable, **options: Any) -> "StructuredEngine":
+                   loss: Callable, **options: Any) -> StructuredEngine:
         """The engine for ∂L/∂z_layer, L run forward from z_layer (``loss`` of ``{"z": z}``)."""
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
         z = np.asarray(z, dtype=np.float64)
         cache = net.forward_cache(None, params, start=layer, z=z)  # type: ignore[arg-type]
-        below = [None] * (layer - 1)
-        fw = _forward(net, net.weights(params), below + cache.zs, [None] * layer + cache.activations,
-                      np.asarray(y, dtype=np.float64))
-        return cls(loss, {"z": z}, fw, {"z": (layer, "z")}, **options)
+        rs = _Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
+        return cls(loss, {"z": z}, rs, {"z": (layer, "z")}, **options)
 
     # -- the engine protocol --------------------------------------------------
 
@@ -280,17 +258,13 @@ class StructuredEngine:
         if method not in LOCAL_METHODS + ("auto",):
             return generic.gradient(method, seed=seed, progress=progress)
         ev = LossEvaluator(self.loss, self.params)
-        ev.context = "at the unperturbed parameters"
-        f0_raw = ev()
-        f0 = float(np.real(f0_raw))
+        f0, precision, eps = loss_at_rest(ev)
         if not math.isfinite(f0):
             return generic.gradient(method, seed=seed, progress=progress)
-        precision = precision_of(f0_raw)
-        eps = float(np.finfo(precision).eps)
-        noise = estimate_noise(ev, f0, seed) if method != "complex" else 0.0
+        loss_noise = estimate_loss_noise(ev, f0, seed) if method != "complex" else 0.0
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
-        tracker = _Progress(total, progress)
+        tracker = ProgressTracker(total, progress)
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
         diffs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -302,20 +276,21 @@ class StructuredEngine:
         for name, (D, h) in diffs.items():
             shape = self.params[name].shape
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                v, e = apply_rule(chosen, D, f0, h, eps, noise)
+                v, e = apply_rule(chosen, D, f0, h, eps, loss_noise)
             values[name], errors[name], steps[name] = v.reshape(shape), e.reshape(shape), h.reshape(shape)
         ordered = list(self.params)
         return NumericalGradient({k: values[k] for k in ordered}, {k: errors[k] for k in ordered},
                                  {k: steps[k] for k in ordered}, {k: chosen for k in ordered}, f0, precision,
-                                 ev.n_evaluations, [self._note(chosen)], noise)
+                                 ev.n_evaluations, [self._note(chosen)], loss_noise)
 
     @property
-    def measured_noise(self) -> None:
-        """The structured engine measures σ in :meth:`gradient` (see ``NumericalGradient.noise``)."""
+    def measured_loss_noise(self) -> None:
+        """The structured engine measures σ in :meth:`gradient` (see ``NumericalGradient.loss_noise``)."""
         return None
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  noise: float, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                  loss_noise: float, progress: Progress | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Selected entries of one group by a local rule (auto's Richardson confirmation).
 
         They run in the same memory-bounded chunks as :meth:`gradient`.
@@ -323,29 +298,28 @@ class StructuredEngine:
         layer, kind = self.groups[name]
         idx = np.asarray(idx, dtype=np.intp)
         h = rule_steps(method, self.params[name].reshape(-1)[idx].astype(np.float64), eps)
-        offsets = np.asarray(OFFSETS[method])
-        quiet = _Progress(len(idx), None)
+        offsets = np.asarray(RULES[method].offsets)
+        tracker = ProgressTracker(len(idx), progress)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if kind == "z":
                 n, j = np.divmod(idx, self.params[name].shape[1])
-                D = self._units(layer, n, j, h, offsets, self.executor, quiet, len(idx))
+                D = self._units(layer, n, j, h, offsets, self.executor, tracker, len(idx))
             else:
-                n_l = self.fw.zs[layer - 1].shape[1]
+                n_l = self.rs.cache.z(layer).shape[1]
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
-                D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, quiet, len(idx))
-            vals, errs = apply_rule(method, D, f0, h, eps, noise)
-        if progress is not None:
-            progress(len(idx), len(idx))
+                D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, tracker, len(idx))
+            vals, errs = apply_rule(method, D, f0, h, eps, loss_noise)
+        tracker.finish()
         return vals, errs, h, 0
 
     # -- one layer ---------------------------------------------------------
 
     def _layer(self, layer: int, names: list[str], method: str, eps: float, executor: Executor | None,
-               tracker: "_Progress") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+               tracker: ProgressTracker) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(differences, steps) per group of one layer."""
-        fw = self.fw
-        N, n_l = fw.zs[layer - 1].shape
-        offsets = np.asarray(OFFSETS[method])
+        rs = self.rs
+        N, n_l = rs.cache.z(layer).shape
+        offsets = np.asarray(RULES[method].offsets)
         size = sum(self.params[k].size for k in names)
         if names == ["z"]:
             h = rule_steps(method, self.params["z"].reshape(-1), eps)
@@ -358,14 +332,14 @@ class StructuredEngine:
             un, uj = np.divmod(np.arange(N * n_l), n_l)
             psi = self._units(layer, un, uj, np.full(N * n_l, COMPLEX_STEP), offsets, executor, tracker,
                               size).reshape(N, n_l)
-            out = {f"W{layer}": ((fw.acts[layer - 1].T @ psi).reshape(-1, 1), np.full(W.size, COMPLEX_STEP))}
+            out = {f"W{layer}": ((rs.cache.a(layer - 1).T @ psi).reshape(-1, 1), np.full(W.size, COMPLEX_STEP))}
             if b is not None:
                 out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.full(b.size, COMPLEX_STEP))
             return out
         hw = rule_steps(method, W, eps)
         hb = rule_steps(method, b, eps) if b is not None else None
         n_prev = W.shape[0]
-        if not self.interpolate or len(offsets) * (n_prev + (b is not None)) <= NODES[method]:
+        if not self.interpolate or len(offsets) * (n_prev + (b is not None)) <= RULES[method].nodes:
             D = self._entries(layer, hw, hb, offsets, executor, tracker, size)
         else:
             D = self._interpolated(layer, method, hw, hb, offsets, eps, executor, tracker, size)
@@ -375,7 +349,7 @@ class StructuredEngine:
         return out
 
     def _entries(self, layer: int, hw: np.ndarray, hb: np.ndarray | None, offsets: np.ndarray,
-                 executor: Executor | None, tracker: "_Progress", size: int) -> np.ndarray:
+                 executor: Executor | None, tracker: ProgressTracker, size: float) -> np.ndarray:
         """Differences of every weight and bias of a layer, ψ evaluated at every argument."""
         n_prev, n_l = hw.shape
         ei, ej = np.divmod(np.arange(n_prev * n_l), n_l)
@@ -385,35 +359,44 @@ class StructuredEngine:
         return self._entry_differences(layer, ei, ej, eh, offsets, executor, tracker, size)
 
     def _entry_differences(self, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray, offsets: np.ndarray,
-                           executor: Executor | None, tracker: "_Progress", size: int) -> np.ndarray:
+                           executor: Executor | None, tracker: ProgressTracker, size: float) -> np.ndarray:
         """Differences of the entries (ei, ej) of W_layer (ei = −1: b_layer[ej]) at steps eh, in chunks."""
-        per_row = self.fw.acts[0].shape[0] * len(offsets)  # ψ rows per entry
+        per_row = self.rs.resid.shape[0] * len(offsets)  # ψ rows per entry (N)
         blocks = self._blocks(len(ei), per_row, layer, complex_rows=False)
         parts: list[np.ndarray] = []
-        self._run(_entries_task, [(self.fw, layer, ei[s], ej[s], eh[s], offsets) for s in blocks],
-                  executor, lambda k, r: (parts.append(r), tracker.advance(size * len(r) / len(ei))),
+
+        def collect(_k: int, part: np.ndarray) -> None:
+            parts.append(part)
+            tracker.advance(size * len(part) / len(ei))
+
+        self._run(_entries_task, [(self.rs, layer, ei[s], ej[s], eh[s], offsets) for s in blocks], executor, collect,
                   rows=len(ei) * per_row)
         return np.concatenate(parts)
 
     def _units(self, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray, offsets: np.ndarray,
-               executor: Executor | None, tracker: "_Progress", size: int) -> np.ndarray:
+               executor: Executor | None, tracker: ProgressTracker, size: float) -> np.ndarray:
         """ψ at offsets·scale for every unit (un, uj); shape (len(un), len(offsets))."""
         blocks = self._blocks(len(un), len(offsets), layer, complex_rows=np.iscomplexobj(offsets))
         parts: list[np.ndarray] = []
-        self._run(_units_task, [(self.fw, layer, un[s], uj[s], scale[s], offsets) for s in blocks],
-                  executor, lambda k, r: (parts.append(r), tracker.advance(size * len(r) / len(un))),
+
+        def collect(_k: int, part: np.ndarray) -> None:
+            parts.append(part)
+            tracker.advance(size * len(part) / len(un))
+
+        self._run(_units_task, [(self.rs, layer, un[s], uj[s], scale[s], offsets) for s in blocks], executor, collect,
                   rows=len(un) * len(offsets))
         return np.concatenate(parts)
 
     def _interpolated(self, layer: int, method: str, hw: np.ndarray, hb: np.ndarray | None,
-                      offsets: np.ndarray, eps: float, executor: Executor | None, tracker: "_Progress",
-                      size: int) -> np.ndarray:
+                      offsets: np.ndarray, eps: float, executor: Executor | None, tracker: ProgressTracker,
+                      size: float) -> np.ndarray:
         """Differences of a hidden layer's weights and biases from Chebyshev interpolants of ψ."""
-        fw = self.fw
-        x = fw.acts[layer - 1]
+        rs = self.rs
+        x = rs.cache.a(layer - 1)
         N, n_prev = x.shape
         n_l = hw.shape[1]
-        K = NODES[method]
+        K = RULES[method].nodes
+        assert K is not None, f"the rule {method!r} is never interpolated"
         hmax = max(float(hw.max()), float(hb.max()) if hb is not None else 0.0)
         reach = np.max(np.abs(x), axis=1)
         if hb is not None:
@@ -421,7 +404,7 @@ class StructuredEngine:
         T = float(np.max(np.abs(offsets))) * hmax * reach
         # A sample whose arguments are all 0 has ψ ≡ 0 on a degenerate interval.
         T = np.where(T > 0, T, np.finfo(np.float64).tiny)
-        tau = _chebyshev_points(K)
+        tau = chebyshev_points(K)
         nodes = np.r_[tau[: K // 2], tau[K // 2 + 1:]]  # ψ(0) = 0: the middle point needs no evaluation
         un, uj = np.divmod(np.arange(N * n_l), n_l)
         # The node values are most of the work: they count for 90% of the layer's progress.
@@ -429,8 +412,8 @@ class StructuredEngine:
         V = np.zeros((N, n_l, K))
         V[:, :, : K // 2], V[:, :, K // 2 + 1:] = Vn[:, : K // 2].reshape(N, n_l, -1), \
             Vn[:, K // 2:].reshape(N, n_l, -1)
-        C = V @ _chebyshev_transform(K)
-        scale = _rounding_scale(fw, layer, eps)[:, None] + eps * np.abs(V).max(axis=2)
+        C = V @ chebyshev_transform(K)
+        scale = unit_response_rounding(rs, layer, eps)[:, None] + eps * np.abs(V).max(axis=2)
         resolved = np.abs(C[:, :, -1]) + np.abs(C[:, :, -2]) <= 8.0 * scale
         resolved &= np.isfinite(C).all(axis=2)
         C[~resolved] = 0.0
@@ -442,14 +425,14 @@ class StructuredEngine:
             mask = hw == s
             cols = np.flatnonzero(mask.any(axis=0))
             for q, o in enumerate(offsets):
-                B = _chebyshev_basis(o * s * x / T[:, None], K).reshape(K * N, n_prev)
+                B = chebyshev_basis(o * s * x / T[:, None], K).reshape(K * N, n_prev)
                 DW[:, cols, q] = np.where(mask[:, cols], B.T @ Ck[:, cols], DW[:, cols, q])
         if hb is not None:
             Db = D[n_prev * n_l:]
             for s in np.unique(hb):
                 cols = np.flatnonzero(hb == s)
                 for q, o in enumerate(offsets):
-                    B = _chebyshev_basis(o * s / T, K).reshape(K * N)
+                    B = chebyshev_basis(o * s / T, K).reshape(K * N)
                     Db[cols, q] = B @ Ck[:, cols]
         pn, pj = np.nonzero(~resolved)
         self._stats["interpolated"] += int(resolved.sum())
@@ -462,7 +445,7 @@ class StructuredEngine:
             def add(_k: int, r: tuple[np.ndarray, np.ndarray]) -> None:
                 flat[r[0]] += r[1]
 
-            self._run(_pairs_task, [(fw, layer, pn[s], pj[s], hw, hb, offsets) for s in blocks], executor, add,
+            self._run(_pairs_task, [(rs, layer, pn[s], pj[s], hw, hb, offsets) for s in blocks], executor, add,
                       rows=len(pn) * width)
         tracker.advance(0.1 * size)
         return D
@@ -471,7 +454,7 @@ class StructuredEngine:
 
     def _row_bytes(self, layer: int, complex_rows: bool) -> int:
         """Working bytes of one ψ row: a few arrays as wide as the widest layer above."""
-        width = max([w.shape[1] for w in self.fw.weights[layer:]] + [1])
+        width = max([w.shape[1] for w in self.rs.weights[layer:]] + [1])
         return (16 if complex_rows else 8) * 8 * (width + 4)
 
     def _chunk_bytes(self) -> int:
@@ -511,53 +494,32 @@ def _size(n: float) -> str:
     return ""  # unreachable
 
 
-def _forward(net: DenseNet, weights: list[np.ndarray], zs: list, acts: list, y: np.ndarray) -> _Forward:
-    out = acts[-1]
-    scale = net.loss_spec.scale(out.size)
-    return _Forward(tuple(weights), tuple(zs), tuple(acts), out - y, float(scale), net.activation)
-
-
-def _rounding_scale(fw: _Forward, layer: int, eps: float) -> np.ndarray:
-    """Per sample, a bound on the rounding error of one evaluation of ψ_{layer, n, j}; shape (N,).
+def unit_response_rounding(rs: _Responses, layer: int, eps: float) -> np.ndarray:
+    """Per sample n, a bound on the rounding error of one evaluation of ψ_{layer, n, j}(t).
 
     A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
     and passes the errors from below on through |f'| and |W|.  Only one unit of
     ``layer`` moves, so its error enters the next layer through the largest
     row of |W|.
+
+    Returns
+    -------
+    ndarray of shape (N,)
     """
-    act = fw.activation
-    L = len(fw.weights)
+    act, c = rs.activation, rs.cache
+    L = len(rs.weights)
 
     def own(m: int) -> np.ndarray:
-        return eps * (np.abs(fw.acts[m]) + np.abs(fw.zs[m - 1]) * np.abs(act.derivative(fw.acts[m])))
+        return eps * (np.abs(c.a(m)) + np.abs(c.z(m)) * np.abs(act.derivative(c.a(m))))
 
     e = own(layer)
     if layer == L:
-        return 2.0 * fw.scale * np.max(e * np.abs(fw.resid), axis=1)
-    W = np.abs(fw.weights[layer])
-    e = own(layer + 1) + np.abs(act.derivative(fw.acts[layer + 1])) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
+        return 2.0 * rs.scale * np.max(e * np.abs(rs.resid), axis=1)
+    W = np.abs(rs.weights[layer])
+    e = own(layer + 1) + np.abs(act.derivative(c.a(layer + 1))) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
     for m in range(layer + 2, L + 1):
-        e = own(m) + np.abs(act.derivative(fw.acts[m])) * (e @ np.abs(fw.weights[m - 1]))
-    return 2.0 * fw.scale * np.sum(e * np.abs(fw.resid), axis=1)
-
-
-class _Progress:
-    """Entries done (a float, as chunks finish parts of groups), reported as growing integers."""
-
-    def __init__(self, total: int, progress: Progress | None) -> None:
-        self.total, self.progress = total, progress
-        self.done = 0.0
-        self._reported = -1
-
-    def advance(self, amount: float) -> None:
-        self.done += amount
-        now = min(self.total, int(self.done + 1e-6))
-        if self.progress is not None and now > self._reported:
-            self._reported = now
-            self.progress(now, self.total)
-
-    def finish(self) -> None:
-        self.advance(self.total - self.done)
+        e = own(m) + np.abs(act.derivative(c.a(m))) * (e @ np.abs(rs.weights[m - 1]))
+    return 2.0 * rs.scale * np.sum(e * np.abs(rs.resid), axis=1)
 
 
 def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, seed: int | None = 0,
@@ -571,10 +533,10 @@ def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, 
     X : array_like of shape (N, n_0)
     y : array_like of shape (N, n_L), or (N,) for one output
     method : {'auto', 'forward', 'backward', 'central', 'central4', 'richardson', 'complex'}
-        As for :func:`gradcheck.numerical.numeric.numerical_gradient`; ``'auto'`` is the
+        As for :func:`gradcheck.numerical.gradient.numerical_gradient`; ``'auto'`` is the
         complex step.
     seed : int or None
-        Seed of the loss-noise measurement.
+        Seed of the measurement of the loss noise σ.
     progress : callable, optional
         ``progress(done, total)`` in entries.
     executor : concurrent.futures.Executor, optional
@@ -597,14 +559,9 @@ def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, 
     >>> bool(np.allclose(g.values["W1"], net.gradients(X, y)["W1"], rtol=1e-6, atol=1e-9))
     True
     """
-    from .numeric import run_options
-
     if not isinstance(net, DenseNet):
-        from .._validation import describe
-        from ..errors import InvalidArgument
-
         raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}")
     opts = run_options(executor, False, memory_budget)
-    X, y = net._data(X, y, copy=True)
+    X, y = net.checked_data(X, y, copy=True)
     engine = StructuredEngine.for_params(net, X, y, executor=opts.executor, memory_budget=opts.memory_budget)
     return engine.gradient(method, seed=seed, progress=progress)
