@@ -6,11 +6,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from gradcheck.catalogue.bugs import CATALOGUE, Hooks, textbook_backward
-from gradcheck.catalogue.detection import ARCHITECTURES, _architecture, stress_set
+from gradcheck.catalogue.bugs import CATALOGUE
+from gradcheck.catalogue.detection import ARCHITECTURES, build_case, stress_set
+from gradcheck.model.backprop import Backprop
 
 CASES = [(bug, arch) for bug in CATALOGUE for arch in ARCHITECTURES
-         if CATALOGUE[bug].applies(*_architecture(arch[1], arch[2], arch[3], 1)[:2])]
+         if CATALOGUE[bug].applies(*build_case(arch[1], arch[2], arch[3], 1)[:2])]
 
 
 def test_catalogue_has_at_least_fifteen_distinct_mistakes():
@@ -20,23 +21,39 @@ def test_catalogue_has_at_least_fifteen_distinct_mistakes():
 
 def test_every_bug_applies_to_some_architecture():
     for bug in CATALOGUE.values():
-        applicable = [a for a in ARCHITECTURES if bug.applies(*_architecture(a[1], a[2], a[3], 1)[:2])]
+        applicable = [a for a in ARCHITECTURES if bug.applies(*build_case(a[1], a[2], a[3], 1)[:2])]
         assert applicable, bug.name
 
 
-def test_textbook_backward_without_hooks_is_backprop():
-    net, X, y = _architecture([5, 7, 3, 2], True, 6, 1)
-    mine, ref = textbook_backward(net, X, y, Hooks()), net.backward(X, y)
+STEPS = ("output_error", "derivative", "output_delta", "propagate", "hidden_delta", "weight_gradient",
+         "bias_gradient", "gradients")
+
+
+@pytest.mark.parametrize("name", list(CATALOGUE))
+def test_every_bug_overrides_steps_of_backprop_and_never_the_recurrence(name):
+    # The formulas are written once, in model/backprop.py: a bug replaces a step, never copies the chain.
+    steps = CATALOGUE[name].steps
+    assert steps.__bases__ == (Backprop,)
+    overridden = {k for k, v in vars(steps).items() if callable(v) and not k.startswith("__")}
+    assert overridden and overridden <= set(STEPS), overridden
+    assert set(STEPS) < {k for k in vars(Backprop) if not k.startswith("_")}
+
+
+def test_a_bug_changes_only_what_its_step_computes():
+    # Planted at the output delta, the sign error flips δ_L and everything below it, and nothing else.
+    net, X, y = build_case([5, 7, 3, 2], True, 6, 1)
+    right, wrong = net.backward(X, y), CATALOGUE["sign-error"].backward(net, X, y)
+    assert wrong.loss == right.loss
+    for d_wrong, d_right in zip(wrong.deltas, right.deltas, strict=True):
+        np.testing.assert_array_equal(d_wrong, -d_right)
     for k in net.params:
-        np.testing.assert_allclose(mine.gradients[k], ref.gradients[k], rtol=1e-14, atol=0)
-    for d1, d2 in zip(mine.deltas, ref.deltas):
-        np.testing.assert_allclose(d1, d2, rtol=1e-14, atol=0)
+        np.testing.assert_array_equal(wrong.gradients[k], -right.gradients[k])
 
 
 @pytest.mark.parametrize("bug,arch", CASES, ids=[f"{b}-{a[0].split()[0]}" for b, a in CASES])
 def test_bug_is_detected_located_and_diagnosed(bug, arch):
     _, sizes, bias, samples = arch
-    net, X, y = _architecture(sizes, bias, samples, 1)
+    net, X, y = build_case(sizes, bias, samples, 1)
     b = CATALOGUE[bug]
     affected = b.affected_groups(net, X, y)
     assert affected, "a catalogued bug must change some gradient"
@@ -49,17 +66,17 @@ def test_bug_is_detected_located_and_diagnosed(bug, arch):
 def test_affected_groups_are_computed_not_typed():
     # The same mistake affects different groups on different architectures.
     b = CATALOGUE["hidden-derivative-missing"]
-    two = _architecture([3, 5, 2], False, 4, 1)
-    three = _architecture([3, 4, 4, 1], False, "xor", 1)
+    two = build_case([3, 5, 2], False, 4, 1)
+    three = build_case([3, 4, 4, 1], False, "xor", 1)
     assert b.affected_groups(*two) == ["W1"]
     assert b.affected_groups(*three) == ["W1", "W2"]
 
 
 def test_missing_transpose_only_on_square_weights():
     b = CATALOGUE["missing-transpose"]
-    net, X, _ = _architecture([3, 5, 2], False, 4, 1)
+    net, X, _ = build_case([3, 5, 2], False, 4, 1)
     assert not b.applies(net, X)
-    net, X, _ = _architecture([3, 4, 4, 1], False, "xor", 1)
+    net, X, _ = build_case([3, 4, 4, 1], False, "xor", 1)
     assert b.applies(net, X)
 
 
@@ -70,7 +87,7 @@ def test_stress_set_has_no_false_alarm(seed):
     # The last of the first k nets cycles through every regime as k varies.
     *_, (regime, net, X, y) = stress_set(1 + seed % 7, seed=seed)
     grads = net.gradients(X, y)
-    loss = net.loss_function(X.astype(np.float64), y.astype(np.float64))
+    loss = net.loss_closure(X.astype(np.float64), y.astype(np.float64))
     report = gc.check_params(loss, net.params, grads)
     assert report.passed, (regime, net, str(report))
     assert gc.check_network(net, X, y, diagnostics=False).passed, (regime, net)

@@ -74,7 +74,7 @@ def net_from(weights):
 
 def assert_lists_close(actual, expected):
     assert len(actual) == len(expected)
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
         assert a.shape == e.shape
         np.testing.assert_allclose(a, e, rtol=TOL, atol=TOL)
 
@@ -137,7 +137,7 @@ class TestTrain:
         net = net_from(weights)
         for _ in range(200):
             result = run(*weights)
-            weights = [W - g for W, g in zip(weights, result["gradients"])]
+            weights = [W - g for W, g in zip(weights, result["gradients"], strict=True)]
             history = net.train(X, Y, iterations=1)
             assert history[0] == pytest.approx(result["loss"], rel=TOL)
             assert_lists_close(net.weights(), weights)

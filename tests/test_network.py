@@ -1,4 +1,4 @@
-"""DenseNet: construction, from_params, forward, loss, train, loss_function."""
+"""DenseNet: construction, from_params, forward, loss, train, loss_closure."""
 
 from __future__ import annotations
 
@@ -239,13 +239,13 @@ class TestLossFunction:
     @pytest.mark.parametrize("reduction", ["half_sum", "sum", "mean"])
     def test_equals_loss_at_own_params(self, reduction):
         net = gc.DenseNet([3, 4, 4, 1], seed=0, reduction=reduction)
-        assert net.loss_function(X_XOR, Y_XOR)(net.params) == pytest.approx(net.loss(X_XOR, Y_XOR), rel=1e-15)
+        assert net.loss_closure(X_XOR, Y_XOR)(net.params) == pytest.approx(net.loss(X_XOR, Y_XOR), rel=1e-15)
 
     def test_evaluates_given_params_without_touching_net(self):
         net = gc.DenseNet([3, 4, 1], seed=0)
         before = {k: v.copy() for k, v in net.params.items()}
         other = {k: 0.5 * v for k, v in net.params.items()}
-        value = net.loss_function(X_XOR, Y_XOR)(other)
+        value = net.loss_closure(X_XOR, Y_XOR)(other)
         assert value == pytest.approx(gc.DenseNet.from_params(other).loss(X_XOR, Y_XOR), rel=1e-15)
         assert value != pytest.approx(net.loss(X_XOR, Y_XOR))
         for k in before:
@@ -254,7 +254,7 @@ class TestLossFunction:
     def test_data_is_fixed_when_closure_is_made(self):
         X = X_XOR.copy()
         net = gc.DenseNet([3, 4, 1], seed=0)
-        loss = net.loss_function(X, Y_XOR)
+        loss = net.loss_closure(X, Y_XOR)
         first = loss(net.params)
         X[:] = 0.0
         assert loss(net.params) == first
@@ -264,7 +264,7 @@ class TestLossFunction:
     def test_complex_step_equals_analytic_gradient(self, reduction, bias):
         net = gc.DenseNet([3, 4, 4, 2], seed=1, bias=bias, reduction=reduction)
         X, y = data(5, 3, 2, seed=1)
-        loss = net.loss_function(X, y)
+        loss = net.loss_closure(X, y)
         grads = net.gradients(X, y)
         h = 1e-30
         for name, value in net.params.items():

@@ -60,7 +60,7 @@ def backprop(params, X, y, net, *, dloss=None, out_prime=sigmoid_prime, hidden_p
             z = z + P[f"b{l}"]
         zs.append(z)
         acts.append(sigmoid(z))
-    dloss = dloss or (lambda a, t: loss_derivative(a, t, net.loss_spec.reduction))
+    dloss = dloss or (lambda a, t: loss_derivative(a, t, net.criterion.reduction))
     R = P if recurrence_params is None else {k: np.asarray(v, dtype=dtype) for k, v in recurrence_params.items()}
     deltas = [None] * L
     deltas[L - 1] = dloss(acts[L], y) * out_prime(acts[L], zs[L - 1])
@@ -96,12 +96,16 @@ def missing_hidden_sigma_prime(params, X, y, net):
 
 def sigma_prime_from_z(params, X, y, net):
     # σ'(z) written as z(1 − z) instead of a(1 − a).
-    prime = lambda a, z: z * (1 - z)
+    def prime(a, z):
+        return z * (1 - z)
+
     return backprop(params, X, y, net, out_prime=prime, hidden_prime=prime)
 
 
 def tanh_derivative_for_sigmoid(params, X, y, net):
-    prime = lambda a, z: 1 - a * a
+    def prime(a, z):
+        return 1 - a * a
+
     return backprop(params, X, y, net, out_prime=prime, hidden_prime=prime)
 
 
@@ -111,13 +115,13 @@ def output_sigma_prime_twice(params, X, y, net):
 
 def sign_error(params, X, y, net):
     # ∂L/∂a written as (y − a).
-    reduction = net.loss_spec.reduction
+    reduction = net.criterion.reduction
     return backprop(params, X, y, net, dloss=lambda a, t: -loss_derivative(a, t, reduction))
 
 
 def factor_two(params, X, y, net):
     # d/da of ½(a − y)² taken as 2(a − y) (and the like for the other reductions).
-    reduction = net.loss_spec.reduction
+    reduction = net.criterion.reduction
     return backprop(params, X, y, net, dloss=lambda a, t: 2 * loss_derivative(a, t, reduction))
 
 
@@ -226,7 +230,7 @@ def test_reference_backprop_is_correct(arch):
     mine = backprop(net.params, X, y, net)
     for k, g in net.gradients(X, y).items():
         np.testing.assert_allclose(mine[k], g, rtol=1e-12, atol=0)
-    assert gc.check_params(net.loss_function(X, y), net.params, mine).passed
+    assert gc.check_params(net.loss_closure(X, y), net.params, mine).passed
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
@@ -234,7 +238,7 @@ def test_reference_backprop_is_correct(arch):
 def test_bug_fails_exactly_the_groups_it_changes(bug, arch):
     net, X, y = setup(arch)
     wrong, changed = changed_groups(net, X, y, bug)
-    report = gc.check_params(net.loss_function(X, y), net.params, wrong)
+    report = gc.check_params(net.loss_closure(X, y), net.params, wrong)
     assert report.failed_groups == changed, str(report)
 
 
@@ -259,7 +263,7 @@ def test_corrupted_entry_is_located(arch):
     wrong = one_corrupted_entry(net.params, X, y, net)
     g = net.gradients(X, y)["W1"]
     expected = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(g)), g.shape))
-    report = gc.check_params(net.loss_function(X, y), net.params, wrong)
+    report = gc.check_params(net.loss_closure(X, y), net.params, wrong)
     assert report.group("W1").worst_index == expected
     assert report.group("W1").n_mismatched == 1
 
@@ -270,5 +274,5 @@ def test_corrupted_entry_is_located(arch):
 def test_other_methods_agree_on_gross_bugs(bug, method):
     net, X, y = setup("3-4-4-1-bias-half_sum")
     wrong, changed = changed_groups(net, X, y, bug)
-    report = gc.check_params(net.loss_function(X, y), net.params, wrong, method=method)
+    report = gc.check_params(net.loss_closure(X, y), net.params, wrong, method=method)
     assert report.failed_groups == changed

@@ -11,21 +11,24 @@ error in one gradient entry that the default tolerance flags.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-from .bugs import CATALOGUE, Bug
-from ..verify.params import check_network, check_params
 from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet, xor_data
+from ..verify.network import check_network
+from ..verify.params import check_params
+from .bugs import CATALOGUE, Bug
 
-__all__ = ["ARCHITECTURES", "CatalogueRow", "run_catalogue", "sensitivity", "stress_set", "false_alarms",
-           "SENSITIVITY_METHODS"]
+__all__ = ["ARCHITECTURES", "CatalogueRow", "build_case", "run_catalogue", "sensitivity", "stress_set",
+           "false_alarms", "SENSITIVITY_METHODS"]
 
 #: (label, sizes, bias, samples or "xor"): square and non-square layers, with and without biases.
-ARCHITECTURES: tuple[tuple[str, list[int], bool, Any], ...] = (
+ARCHITECTURES: tuple[tuple[str, list[int], bool, int | str], ...] = (
     ("3-4-4-1 no bias, XOR", [3, 4, 4, 1], False, "xor"),
     ("5-7-3-2 bias", [5, 7, 3, 2], True, 6),
     ("4-4-4-4 bias", [4, 4, 4, 4], True, 5),
@@ -35,14 +38,33 @@ ARCHITECTURES: tuple[tuple[str, list[int], bool, Any], ...] = (
 SENSITIVITY_METHODS = ("forward", "central", "richardson", "complex", "scipy-fprime", "scipy-differentiate", "auto")
 
 
-def _architecture(sizes: list[int], bias: bool, samples: Any, seed: int) -> tuple[DenseNet, np.ndarray, np.ndarray]:
+def build_case(sizes: list[int], bias: bool, samples: int | str, seed: int) -> tuple[DenseNet, np.ndarray, np.ndarray]:
+    """The network and data of one entry of :data:`ARCHITECTURES`.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Layer widths ``[n_0, …, n_L]``.
+    bias : bool
+    samples : int or 'xor'
+        Number of random samples (standard normal inputs, uniform targets), or
+        ``'xor'`` for :func:`gradcheck.xor_data`.
+    seed : int
+        Seeds the network's parameters (``seed``) and the random data (``seed + 1000``).
+
+    Returns
+    -------
+    net : DenseNet
+    X : ndarray of shape (N, n_0)
+    y : ndarray of shape (N, n_L)
+    """
     net = DenseNet(sizes, bias=bias, seed=seed)
     if samples == "xor":
         X, y = xor_data()
     else:
         rng = np.random.default_rng(seed + 1000)
-        X = rng.standard_normal((samples, sizes[0]))
-        y = rng.random((samples, sizes[-1]))
+        X = rng.standard_normal((int(samples), sizes[0]))
+        y = rng.random((int(samples), sizes[-1]))
     return net, X, y
 
 
@@ -83,7 +105,7 @@ def run_catalogue(bugs: dict[str, Bug] | None = None, *, method: str = "auto", s
     jobs = [(b, arch) for b in bugs.values() for arch in ARCHITECTURES]
     rows = []
     for k, (bug, (label, sizes, bias, samples)) in enumerate(jobs):
-        net, X, y = _architecture(sizes, bias, samples, seed)
+        net, X, y = build_case(sizes, bias, samples, seed)
         if bug.applies(net, X):
             wrong = bug.backward(net, X, y)
             report = check_network(net, X, y, method=method, seed=seed, backward=wrong, diagnostics=False)
@@ -92,12 +114,14 @@ def run_catalogue(bugs: dict[str, Bug] | None = None, *, method: str = "auto", s
                 where = "—"
             else:
                 layer = report.layers[first[0] - 1]
+                assert layer.delta is not None and layer.recurrence is not None, "checked with deltas=True"
                 r = getattr(layer, first[1])
                 where = (f"layer {first[0]} {first[1]} (max rel {r.max_rel_error:.2g}); "
                          f"δ{first[0]} {'ok' if layer.delta.passed else 'FAIL'}, "
                          f"recurrence {'ok' if layer.recurrence.passed else 'FAIL'}")
-            rows.append(CatalogueRow(bug.name, label, bug.affected_groups(net, X, y, wrong), report.failed_groups, where,
-                                     report.diagnoses[0].cause if report.diagnoses else "—", bug.cause))
+            cause = report.diagnoses[0].cause if report.diagnoses else "—"
+            rows.append(CatalogueRow(bug.name, label, bug.affected_groups(net, X, y, wrong), report.failed_groups,
+                                     where, cause, bug.cause))
         if progress:
             progress(k + 1, len(jobs))
     return rows
@@ -107,6 +131,27 @@ def _plant(grads: dict[str, np.ndarray], name: str, index: tuple[int, ...], rel:
     out = {k: v.copy() for k, v in grads.items()}
     out[name][index] *= 1 + rel
     return out
+
+
+def _flagged(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], name: str,
+             index: tuple[int, ...], method: str, seed: int, k: float) -> bool:
+    """Whether ``check_params`` fails group ``name`` when one entry is off by the relative error 10^-k."""
+    return name in check_params(loss, params, _plant(grads, name, index, 10.0 ** -k),
+                                method=method, seed=seed).failed_groups
+
+
+def _smallest_flagged(flagged: Callable[[float], bool], exps: np.ndarray) -> float:
+    """10^-k for the largest k in ``exps`` still flagged, by bisection; inf if ``exps[0]`` is not."""
+    lo, hi = 0, len(exps) - 1  # exps[lo] is flagged (checked first), find the last flagged exponent
+    if not flagged(exps[lo]):
+        return np.inf
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if flagged(exps[mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return 10.0 ** -exps[lo]
 
 
 def sensitivity(methods: tuple[str, ...] = SENSITIVITY_METHODS, *, seed: int = 0,
@@ -126,10 +171,10 @@ def sensitivity(methods: tuple[str, ...] = SENSITIVITY_METHODS, *, seed: int = 0
     """
     exps = np.arange(1.0, 13.01, 0.5) if exponents is None else np.asarray(exponents)
     cases = []
-    for label, sizes, bias, samples in ARCHITECTURES:
-        net, X, y = _architecture(sizes, bias, samples, seed)
+    for _label, sizes, bias, samples in ARCHITECTURES:
+        net, X, y = build_case(sizes, bias, samples, seed)
         grads = net.gradients(X, y)
-        loss = net.loss_function(X, y)
+        loss = net.loss_closure(X, y)
         for name, g in grads.items():
             if g.size < 2:
                 continue
@@ -141,20 +186,8 @@ def sensitivity(methods: tuple[str, ...] = SENSITIVITY_METHODS, *, seed: int = 0
     for method in methods:
         thresholds = []
         for net, loss, grads, name, index in cases:
-            def flagged(k: float) -> bool:
-                return name in check_params(loss, net.params, _plant(grads, name, index, 10.0 ** -k),
-                                            method=method, seed=seed).failed_groups
-            lo, hi = 0, len(exps) - 1  # exps[lo] is flagged (assumed), find the last flagged exponent
-            if not flagged(exps[lo]):
-                thresholds.append(np.inf)
-            else:
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    if flagged(exps[mid]):
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                thresholds.append(10.0 ** -exps[lo])
+            flagged = partial(_flagged, loss, net.params, grads, name, index, method, seed)
+            thresholds.append(_smallest_flagged(flagged, exps))
             done += 1
             if progress:
                 progress(done, total)
@@ -221,7 +254,7 @@ def false_alarms(methods: tuple[str, ...] = SENSITIVITY_METHODS, n: int = 200, *
         grads = net.gradients(X, y)
         # For a float32 net the checker still evaluates this loss in float64:
         # its parameter copies are float64 and the forward pass follows them.
-        loss = net.loss_function(X, y)
+        loss = net.loss_closure(X, y)
         for method in methods:
             report = check_params(loss, net.params, grads, method=method, seed=seed)
             _count(out[method], report.passed, f"{regime} {net!r}: {report.failed_groups}")

@@ -10,6 +10,9 @@ With ``δ_l = ∂L/∂z_l`` of shape (N, n_l) the backward pass is
     ∂L/∂b_l = Σ_samples δ_l                  shape (n_l,)
 
 where ``f'(z_l)`` is written from the output ``a_l`` (sigmoid: ``a_l(1 − a_l)``).
+Each formula is one method of :class:`Backprop`; :meth:`Backprop.run` chains
+them.  The bug catalogue (:mod:`gradcheck.catalogue.bugs`) plants a mistake by
+overriding one of these steps, so the formulas are written here only.
 Reference: Rumelhart, Hinton & Williams, "Learning representations by
 back-propagating errors", Nature 323 (1986); Nielsen, "Neural Networks and
 Deep Learning", ch. 2 (equations BP1–BP4).
@@ -18,17 +21,14 @@ Deep Learning", ch. 2 (equations BP1–BP4).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .activations import Activation
-from .losses import Loss
-
 if TYPE_CHECKING:
-    from .network import ForwardCache
+    from .network import DenseNet, ForwardCache
 
-__all__ = ["Backward", "backward"]
+__all__ = ["Backprop", "Backward"]
 
 
 @dataclass
@@ -50,45 +50,89 @@ class Backward:
     loss: float
     deltas: list[np.ndarray]
     gradients: dict[str, np.ndarray] = field(repr=False)
-    cache: "ForwardCache" = field(repr=False)
+    cache: ForwardCache = field(repr=False)
 
 
-def backward(
-    weights: Sequence[np.ndarray],
-    cache: "ForwardCache",
-    y: np.ndarray,
-    activation: Activation,
-    loss: Loss,
-    bias: bool,
-) -> Backward:
-    """Run the delta recurrence from a forward cache.
+class Backprop:
+    """The backward pass of one network at one forward pass, one method per formula.
 
     Parameters
     ----------
-    weights : sequence of ndarray
-        ``weights[l - 1]`` is W_l of shape (n_{l−1}, n_l).
+    net : DenseNet
+        Supplies the weights, the activation, the criterion (loss) and whether
+        there are biases.
     cache : ForwardCache
-        Pre-activations ``z`` and activations ``a`` of every layer.
+        The forward pass at the data from X: ``cache.a(l)`` is a_l, shape
+        (N, n_l), with a_0 = X.
     y : ndarray of shape (N, n_L)
-        Targets.
-    activation : Activation
-    loss : Loss
-    bias : bool
-        Whether the network has biases (adds ``"b1"``, … to the gradients).
+        Targets, validated and in the network's dtype.
 
-    Returns
-    -------
-    Backward
+    Examples
+    --------
+    >>> from gradcheck.model.network import DenseNet, xor_data
+    >>> net = DenseNet([3, 4, 1], seed=0)
+    >>> X, y = xor_data()
+    >>> result = Backprop(net, net.forward_cache(X), y).run()
+    >>> [d.shape for d in result.deltas], sorted(result.gradients)
+    ([(4, 4), (4, 1)], ['W1', 'W2', 'b1', 'b2'])
     """
-    a = cache.activations  # a[0] = X, a[l] = a_l
-    L = len(weights)
-    deltas: list[np.ndarray] = [None] * L  # type: ignore[list-item]
-    deltas[L - 1] = loss.derivative(a[L], y) * activation.derivative(a[L])
-    for l in range(L - 1, 0, -1):  # hidden layers, l = L−1 … 1
-        deltas[l - 1] = (deltas[l] @ weights[l].T) * activation.derivative(a[l])
-    gradients: dict[str, np.ndarray] = {}
-    for l in range(1, L + 1):
-        gradients[f"W{l}"] = a[l - 1].T @ deltas[l - 1]
-        if bias:
-            gradients[f"b{l}"] = deltas[l - 1].sum(axis=0)
-    return Backward(float(np.real(loss.value(a[L], y))), deltas, gradients, cache)
+
+    def __init__(self, net: DenseNet, cache: ForwardCache, y: np.ndarray) -> None:
+        self.net = net
+        self.cache = cache
+        self.y = y
+
+    # -- the steps ---------------------------------------------------------
+
+    def output_error(self) -> np.ndarray:
+        """∂L/∂a_L, shape (N, n_L)."""
+        return self.net.criterion.derivative(self.cache.output, self.y)
+
+    def derivative(self, l: int) -> np.ndarray:
+        """f'(z_l) written from a_l, shape (N, n_l), for l = 1 … L."""
+        return self.net.activation.derivative(self.cache.a(l))
+
+    def output_delta(self) -> np.ndarray:
+        """δ_L = ∂L/∂a_L ⊙ f'(z_L), shape (N, n_L)."""
+        return self.output_error() * self.derivative(self.net.n_layers)
+
+    def propagate(self, l: int, upper: np.ndarray) -> np.ndarray:
+        """∂L/∂a_l = δ_{l+1} W_{l+1}ᵀ, shape (N, n_l), from ``upper`` = δ_{l+1}."""
+        return upper @ self.net.params[f"W{l + 1}"].T
+
+    def hidden_delta(self, l: int, upper: np.ndarray) -> np.ndarray:
+        """δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ f'(z_l), shape (N, n_l), for l = L−1 … 1."""
+        return self.propagate(l, upper) * self.derivative(l)
+
+    def weight_gradient(self, l: int, deltas: list[np.ndarray]) -> np.ndarray:
+        """∂L/∂W_l = a_{l−1}ᵀ δ_l, shape (n_{l−1}, n_l); ``deltas[k - 1]`` is δ_k."""
+        return self.cache.a(l - 1).T @ deltas[l - 1]
+
+    def bias_gradient(self, l: int, deltas: list[np.ndarray]) -> np.ndarray:
+        """∂L/∂b_l = Σ_samples δ_l, shape (n_l,); ``deltas[k - 1]`` is δ_k."""
+        return deltas[l - 1].sum(axis=0)
+
+    def gradients(self, deltas: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Every parameter's gradient, keyed and ordered like ``net.params``."""
+        grads: dict[str, np.ndarray] = {}
+        for l in range(1, self.net.n_layers + 1):
+            grads[f"W{l}"] = self.weight_gradient(l, deltas)
+            if self.net.bias:
+                grads[f"b{l}"] = self.bias_gradient(l, deltas)
+        return grads
+
+    # -- the chain ---------------------------------------------------------
+
+    def run(self) -> Backward:
+        """The delta recurrence from the output down, then the gradients.
+
+        Returns
+        -------
+        Backward
+        """
+        L = self.net.n_layers
+        deltas = [self.output_delta()]
+        for l in range(L - 1, 0, -1):
+            deltas.insert(0, self.hidden_delta(l, deltas[0]))
+        loss = float(np.real(self.net.criterion.value(self.cache.output, self.y)))
+        return Backward(loss, deltas, self.gradients(deltas), self.cache)

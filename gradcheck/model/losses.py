@@ -19,8 +19,8 @@ classic convention of the textbook XOR programs.  The expressions use no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

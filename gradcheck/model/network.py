@@ -9,16 +9,16 @@ backward pass lives in :mod:`gradcheck.model.backprop`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import backprop
 from .._validation import as_numeric_array, check_data, check_finite, check_float_dtype, check_sizes, describe
-from .activations import Activation, get_activation
 from ..errors import InvalidArgument
-from .losses import get_loss
+from .activations import Activation, get_activation
+from .backprop import Backprop, Backward
+from .losses import Loss, get_loss
 
 __all__ = ["DenseNet", "ForwardCache", "xor_data"]
 
@@ -35,10 +35,23 @@ class ForwardCache:
         ``zs[l - 1]`` is z_l = a_{l−1} W_l + b_l, shape (N, n_l), l = 1 … L.
     activations : list of ndarray
         ``activations[l]`` is a_l, shape (N, n_l), l = 0 … L, with a_0 = X.
+    first : int
+        The first layer held: 0 for a pass from X.  A pass started from z_l
+        (``forward_cache(z=…)``) holds layers l … L only, as ``zs[k − l]`` and
+        ``activations[k − l]``; :meth:`z` and :meth:`a` index either kind by layer.
     """
 
     zs: list[np.ndarray]
     activations: list[np.ndarray]
+    first: int = 0
+
+    def z(self, l: int) -> np.ndarray:
+        """z_l, shape (N, n_l), for l = max(1, first) … L."""
+        return self.zs[l - max(1, self.first)]
+
+    def a(self, l: int) -> np.ndarray:
+        """a_l, shape (N, n_l), for l = first … L."""
+        return self.activations[l - self.first]
 
     @property
     def output(self) -> np.ndarray:
@@ -84,6 +97,20 @@ class DenseNet:
     dtype : numpy floating dtype
         Dtype of the parameters and of the computation.
 
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        ``"W1"``, ``"b1"``, ``"W2"``, …; W_l of shape (n_{l−1}, n_l), b_l of shape (n_l,).
+    sizes : list of int
+        ``[n_0, …, n_L]``.
+    bias : bool
+    activation : Activation
+        The activation function and its derivative.
+    criterion : Loss
+        The loss function of the network output and its derivative ∂L/∂a_L
+        (:meth:`loss` evaluates it on data, :meth:`loss_closure` as a
+        function of the parameters).
+
     Examples
     --------
     >>> net = DenseNet([3, 4, 1], bias=False, seed=0)
@@ -120,7 +147,7 @@ class DenseNet:
         self.params = params
         self.bias = bias
         self.activation: Activation = get_activation(activation)
-        self.loss_spec = get_loss(loss, reduction)
+        self.criterion: Loss = get_loss(loss, reduction)
 
     @classmethod
     def from_params(
@@ -129,7 +156,7 @@ class DenseNet:
         activation: str = "sigmoid",
         loss: str = "mse",
         reduction: str = "half_sum",
-    ) -> "DenseNet":
+    ) -> DenseNet:
         """Build a network around existing weights (copied, never modified).
 
         Parameters
@@ -176,7 +203,7 @@ class DenseNet:
         if sorted(layers["W"]) != list(range(1, n_layers + 1)):
             raise InvalidArgument(
                 f"params: weight keys must be W1 … W{n_layers} without gaps, got "
-                f"{sorted('W%d' % k for k in layers['W'])}"
+                f"{sorted(f'W{k}' for k in layers['W'])}"
             )
         bias = bool(layers["b"])
         if bias and sorted(layers["b"]) != list(range(1, n_layers + 1)):
@@ -184,14 +211,16 @@ class DenseNet:
             extra = sorted(set(layers["b"]) - set(range(1, n_layers + 1)))
             raise InvalidArgument(
                 f"params: biases must be given for every layer or for none; "
-                f"missing {['b%d' % k for k in missing]}, unexpected {['b%d' % k for k in extra]}"
+                f"missing {[f'b{k}' for k in missing]}, unexpected {[f'b{k}' for k in extra]}"
             )
         sizes: list[int] = []
         out: dict[str, np.ndarray] = {}
         for l in range(1, n_layers + 1):
             W = layers["W"][l]
             if W.ndim != 2 or 0 in W.shape:
-                raise InvalidArgument(f"params['W{l}']: expected a non-empty 2-D array (n_in, n_out), got shape {W.shape}")
+                raise InvalidArgument(
+                    f"params['W{l}']: expected a non-empty 2-D array (n_in, n_out), got shape {W.shape}"
+                )
             if l == 1:
                 sizes.append(W.shape[0])
             elif W.shape[0] != sizes[-1]:
@@ -224,6 +253,7 @@ class DenseNet:
 
     @property
     def dtype(self) -> np.dtype:
+        """Dtype of the parameters and of the computation."""
         return self.params["W1"].dtype
 
     def weights(self, params: Mapping[str, np.ndarray] | None = None) -> list[np.ndarray]:
@@ -233,7 +263,7 @@ class DenseNet:
 
     def __repr__(self) -> str:
         return (f"DenseNet({self.sizes}, activation={self.activation.name!r}, "
-                f"reduction={self.loss_spec.reduction!r}, bias={self.bias})")
+                f"reduction={self.criterion.reduction!r}, bias={self.bias})")
 
     # -- forward ---------------------------------------------------------
 
@@ -244,7 +274,7 @@ class DenseNet:
         Parameters
         ----------
         X : ndarray of shape (N, n_0)
-            Input (unvalidated: validate with :meth:`forward` or ``check_data``).
+            Input (unvalidated: validate with :meth:`checked_data`).
         params : mapping, optional
             Parameters to use instead of the network's own (may be complex).
         start : int, optional
@@ -273,7 +303,7 @@ class DenseNet:
                 zl = zl + p[f"b{l}"]
             zs.append(zl)
             acts.append(f(zl))
-        return ForwardCache(zs, acts)
+        return ForwardCache(zs, acts, first=0 if z is None else start)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """The network's prediction.
@@ -296,7 +326,23 @@ class DenseNet:
         check_finite("X", X)
         return self.forward_cache(X.astype(self.dtype, copy=False)).output
 
-    def _data(self, X: np.ndarray, y: np.ndarray, copy: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def checked_data(self, X: np.ndarray, y: np.ndarray, *,
+                     copy: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` and ``y`` validated against the network's widths and cast to its dtype.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, n_0)
+        y : array_like of shape (N, n_L), or (N,) for one output
+        copy : bool
+            Return private copies even when no cast is needed (for closures
+            that must not see later changes to the caller's arrays).
+
+        Returns
+        -------
+        X : ndarray of shape (N, n_0)
+        y : ndarray of shape (N, n_L)
+        """
         X, y = check_data(X, y, self.sizes[0], self.sizes[-1])
         return X.astype(self.dtype, copy=copy), y.astype(self.dtype, copy=copy)
 
@@ -312,15 +358,16 @@ class DenseNet:
         -------
         float
         """
-        X, y = self._data(X, y)
-        return float(self.loss_spec.value(self.forward_cache(X).output, y))
+        X, y = self.checked_data(X, y)
+        return float(self.criterion.value(self.forward_cache(X).output, y))
 
-    def loss_function(self, X: np.ndarray, y: np.ndarray) -> Callable[[Mapping[str, np.ndarray]], float]:
-        """A loss closure ``loss(params) -> scalar`` for the numerical methods.
+    def loss_closure(self, X: np.ndarray, y: np.ndarray) -> Callable[[Mapping[str, np.ndarray]], float]:
+        """The loss as a function of the parameters, ``loss(params) -> scalar``, on fixed data.
 
         The closure evaluates the network at the given parameter dict (real or
         complex, same keys as :attr:`params`) on fixed data, and returns a
-        numpy scalar (complex when the parameters are).
+        numpy scalar (complex when the parameters are): the ``loss`` that
+        :func:`gradcheck.check_params` and the numerical methods take.
 
         Parameters
         ----------
@@ -332,8 +379,8 @@ class DenseNet:
         callable
         """
         # Private copies: the closure promises fixed data even if the caller's arrays change.
-        X, y = self._data(X, y, copy=True)
-        value = self.loss_spec.value
+        X, y = self.checked_data(X, y, copy=True)
+        value = self.criterion.value
 
         def loss(params: Mapping[str, np.ndarray]):
             return value(self.forward_cache(X, params).output, y)
@@ -342,24 +389,23 @@ class DenseNet:
 
     # -- backward --------------------------------------------------------
 
-    def backward(self, X: np.ndarray, y: np.ndarray) -> backprop.Backward:
+    def backward(self, X: np.ndarray, y: np.ndarray, *, steps: type[Backprop] = Backprop) -> Backward:
         """Forward and backward pass: loss, every δ_l and every gradient.
 
         Parameters
         ----------
         X : array_like of shape (N, n_0)
         y : array_like of shape (N, n_L), or (N,) for one output
+        steps : subclass of Backprop
+            The formulas to run; a subclass that overrides one step gives a
+            deliberately wrong pass (see :mod:`gradcheck.catalogue.bugs`).
 
         Returns
         -------
         gradcheck.model.backprop.Backward
         """
-        X, y = self._data(X, y)
-        return self._backward(X, y)
-
-    def _backward(self, X: np.ndarray, y: np.ndarray) -> backprop.Backward:
-        cache = self.forward_cache(X)
-        return backprop.backward(self.weights(), cache, y, self.activation, self.loss_spec, self.bias)
+        X, y = self.checked_data(X, y)
+        return steps(self, self.forward_cache(X), y).run()
 
     def gradients(self, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         """Analytic gradients ∂L/∂W_l and ∂L/∂b_l by backpropagation.
@@ -396,10 +442,11 @@ class DenseNet:
         lr = float(learning_rate)
         if not np.isfinite(lr) or lr <= 0:
             raise InvalidArgument(f"learning_rate: expected a finite positive number, got {describe(learning_rate)}")
-        X, y = self._data(X, y)
+        X, y = self.checked_data(X, y)
         history = np.empty(int(iterations))
         for i in range(int(iterations)):
-            result = self._backward(X, y)
+            # Validated once above: 60000 steps should not re-check the data each time.
+            result = Backprop(self, self.forward_cache(X), y).run()
             history[i] = result.loss
             for name, g in result.gradients.items():
                 self.params[name] -= lr * g
