@@ -1,4 +1,4 @@
-"""Figures (gradcheck.report.plots): PNG bytes from sweeps, Taylor tests and error maps; a clear error without matplotlib."""
+"""gradcheck.report.plots: PNG bytes from sweeps, Taylor tests and error maps; a clear error without matplotlib."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def diagnostics():
     """Taylor tests (W2 planted wrong) and sweeps of the 3-4-1 XOR network, and a float() loss sweep."""
     net = gc.DenseNet([3, 4, 1], seed=0)
     X, y = gc.xor_data()
-    loss, grads = net.loss_function(X, y), net.gradients(X, y)
+    loss, grads = net.loss_closure(X, y), net.gradients(X, y)
     taylor = taylor_test(loss, net.params, dict(grads, W2=grads["W2"] * 1.01))
     sweep = step_sweep(loss, net.params, grads)
     x = {"x": np.array([0.5, -0.25])}

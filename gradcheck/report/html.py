@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from typing import TYPE_CHECKING
 
-from . import plots
 from .._version import __version__
-from ..verify.tolerance import _json_safe
-from .model import environment
+from . import plots
+from .records import environment, json_safe
+from .text import ENTRY_HEADERS, GROUP_HEADERS, LAYER_HEADERS, entry_rows, group_rows, layer_rows
 
 if TYPE_CHECKING:
     from .model import NetworkReport
@@ -52,8 +53,21 @@ def _table(rows: list[list[str]], headers: list[str], verdict_col: int | None = 
     return "\n".join(out)
 
 
-def render_html(report: "NetworkReport") -> str:
-    """The report as one HTML document (str)."""
+def render_html(report: NetworkReport) -> str:
+    """The report as one self-contained HTML document.
+
+    Parameters
+    ----------
+    report : NetworkReport
+        Its verdict, per-layer and per-group tables, the worst entries of
+        failing rows, notes, plots (sweep, Taylor test, error heatmaps, when
+        present and matplotlib is installed) and configuration are shown.
+
+    Returns
+    -------
+    str
+        The page, ending with a newline.
+    """
     e = html.escape
     verdict = "PASSED" if report.passed else "FAILED"
     parts = [
@@ -63,15 +77,15 @@ def render_html(report: "NetworkReport") -> str:
         f'<p class="verdict {"pass" if report.passed else "failv"}">{verdict}</p>',
         f"<p>{e(report.summary_line())}</p>",
         "<h2>Per layer: the delta formulas, link by link</h2>",
-        _table(report.layer_rows(), report.LAYER_HEADERS),
+        _table(layer_rows(report.layers), LAYER_HEADERS),
         "<h2>Per parameter group</h2>",
-        _table(report.group_rows(), report.GROUP_HEADERS),
+        _table(group_rows(report.groups), GROUP_HEADERS),
     ]
     for layer in report.layers:
-        for kind, r in layer.rows():
+        for _, r in layer.rows():
             if not r.passed and r.worst:
                 parts.append(f"<h3>Layer {layer.layer}: {e(r.name)} — worst entries</h3>")
-                parts.append(_table(report._entry_rows(r), report.ENTRY_HEADERS, verdict_col=None))
+                parts.append(_table(entry_rows(r), ENTRY_HEADERS, verdict_col=None))
     notes = list(report.notes) + [f"{g.name}: {n}" for g in report.groups for n in g.notes]
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
@@ -91,14 +105,9 @@ def render_html(report: "NetworkReport") -> str:
                 parts.append(_img(plots.heatmap_figure(name, err, tol), f"error heatmap {name}"))
     # Only these fields of to_dict() are shown; serialising the whole report is not needed.
     env = environment()
-    parts.append("<h2>Configuration</h2><pre>" + e(_pretty(_json_safe(report.config))) + "</pre>")
+    config = json.dumps(json_safe(report.config), indent=2, ensure_ascii=False)
+    parts.append("<h2>Configuration</h2><pre>" + e(config) + "</pre>")
     parts.append(f'<p class="note">gradcheck {e(__version__)}, {e(report.created)}, '
                  f'Python {e(env["python"])}, NumPy {e(env["numpy"])}, SciPy {e(env["scipy"])}</p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-def _pretty(obj: object) -> str:
-    import json
-
-    return json.dumps(obj, indent=2, ensure_ascii=False)

@@ -1,10 +1,15 @@
-"""Check reports: the structured record of a check, and its text, Markdown and JSON forms.
+"""Check reports as data: the verdict of a check, its records and the configuration that produced it.
 
-A :class:`CheckReport` holds one :class:`~gradcheck.verify.tolerance.GroupResult` per
-parameter group plus the configuration that produced it (method, steps,
-tolerance model, seed, time taken).  ``str(report)`` is a tabulate table;
-failing groups add a table of their worst entries, so that the message can
-be acted on: which group, which entry, analytic vs numerical, by how much.
+A :class:`CheckReport` holds one :class:`~gradcheck.report.records.GroupResult`
+per parameter group plus the configuration that produced it (method, steps,
+tolerance model, seed, time taken); a :class:`NetworkReport` adds one
+:class:`LayerResult` per layer of a DenseNet.  verify fills them in.
+
+The forms of a report are written elsewhere and take the report as data:
+:mod:`~gradcheck.report.text` (``str(report)``, Markdown),
+:mod:`~gradcheck.report.html` and :mod:`~gradcheck.report.files` (saving).
+Those modules import this one only for type hints, so the methods here import
+them when called, without an import cycle.
 """
 
 from __future__ import annotations
@@ -12,37 +17,18 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
-import shutil
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy
-from tabulate import tabulate
 
 from .._version import __version__
-from ..verify.tolerance import GroupResult, _json_safe
+from ..errors import InvalidArgument
+from .records import GroupResult, SweepResult, TaylorResult, environment, json_safe
 
-__all__ = ["CheckReport", "LayerResult", "NetworkReport", "write_atomic", "new_report_dir"]
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if isinstance(x, (float, np.floating)) else str(x)
-
-
-def _idx(index: tuple[int, ...] | None) -> str:
-    if index is None:
-        return "—"
-    return "(" + ", ".join(map(str, index)) + ")"
-
-
-def environment() -> dict[str, str]:
-    """Versions of Python, NumPy and SciPy and the platform, as recorded in reports."""
-    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "platform": platform.platform()}
+__all__ = ["CheckReport", "LayerResult", "NetworkReport"]
 
 
 @dataclass
@@ -69,6 +55,9 @@ class CheckReport:
         ISO 8601 timestamp (UTC).
     title : str
         What was checked, used in headings and file names.
+    diagnoses : list
+        Probable causes of a failure, each with ``.cause``, ``.message`` and
+        ``.to_dict()`` (see :mod:`gradcheck.verify.diagnose`).
     """
 
     groups: list[GroupResult]
@@ -101,52 +90,19 @@ class CheckReport:
                 return g
         raise KeyError(name)
 
-    # -- tables --------------------------------------------------------------
+    # -- text ----------------------------------------------------------------
 
     def summary_line(self) -> str:
-        n = sum(g.n_entries for g in self.groups)
-        verdict = "PASSED" if self.passed else f"FAILED ({', '.join(self._failure_names())})"
-        methods = sorted({g.method for g in self.groups})
-        return (f"gradcheck {self.title}: {verdict} — {len(self.groups)} groups, {n} entries, "
-                f"method {self.method} ({', '.join(methods)}), {self.n_evaluations} loss calls, "
-                f"{self.elapsed:.3g} s")
+        """The verdict, what failed, the size of the check and its cost, in one line."""
+        from .text import summary_line
 
-    def _failure_names(self) -> list[str]:
-        """What the summary line names as failed."""
-        return self.failed_groups
-
-    def group_rows(self) -> list[list[str]]:
-        return [[g.name, "×".join(map(str, g.shape)) or "scalar", g.method, f"{g.n_mismatched}/{g.n_entries}",
-                 _fmt(g.max_abs_error), _fmt(g.max_rel_error), _idx(g.worst_index),
-                 _fmt(g.worst_analytic), _fmt(g.worst_numerical), _fmt(g.worst_tolerance),
-                 "ok" if g.passed else "FAIL"] for g in self.groups]
-
-    GROUP_HEADERS = ["group", "shape", "method", "mismatched", "max abs err", "max rel err",
-                     "worst entry", "analytic", "numerical", "tolerance", "verdict"]
-    ENTRY_HEADERS = ["entry", "analytic", "numerical", "abs error", "rel error", "tolerance"]
-
-    def _entry_rows(self, g: GroupResult) -> list[list[str]]:
-        return [[_idx(m.index), f"{m.analytic:.10g}", f"{m.numerical:.10g}", _fmt(m.abs_error),
-                 _fmt(m.rel_error), _fmt(m.tolerance)] for m in g.worst]
+        return summary_line(self, self.failed_groups)
 
     def _render(self, fmt: str) -> str:
-        md = fmt == "github"
-        parts = [("# " if md else "") + self.summary_line() + "".join(
-                     f"\n{'- ' if md else ''}probable cause ({d.cause}): {d.message}" for d in self.diagnoses), "",
-                 tabulate(self.group_rows(), headers=self.GROUP_HEADERS, tablefmt=fmt, disable_numparse=True)]
-        for g in self.groups:
-            if not g.passed:
-                parts += ["", ("## " if md else "") + f"{g.name}: {g.n_mismatched} of {g.n_entries} entries "
-                          f"outside tolerance (worst first)"]
-                if g.worst:
-                    parts.append(tabulate(self._entry_rows(g), headers=self.ENTRY_HEADERS, tablefmt=fmt,
-                                          disable_numparse=True))
-            for note in g.notes:
-                parts.append(f"{'- ' if md else '  note: '}{g.name}: {note}")
-        if self.notes:
-            parts.append("")
-            parts += [f"{'- ' if md else 'note: '}{n}" for n in self.notes]
-        return "\n".join(parts) + "\n"
+        """The text form in tabulate format ``fmt`` (see :mod:`gradcheck.report.text`)."""
+        from .text import render_check
+
+        return render_check(self, fmt)
 
     def __str__(self) -> str:
         return self._render("simple")
@@ -163,7 +119,7 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (see the README for the layout)."""
-        return _json_safe({
+        return json_safe({
             "tool": "gradcheck",
             "version": __version__,
             "created": self.created,
@@ -184,7 +140,10 @@ class CheckReport:
         """The report as JSON text."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def _renderers(self) -> dict[str, Any]:
+    # -- files ---------------------------------------------------------------
+
+    def _renderers(self) -> dict[str, Callable[[], str]]:
+        """File suffix -> the method that writes that file's content."""
         return {"txt": self.__str__, "md": self.to_markdown, "json": lambda: self.to_json() + "\n"}
 
     def rendered(self, formats: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
@@ -199,8 +158,6 @@ class CheckReport:
         formats = tuple(renderers) if formats is None else tuple(formats)
         unknown = [f for f in formats if f not in renderers]
         if unknown:
-            from ..errors import InvalidArgument
-
             raise InvalidArgument(f"formats: unknown {unknown}; expected any of {list(renderers)}")
         return {f: renderers[f]() for f in formats}
 
@@ -228,66 +185,9 @@ class CheckReport:
         list of Path
             The files written, each written atomically (temporary file, then rename).
         """
-        contents = self.rendered(formats)
-        target = Path(directory) / name if name else None
-        if replace and target is not None and target.exists():
-            staging = new_report_dir(directory, f".{name}.new")
-            for fmt, text in contents.items():
-                write_atomic(staging / f"report.{fmt}", text)
-            old = new_report_dir(directory, f".{name}.old")
-            os.rename(target, old / "previous")
-            try:
-                os.rename(staging, target)
-            except OSError:
-                os.rename(old / "previous", target)  # put the earlier report back
-                raise
-            shutil.rmtree(old)
-            return [target / f"report.{fmt}" for fmt in contents]
-        folder = new_report_dir(directory, name)
-        return [write_atomic(folder / f"report.{fmt}", text) for fmt, text in contents.items()]
+        from .files import write_report_files
 
-
-def new_report_dir(directory: str | os.PathLike, name: str | None = None) -> Path:
-    """Create and return a fresh sub-folder; never reuses an existing one."""
-    parent = Path(directory)
-    if parent.exists() and not parent.is_dir():
-        from ..errors import InvalidArgument
-
-        raise InvalidArgument(f"directory: {str(parent)!r} exists and is not a folder; choose another output folder")
-    if name is not None and (not name or Path(name).name != name or name in (".", "..")):
-        from ..errors import InvalidArgument
-
-        raise InvalidArgument(f"name: expected a plain folder name without path separators, got {name!r}")
-    parent.mkdir(parents=True, exist_ok=True)
-    base = name or "gradcheck-" + _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    candidate, k = parent / base, 1
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            k += 1
-            candidate = parent / f"{base}-{k}"
-
-
-def write_atomic(path: Path, content: str | bytes) -> Path:
-    """Write a file through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    mode = "wb" if isinstance(content, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates the file 0600; give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+        return write_report_files(directory, self.rendered(formats), name=name, replace=replace)
 
 
 @dataclass
@@ -325,9 +225,11 @@ class LayerResult:
 
     @property
     def passed(self) -> bool:
+        """True when every row of the layer is within tolerance."""
         return all(r.passed for _, r in self.rows())
 
     def to_dict(self) -> dict[str, Any]:
+        """The layer's verdict and, per row kind, the row's error metrics (None for an absent row)."""
         d: dict[str, Any] = {"layer": self.layer, "passed": self.passed}
         for k in self.KINDS:
             r = getattr(self, k)
@@ -337,18 +239,6 @@ class LayerResult:
                 "n_mismatched": r.n_mismatched, "n_entries": r.n_entries,
                 "worst_index": None if r.worst_index is None else list(r.worst_index)}
         return d
-
-
-def _row_label(kind: str, r: GroupResult, layer: int) -> tuple[str, str]:
-    l = layer
-    return {
-        "weight": (f"∂L/∂W{l}", "backprop vs numerical"),
-        "bias": (f"∂L/∂b{l}", "backprop vs numerical"),
-        "delta": (f"δ{l} = ∂L/∂z{l}", f"backprop vs numerical (perturbing z{l})"),
-        "recurrence": (r.name, f"formula on numerical values vs numerical δ{l}"),
-        "weight_formula": (r.name, f"formula on numerical δ{l} vs numerical ∂L/∂W{l}"),
-        "bias_formula": (r.name, f"formula on numerical δ{l} vs numerical ∂L/∂b{l}"),
-    }[kind]
 
 
 @dataclass
@@ -368,12 +258,13 @@ class NetworkReport(CheckReport):
     """
 
     layers: list[LayerResult] = field(default_factory=list)
-    taylor: list[Any] | None = None
-    sweep: list[Any] | None = None
+    taylor: list[TaylorResult] | None = None
+    sweep: list[SweepResult] | None = None
     error_maps: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:
+        """True when every parameter group and every per-layer row is within tolerance."""
         return all(g.passed for g in self.groups) and all(l.passed for l in self.layers)
 
     #: Row order within a layer when locating where backprop first breaks.
@@ -400,71 +291,31 @@ class NetworkReport(CheckReport):
         """Names of every failing per-layer row (parameter groups, deltas, formulas), layer 1 first."""
         return [r.name for layer in self.layers for _, r in layer.rows() if not r.passed]
 
-    def _failure_names(self) -> list[str]:
-        # Parameter groups can all pass while a delta or formula row fails.
-        return self.failed_groups or self.failed_rows
-
     def summary_line(self) -> str:
-        line = super().summary_line()
-        first = self.first_failure
-        if first is not None:
-            layer, kind = first
-            r = getattr(self.layers[layer - 1], kind)
-            line += f"; breaks first at layer {layer} ({_row_label(kind, r, layer)[0]}, going down from the output)"
-        elif self.layers and self.layers[0].delta is not None:
-            line += "; every delta formula confirmed"
-        return line
+        """The verdict line of :class:`CheckReport`, plus where backprop first breaks."""
+        from .text import network_summary_line
 
-    LAYER_HEADERS = ["layer", "check", "compares", "mismatched", "max abs err", "max rel err",
-                     "worst entry", "verdict"]
-
-    def layer_rows(self) -> list[list[str]]:
-        rows = []
-        for layer in self.layers:
-            for kind, r in layer.rows():
-                what, how = _row_label(kind, r, layer.layer)
-                rows.append([str(layer.layer), what, how, f"{r.n_mismatched}/{r.n_entries}",
-                             _fmt(r.max_abs_error), _fmt(r.max_rel_error), _idx(r.worst_index),
-                             "ok" if r.passed else "FAIL"])
-        return rows
+        return network_summary_line(self)
 
     def _render(self, fmt: str) -> str:
-        md = fmt == "github"
-        head, _, rest = super()._render(fmt).partition("\n\n")
-        layer_table = tabulate(self.layer_rows(), headers=self.LAYER_HEADERS, tablefmt=fmt, disable_numparse=True)
-        failing = [(layer.layer, kind, r) for layer in self.layers for kind, r in layer.rows()
-                   if not r.passed and kind not in ("weight", "bias")]
-        details = []
-        for l, kind, r in failing:
-            what, how = _row_label(kind, r, l)
-            details += ["", ("### " if md else "") + f"layer {l}, {what} ({how}): "
-                        f"{r.n_mismatched} of {r.n_entries} entries outside tolerance"]
-            if r.worst:
-                details.append(tabulate(self._entry_rows(r), headers=self.ENTRY_HEADERS, tablefmt=fmt,
-                                        disable_numparse=True))
-        taylor = []
-        if self.taylor:
-            taylor = ["", ("## " if md else "") + "Taylor remainder test (order 2 expected for a correct gradient)",
-                      tabulate([[t.name, _fmt(t.order), t.n_points_used, "ok" if t.passed else "FAIL"]
-                                for t in self.taylor], headers=["group", "observed order", "points", "verdict"],
-                               tablefmt=fmt, disable_numparse=True)]
-        sections = [head, "", ("## " if md else "") + "Per layer", "", layer_table] + details + taylor
-        sections += ["", ("## " if md else "") + "Per parameter group", "", rest]
-        return "\n".join(sections)
+        from .text import render_network
+
+        return render_network(self, fmt)
 
     def to_dict(self) -> dict[str, Any]:
+        """:meth:`CheckReport.to_dict` plus ``failed_rows``, ``first_failure``, ``layers``, ``taylor``, ``sweep``."""
         d = super().to_dict()
         d["failed_rows"] = self.failed_rows
         first = self.first_failure
         d["first_failure"] = None if first is None else {"layer": first[0], "check": first[1]}
-        d["layers"] = _json_safe([layer.to_dict() for layer in self.layers])
+        d["layers"] = json_safe([layer.to_dict() for layer in self.layers])
         if self.taylor:
-            d["taylor"] = _json_safe([{"group": t.name, "order": t.order, "passed": t.passed,
-                                       "epsilons": list(map(float, t.epsilons)),
-                                       "remainder": list(map(float, t.remainder1))} for t in self.taylor])
+            d["taylor"] = json_safe([{"group": t.name, "order": t.order, "passed": t.passed,
+                                      "epsilons": list(map(float, t.epsilons)),
+                                      "remainder": list(map(float, t.remainder1))} for t in self.taylor])
         if self.sweep:
-            d["sweep"] = _json_safe([{"group": s.name, "best_step": s.best_step, "best_error": s.best_error}
-                                     for s in self.sweep])
+            d["sweep"] = json_safe([{"group": s.name, "best_step": s.best_step, "best_error": s.best_error}
+                                    for s in self.sweep])
         return d
 
     def to_html(self) -> str:
@@ -473,5 +324,5 @@ class NetworkReport(CheckReport):
 
         return render_html(self)
 
-    def _renderers(self) -> dict[str, Any]:
+    def _renderers(self) -> dict[str, Callable[[], str]]:
         return {**super()._renderers(), "html": self.to_html}

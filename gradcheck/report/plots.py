@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .._validation import as_numeric_array, describe
 from ..errors import InvalidArgument
-from ..verify.convergence import SweepResult, TaylorResult
+from .records import SweepResult, TaylorResult
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
 
 __all__ = ["plots_available", "sweep_figure", "taylor_figure", "heatmap_figure"]
 
@@ -62,7 +66,7 @@ def plots_available() -> bool:
     return True
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained") -> Any:
+def _figure(width: float, height: float, layout: Literal["constrained"] | None = "constrained") -> Any:
     """A pyplot-free matplotlib Figure, or an ImportError that says how to get one."""
     try:
         # The top-level import comes first: it fails when matplotlib is absent
@@ -154,7 +158,7 @@ def sweep_figure(results: Sequence[SweepResult]) -> bytes:
     """
     results = _results(results, SweepResult, "gradcheck.verify.convergence.step_sweep")
     fig, axes = _panels(len(results))
-    for ax, r in zip(axes, results):
+    for ax, r in zip(axes, results, strict=True):
         order = np.argsort(r.steps)
         for method, err in r.errors.items():
             colour = _METHOD_COLOURS.get(method)
@@ -213,7 +217,7 @@ def taylor_figure(results: Sequence[TaylorResult]) -> bytes:
     """
     results = _results(results, TaylorResult, "gradcheck.verify.convergence.taylor_test")
     fig, axes = _panels(len(results))
-    for ax, r in zip(axes, results):
+    for ax, r in zip(axes, results, strict=True):
         order = np.argsort(r.epsilons)
         eps = r.epsilons[order]
         floor = r.roundoff_floor[order]
@@ -340,7 +344,7 @@ def heatmap_figure(name: str, abs_error: Any, tolerance: Any = None) -> bytes:
     image = ax.imshow(np.ma.masked_where(~positive, grid), norm=norm, cmap=cmap, interpolation="nearest",
                       aspect="auto")
     fig.colorbar(image, ax=ax, label="|analytic − numerical|")
-    handles = []
+    handles: list[Artist] = []
     if np.any(~positive & ~nonfinite):
         handles.append(Patch(color="lightgrey", label="exactly 0"))
     if nonfinite.any():
