@@ -36,9 +36,10 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy
@@ -48,7 +49,8 @@ from scipy.special import expit
 
 import gradcheck as gc
 
-CASES = [("3-4-4-1", [3, 4, 4, 1], 4), ("32-64-32-8", [32, 64, 32, 8], 64), ("128-256-128-10", [128, 256, 128, 10], 128)]
+CASES = [("3-4-4-1", [3, 4, 4, 1], 4), ("32-64-32-8", [32, 64, 32, 8], 64),
+         ("128-256-128-10", [128, 256, 128, 10], 128)]
 DIRECTIONAL_SIZES = [1024, 768, 256, 10]  # 986,634 parameters
 
 
@@ -323,7 +325,7 @@ def gradcheck_rows(pb: Problem, repeats: int) -> list[Row]:
 
 
 def generic_row(pb: Problem, repeats: int, budget: float) -> Row | None:
-    loss = pb.net.loss_function(pb.X, pb.y)
+    loss = pb.net.loss_closure(pb.X, pb.y)
     grads = pb.net.gradients(pb.X, pb.y)
     t_call = timed(lambda: loss(pb.net.params), 20, warmup=True)[0]
     if 4 * pb.size * t_call > budget:
@@ -337,7 +339,8 @@ def generic_row(pb: Problem, repeats: int, budget: float) -> Row | None:
     return Row("gradcheck check_params central (generic engine)", seconds, reps, pb.accuracy(numerical),
                traced_peak(lambda: gc.check_params(loss, pb.net.params, grads, method="central")) if pb.size < 5000
                else None, note=f"{report.n_evaluations} loss calls (2 per entry, 2 more for each of the {completed} "
-                               "entries round-off alone could not clear, 1 for f(θ), 8 for the noise level if any entry needed it)",
+                               "entries round-off alone could not clear, 1 for f(θ), "
+                               "8 for the noise level if any entry needed it)",
                calls=report.n_evaluations)
 
 

@@ -18,30 +18,39 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
-if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from .verify.params import GradcheckWarning, assert_gradients, check_grad, check_network, check_params
-    from .verify.tolerance import GroupResult, Tolerance
-    from .errors import GradientMismatch, InvalidArgument, LossEvaluationError
-    from .model.network import DenseNet, xor_data
-    from .numerical.numeric import NumericalGradient, numerical_gradient
-    from .report.model import CheckReport
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs ("as": re-exported)
+    from .errors import GradcheckWarning as GradcheckWarning
+    from .errors import GradientMismatch as GradientMismatch
+    from .errors import InvalidArgument as InvalidArgument
+    from .errors import LossEvaluationError as LossEvaluationError
+    from .model.network import DenseNet as DenseNet
+    from .model.network import xor_data as xor_data
+    from .numerical.engine import NumericalGradient as NumericalGradient
+    from .numerical.gradient import numerical_gradient as numerical_gradient
+    from .report.model import CheckReport as CheckReport
+    from .report.records import GroupResult as GroupResult
+    from .verify.network import check_network as check_network
+    from .verify.params import assert_gradients as assert_gradients
+    from .verify.params import check_grad as check_grad
+    from .verify.params import check_params as check_params
+    from .verify.tolerance import Tolerance as Tolerance
 
 #: Public name -> the module that defines it.
 _SOURCES = {
     "CheckReport": "report.model",
     "DenseNet": "model.network",
-    "GradcheckWarning": "verify.params",
+    "GradcheckWarning": "errors",
     "GradientMismatch": "errors",
-    "GroupResult": "verify.tolerance",
+    "GroupResult": "report.records",
     "InvalidArgument": "errors",
     "LossEvaluationError": "errors",
-    "NumericalGradient": "numerical.numeric",
+    "NumericalGradient": "numerical.engine",
     "Tolerance": "verify.tolerance",
     "assert_gradients": "verify.params",
     "check_grad": "verify.params",
-    "check_network": "verify.params",
+    "check_network": "verify.network",
     "check_params": "verify.params",
-    "numerical_gradient": "numerical.numeric",
+    "numerical_gradient": "numerical.gradient",
     "xor_data": "model.network",
 }
 

@@ -6,7 +6,8 @@ argument, says what was expected and what was received, and how to fix it.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -149,7 +150,26 @@ def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     try:
         out = np.dtype(dtype)
     except TypeError:
-        raise InvalidArgument(f"{name}: expected a floating dtype such as numpy.float64, got {describe(dtype)}") from None
+        raise InvalidArgument(f"{name}: expected a floating dtype such as numpy.float64, "
+                              f"got {describe(dtype)}") from None
     if out.kind != "f":
         raise InvalidArgument(f"{name}: expected a floating dtype such as numpy.float64, got {out}")
     return out
+
+
+def check_choices(name: str, values: Any, allowed: Sequence[str]) -> list[str]:
+    """Validate a non-empty sequence of names (or one name) drawn from ``allowed``.
+
+    Returns the names as a list, in the order given.
+    """
+    if isinstance(values, str):
+        values = (values,)
+    try:
+        chosen = list(values)
+    except TypeError:
+        raise InvalidArgument(f"{name}: expected one or more of {list(allowed)}, got {describe(values)}") from None
+    unknown = [v for v in chosen if v not in allowed]
+    if not chosen or unknown:
+        raise InvalidArgument(f"{name}: expected one or more of {list(allowed)}, got {chosen}"
+                              + (f" (unknown: {unknown})" if unknown else ""))
+    return chosen

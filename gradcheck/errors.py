@@ -5,11 +5,17 @@ an argument cannot be used; its message names the argument, what was
 expected, what was received and how to fix it.  ``GradientMismatch`` is
 raised by :func:`gradcheck.assert_gradients` when a check fails; it is an
 ``AssertionError`` so that test runners report it as a failed assertion.
+``GradcheckWarning`` says that a check ran with reduced power.
 """
 
 from __future__ import annotations
 
-__all__ = ["InvalidArgument", "GradientMismatch", "LossEvaluationError"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .report.model import CheckReport
+
+__all__ = ["InvalidArgument", "GradientMismatch", "LossEvaluationError", "GradcheckWarning"]
 
 
 class InvalidArgument(ValueError):
@@ -25,7 +31,7 @@ class GradientMismatch(AssertionError):
         The full report of the failed check.
     """
 
-    def __init__(self, message: str, report: object = None) -> None:
+    def __init__(self, message: str, report: CheckReport | None = None) -> None:
         super().__init__(message)
         self.report = report
 
@@ -36,3 +42,7 @@ class LossEvaluationError(RuntimeError):
     The original exception is chained as ``__cause__``; the message says where
     the parameters were perturbed when it happened.
     """
+
+
+class GradcheckWarning(UserWarning):
+    """A check ran, but with reduced power (e.g. the loss evaluates in float32)."""

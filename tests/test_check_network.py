@@ -13,14 +13,12 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck.verify import network as gc_layers
 from gradcheck.model.backprop import Backward
 from gradcheck.report.model import NetworkReport
 
 
 def _fast_options() -> dict:
     accepted = set(inspect.signature(gc.check_network).parameters)
-    accepted |= set(inspect.signature(gc_layers.check_layers).parameters)
     # The Taylor test and step-size sweep are slow and are not what these tests are about.
     return {"diagnostics": False} if "diagnostics" in accepted else {}
 
@@ -196,7 +194,7 @@ def output_derivative_missing(net, X, y) -> Backward:
     a = b.cache.activations
     L = net.n_layers
     deltas = [None] * L
-    deltas[L - 1] = net.loss_spec.derivative(a[L], np.asarray(y, dtype=net.dtype).reshape(a[L].shape))
+    deltas[L - 1] = net.criterion.derivative(a[L], np.asarray(y, dtype=net.dtype).reshape(a[L].shape))
     for l in range(L - 1, 0, -1):
         deltas[l - 1] = (deltas[l] @ net.params[f"W{l + 1}"].T) * net.activation.derivative(a[l])
     return Backward(b.loss, deltas, gradients_from(net, a, deltas), b.cache)

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck.verify.tolerance import NOISE_TRUST_CAP, GroupResult, Tolerance, compare_group, gradient_epsilon
+from gradcheck.report.records import GroupResult
+from gradcheck.verify.tolerance import NOISE_TRUST_CAP, Tolerance, compare_group, gradient_epsilon
 
 EPS = np.finfo(np.float64).eps
 
@@ -51,6 +52,7 @@ class TestVerdict:
         assert r.worst_index == index
         assert r.worst_analytic == a[index] and r.worst_numerical == n[index]
         assert [m.index for m in r.worst] == [index]
+        # Constructed values: the product and the difference round to ε/1e-6 = 2e-10 of the planted 1e-6.
         assert r.worst[0].rel_error == pytest.approx(1e-6, rel=1e-3)
         assert r.max_rel_error == pytest.approx(1e-6, rel=1e-3)
         assert r.max_abs_error == pytest.approx(abs(a[index]) * 1e-6, rel=1e-3)
@@ -123,10 +125,10 @@ class TestToleranceModel:
         # ... and the term shrinks for large parameters (steps grow with |θ|).
         assert not _compare(a, n, loss_value=1e7, params=np.full(3, 1e6)).passed
 
-    def test_noise_term(self):
+    def test_grad_rounding_term(self):
         a, n = np.ones(3), np.ones(3) + 1e-9
         assert not _compare(a, n).passed
-        assert _compare(a, n, noise=np.full(3, 1e-9)).passed
+        assert _compare(a, n, grad_rounding=np.full(3, 1e-9)).passed
 
     def test_tolerance_is_reported(self):
         a = np.ones(2)

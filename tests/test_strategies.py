@@ -35,7 +35,7 @@ class TestDenseNets:
         net, X, y = case
         assert 3 <= len(net.sizes) <= 4 and all(2 <= n <= 4 for n in net.sizes)
         assert not net.bias and sorted(net.params) == [f"W{l}" for l in range(1, net.n_layers + 1)]
-        assert (net.activation.name, net.loss_spec.reduction) == ("tanh", "mean")
+        assert (net.activation.name, net.criterion.reduction) == ("tanh", "mean")
         assert 3 <= X.shape[0] <= 5
         assert X.shape == (X.shape[0], net.sizes[0]) and y.shape == (X.shape[0], net.sizes[-1])
         assert net.dtype == X.dtype == y.dtype == np.float32
@@ -80,7 +80,7 @@ class TestBatches:
     def test_gradients_check(self, data):
         net = gc.DenseNet([3, 4, 1], seed=0)
         X, y = data
-        assert gc.check_params(net.loss_function(X, y), net.params, net.gradients(X, y)).passed
+        assert gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y)).passed
 
 
 class TestValidation:

@@ -116,9 +116,9 @@ BAD_X = [
 
 
 class TestData:
-    """X and y checks, shared by loss, gradients, backward, train and loss_function."""
+    """X and y checks, shared by loss, gradients, backward, train and loss_closure."""
 
-    METHODS = ["loss", "gradients", "backward", "train", "loss_function"]
+    METHODS = ["loss", "gradients", "backward", "train", "loss_closure"]
 
     @pytest.mark.parametrize("method", METHODS)
     @pytest.mark.parametrize("X,match", BAD_X, ids=range(len(BAD_X)))

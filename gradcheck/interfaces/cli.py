@@ -9,25 +9,26 @@ import argparse
 import os
 import sys
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 import numpy as np
 from tabulate import tabulate
 
 from .._version import __version__
-from ..model.activations import ACTIVATIONS
-from ..verify.params import check_network
 from ..errors import InvalidArgument
+from ..model.activations import ACTIVATIONS
 from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet, xor_data
-from ..numerical.numeric import FULL_METHODS, METHODS
-from ..report.model import new_report_dir, write_atomic
+from ..numerical.engine import FULL_METHODS, METHODS
+from ..report.files import new_report_dir, write_atomic
+from ..verify.network import check_network
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 with a usage line, as we want
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 with a usage line, as we want
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
@@ -98,7 +99,8 @@ def _load_npz(path: str, what: str) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise InvalidArgument(f"{what}: file {path!r} not found") from None
     except (OSError, ValueError) as exc:
-        raise InvalidArgument(f"{what}: cannot read {path!r} as a .npz archive without pickled objects ({exc})") from None
+        raise InvalidArgument(f"{what}: cannot read {path!r} as a .npz archive without pickled objects "
+                              f"({exc})") from None
 
 
 CLASSIC = ([3, 4, 1], [3, 4, 4, 1])
@@ -174,7 +176,7 @@ class _ProgressBar:
         if self.shown:
             sys.stderr.write("\n")
 
-    def __enter__(self) -> "_ProgressBar":
+    def __enter__(self) -> _ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -193,7 +195,7 @@ def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
         parts += ["--weights", args.weights]
     else:
         parts += ["--layers", ",".join(map(str, net.sizes)), "--bias" if net.bias else "--no-bias"]
-    parts += ["--activation", net.activation.name, "--reduction", net.loss_spec.reduction]
+    parts += ["--activation", net.activation.name, "--reduction", net.criterion.reduction]
     if args.data:
         parts += ["--data", args.data]
     if _data_source(args, net) == "random":
@@ -304,7 +306,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..verify.convergence import step_sweep
 
     net, X, y, name = _network_and_data(args)
-    results = step_sweep(net.loss_function(X, y), net.params, net.gradients(X, y), seed=args.seed)
+    results = step_sweep(net.loss_closure(X, y), net.params, net.gradients(X, y), seed=args.seed)
     rows = []
     for r in results:
         for method, err in r.errors.items():
@@ -329,7 +331,7 @@ def _cmd_taylor(args: argparse.Namespace) -> int:
     net, X, y, name = _network_and_data(args)
     backward = _bug_backward(args, net, X, y)
     grads = (backward or net.backward(X, y)).gradients
-    results = taylor_test(net.loss_function(X, y), net.params, grads, seed=args.seed)
+    results = taylor_test(net.loss_closure(X, y), net.params, grads, seed=args.seed)
     print(f"Taylor remainder test, {name}: r1(ε) = |L(θ+εv) − L(θ) − ε⟨g,v⟩| shrinks as ε² "
           "for a correct gradient, as ε for a wrong one")
     print(tabulate([[r.name, f"{r.order:.3f}", r.n_points_used, "ok" if r.passed else "FAIL"] for r in results],

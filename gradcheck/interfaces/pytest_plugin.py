@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -103,7 +104,7 @@ class _Session:
         if not self.checks or self.checks[-1].nodeid != report.nodeid:
             return
         if report.when == "call" or report.failed:
-            outcome = report.outcome
+            outcome: str = report.outcome
             if hasattr(report, "wasxfail"):
                 outcome = "xfailed" if report.skipped else "xpassed"
             self.outcomes.setdefault(report.nodeid, outcome)
@@ -116,7 +117,7 @@ class _Session:
             # A pytest-xdist worker: the controller writes the one index.
             workeroutput[_WORKER_KEY] = {"checks": [vars(c) for c in self.checks], "outcomes": self.outcomes}
             return
-        from ..report.model import write_atomic
+        from ..report.files import write_atomic
 
         self.report_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.report_dir / "index.md", self.index())
@@ -168,7 +169,7 @@ def _defaults(config: pytest.Config) -> dict[str, Any]:
     if config.option.gradcheck_method:
         defaults["method"] = config.option.gradcheck_method
     if "method" in defaults:
-        from ..numerical.numeric import METHODS
+        from ..numerical.engine import METHODS
 
         if defaults["method"] not in METHODS:
             raise pytest.UsageError(f"gradcheck method: expected one of {', '.join(METHODS)}, "
@@ -202,8 +203,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 class GradientChecker:
     """The ``gradcheck`` fixture: check gradients inside a test.
 
-    Calling it runs :func:`gradcheck.check_params` with the session's default
-    options and fails the test with the report's table when a group fails.
+    Calling it runs :func:`gradcheck.assert_gradients` with the session's
+    default options, so the test fails with the report's table when a group fails.
 
     Attributes
     ----------
@@ -248,19 +249,24 @@ class GradientChecker:
             Bad arguments, as for :func:`gradcheck.check_params`.
         """
         __tracebackhide__ = True
-        from ..verify.params import check_params
+        from ..verify.params import assert_gradients
 
         options = {**self.defaults, "title": self.nodeid, **options}
         try:
-            report = check_params(loss, params, grads, **options)
+            report = assert_gradients(loss, params, grads, **options)
         except InvalidArgument as exc:
             # The message names the argument; the frames of the validation code would only bury it.
-            raise exc.with_traceback(None)
+            raise exc.with_traceback(None) from None
+        except GradientMismatch as exc:
+            if exc.report is not None:  # assert_gradients always attaches it
+                self._record(exc.report)
+            raise
+        self._record(report)
+        return report
+
+    def _record(self, report: CheckReport) -> None:
         self.reports.append(report)
         self._session.record(self.nodeid, report)
-        if not report.passed:
-            raise GradientMismatch(report.failure_message(), report)
-        return report
 
     def __repr__(self) -> str:
         return f"<gradcheck fixture for {self.nodeid}: {len(self.reports)} checks, defaults {self.defaults}>"

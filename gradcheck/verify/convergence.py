@@ -34,17 +34,17 @@ depends only on the seed and the parameter shapes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from .._validation import as_numeric_array, check_grads_mapping, check_params_mapping, describe
+from .._validation import as_numeric_array, check_choices, check_grads_mapping, check_params_mapping, describe
 from ..errors import InvalidArgument
-from ..numerical.numeric import LossEvaluator, complex_step_faithful, precision_of
+from ..numerical.evaluator import LossEvaluator, complex_step_faithful, loss_at_rest
+from ..report.records import SweepResult, TaylorResult
 
-__all__ = ["TaylorResult", "SweepResult", "taylor_test", "step_sweep",
-           "DEFAULT_EPSILONS", "DEFAULT_STEPS", "SWEEP_METHODS"]
+__all__ = ["taylor_test", "step_sweep", "DEFAULT_EPSILONS", "DEFAULT_STEPS", "SWEEP_METHODS"]
 
 #: ε for the Taylor test: 1e-1 … 1e-7, half a decade apart.
 DEFAULT_EPSILONS = np.logspace(-1, -7, 13)
@@ -63,95 +63,6 @@ PASS_ORDER = 1.8
 FIT_DECADES = 2.0
 #: … but at least this many points when the resolved run has them.
 MIN_FIT_POINTS = 3
-
-
-@dataclass
-class TaylorResult:
-    """The Taylor remainder test of one parameter group.
-
-    Attributes
-    ----------
-    name : str
-        The parameter group.
-    epsilons : ndarray of shape (k,)
-        The ε used, in the order given.
-    remainder0 : ndarray of shape (k,)
-        r0(ε) = |L(θ + εv) − L(θ)|.
-    remainder1 : ndarray of shape (k,)
-        r1(ε) = |L(θ + εv) − L(θ) − ε⟨g, v⟩|.
-    order : float
-        Least-squares slope of log r1 against log ε over the points used;
-        ≈ 2 for a correct gradient, ≈ 1 for a wrong one, NaN when fewer than
-        two consecutive ε leave r1 above the round-off floor.
-    passed : bool
-        ``order >= 1.8``; or, when r1 never rises above the round-off floor
-        (and every value is finite), True: ⟨g, v⟩ then matches the loss to
-        working precision, |⟨∇L − g, v⟩| ≲ floor/max(ε).
-    n_points_used : int
-        Number of ε the order was fitted over.
-    direction_norm : float
-        ‖v‖₂ of the random direction.
-    used : ndarray of bool, shape (k,)
-        Which ε the order was fitted over.
-    roundoff_floor : ndarray of shape (k,)
-        1e3·ε_mach·max(1, |L(θ)|, |L(θ + εv)|): r1 at or below it is round-off.
-    directional_derivative : float
-        ⟨g, v⟩, the slope the gradient under test predicts.
-    loss_value : float
-        L(θ).
-    notes : list of str
-        How the verdict was reached, and what to look at when it failed.
-    """
-
-    name: str
-    epsilons: np.ndarray
-    remainder0: np.ndarray
-    remainder1: np.ndarray
-    order: float
-    passed: bool
-    n_points_used: int
-    direction_norm: float
-    used: np.ndarray
-    roundoff_floor: np.ndarray
-    directional_derivative: float
-    loss_value: float
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SweepResult:
-    """The step-size sweep of one parameter group.
-
-    Attributes
-    ----------
-    name : str
-        The parameter group.
-    steps : ndarray of shape (k,)
-        The steps h, in the order given (distance moved along the unit direction v).
-    errors : dict of str to ndarray of shape (k,)
-        Per method, |D(h) − ⟨g, v⟩| / max(|⟨g, v⟩|, tiny) with tiny the
-        smallest normal float64.  A wrong g makes every curve level off at
-        the gradient's own relative error.
-    best_step : dict of str to float
-        Per method, the h with the smallest error (NaN if none is finite).
-    best_error : dict of str to float
-        Per method, that smallest error.
-    directional_derivative : float
-        ⟨g, v⟩ with ‖v‖₂ = 1.
-    loss_value : float
-        L(θ).
-    notes : list of str
-        Methods dropped and why (e.g. a loss that does not accept complex input).
-    """
-
-    name: str
-    steps: np.ndarray
-    errors: dict[str, np.ndarray]
-    best_step: dict[str, float]
-    best_error: dict[str, float]
-    directional_derivative: float
-    loss_value: float
-    notes: list[str] = field(default_factory=list)
 
 
 # -- validation --------------------------------------------------------------
@@ -221,11 +132,9 @@ def _along(ev: LossEvaluator, name: str, base: np.ndarray, v: np.ndarray, t: flo
 def _start(loss: Callable, params: dict[str, np.ndarray]) -> tuple[LossEvaluator, float, float, list[str]]:
     """An evaluator, L(θ), ε_mach of the loss's precision, and notes about them."""
     ev = LossEvaluator(loss, params)
-    ev.context = "at the unperturbed parameters"
-    raw = ev()
-    f0 = float(np.real(raw))
+    f0, _, eps = loss_at_rest(ev)
     notes = [] if math.isfinite(f0) else [f"the loss is {f0} at the given parameters: nothing can be measured"]
-    return ev, f0, float(np.finfo(precision_of(raw)).eps), notes
+    return ev, f0, eps, notes
 
 
 # -- Taylor remainder test ---------------------------------------------------
@@ -383,19 +292,6 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
 # -- step-size sweep ---------------------------------------------------------
 
 
-def _sweep_methods(methods: Any) -> tuple[str, ...]:
-    names = (methods,) if isinstance(methods, str) else methods
-    try:
-        names = tuple(names)
-    except TypeError:
-        raise InvalidArgument(f"methods: expected a sequence of names from {list(SWEEP_METHODS)}, "
-                              f"got {describe(methods)}") from None
-    unknown = [m for m in names if m not in SWEEP_METHODS]
-    if not names or unknown:
-        raise InvalidArgument(f"methods: expected one or more of {list(SWEEP_METHODS)}, got {list(names)}")
-    return tuple(dict.fromkeys(names))
-
-
 def _estimates(ev: LossEvaluator, cev: LossEvaluator | None, name: str, v: np.ndarray, f0: float,
                hs: np.ndarray, methods: list[str]) -> dict[str, np.ndarray]:
     """D(h) for every step and method, along the unit direction ``v`` of group ``name``."""
@@ -437,7 +333,7 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
     The complex curve is dropped, with a note, for a group where the loss
     does not carry a complex perturbation (it raises, returns a real number,
     emits ``ComplexWarning`` or disagrees with real differences; see
-    :func:`gradcheck.numerical.numeric.complex_step_faithful`).
+    :func:`gradcheck.numerical.evaluator.complex_step_faithful`).
 
     Parameters
     ----------
@@ -479,7 +375,7 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
     """
     params, grads, names = _validate(loss, params, grads, seed, groups)
     hs = _grid("steps", steps, DEFAULT_STEPS, 1)
-    methods = _sweep_methods(methods)
+    methods = tuple(dict.fromkeys(check_choices("methods", methods, SWEEP_METHODS)))
     directions = _directions(params, seed)
     ev, f0, eps_mach, start_notes = _start(loss, params)
     cev = LossEvaluator(loss, params, complex_mode=True) if "complex" in methods else None

@@ -15,12 +15,13 @@ Every diagnosis names a ``cause`` (a short key) and says it in a sentence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .tolerance import GroupResult
+from ..report.records import GroupResult
 
 if TYPE_CHECKING:
     from ..report.model import CheckReport, NetworkReport
@@ -95,6 +96,8 @@ def _ratio_diagnosis(c: float, name: str, n_samples: int | None) -> Diagnosis:
 
 def _precision(r: GroupResult) -> Diagnosis | None:
     a, n = r.analytic, r.numerical
+    if a is None or n is None:
+        return None
     scale = float(np.max(np.abs(n), initial=0.0))
     if scale == 0:
         return None
@@ -174,7 +177,7 @@ def _swapped(groups: Sequence[GroupResult]) -> Diagnosis | None:
     return None
 
 
-def diagnose_report(report: "CheckReport", params: dict[str, np.ndarray] | None = None,
+def diagnose_report(report: CheckReport, params: dict[str, np.ndarray] | None = None,
                     n_samples: int | None = None) -> list[Diagnosis]:
     """Diagnoses of a failed :func:`check_params` report, one per failing group at most."""
     if report.passed:
@@ -196,7 +199,7 @@ def diagnose_report(report: "CheckReport", params: dict[str, np.ndarray] | None 
     return out
 
 
-def diagnose_network(report: "NetworkReport", params: dict[str, np.ndarray], n_samples: int,
+def diagnose_network(report: NetworkReport, params: dict[str, np.ndarray], n_samples: int,
                      stale_check: Any = None) -> list[Diagnosis]:
     """The probable cause of a failed network check, from where the delta chain breaks.
 

@@ -1,6 +1,6 @@
-"""Per-layer verification of a DenseNet's backpropagation, link by link.
+"""Per-layer verification of a DenseNet's backpropagation, link by link: check_network.
 
-For every layer l = 1 … L, :func:`check_layers` measures δ_l = ∂L/∂z_l
+For every layer l = 1 … L, :func:`check_network` measures δ_l = ∂L/∂z_l
 numerically by perturbing the pre-activations z_l and running the network
 forward from layer l (no backprop code involved), and checks:
 
@@ -22,33 +22,162 @@ formula rows pass locates a bug in the backward pass under test.
 
 The tolerance of each row is the model of :mod:`gradcheck.verify.tolerance`, with the
 error estimates of the numerical values that enter a formula propagated
-through it (|W|ᵀ and |a| weighted), and with the analytic values' own
-rounding scale from :func:`rounding_scale`.
+through it (|W|ᵀ and |a| weighted), and with a bound on the analytic values'
+own rounding error from :func:`backprop_rounding_bound`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, Callable
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from .._validation import describe
-from ..model.backprop import Backward
-from .params import Measured, _eps_grad, _tolerance, run_check
-from .tolerance import GroupResult, Tolerance, compare_group
-from .diagnose import diagnose_network
 from ..errors import InvalidArgument
-from ..model.network import DenseNet
-from ..numerical.numeric import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine, Progress, run_options
-from ..report.model import LayerResult, NetworkReport
+from ..model.backprop import Backprop, Backward
+from ..model.network import DenseNet, ForwardCache
+from ..numerical.engine import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine
+from ..numerical.progress import Progress, ProgressShares
 from ..numerical.structured import StructuredEngine
+from ..report.model import LayerResult, NetworkReport
+from ..report.records import GroupResult
 from .convergence import step_sweep, taylor_test
+from .core import Measured, run_check
+from .diagnose import diagnose_network
+from .options import CheckOptions
+from .tolerance import Tolerance, compare_group, dtype_eps_grad
 
-__all__ = ["check_layers", "rounding_scale"]
+__all__ = ["check_network", "backprop_rounding_bound"]
+
+#: The tolerance's s_i is this multiple of :func:`backprop_rounding_bound`: the
+#: bound is first order in ε and is itself computed in rounded arithmetic, so
+#: it gets the same margin as the default safety factor on error estimates.
+ROUNDING_MARGIN = 4.0
+
+DeltaEngine = Callable[[int, np.ndarray, Callable], Engine]
 
 
-def rounding_scale(net: DenseNet, reference: Backward, y: np.ndarray) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+def check_network(net: DenseNet, X: Any, y: Any, method: str = "auto", deltas: bool = True, *,
+                  backward: Backward | None = None, rtol: float = Tolerance.rtol, atol: float = Tolerance.atol,
+                  safety: float = Tolerance.safety, seed: int | None = 0, n_directions: int = 4,
+                  progress: Progress | None = None, title: str | None = None, diagnostics: bool = True,
+                  engine: str = "structured", executor: Executor | None = None,
+                  memory_budget: int = DEFAULT_MEMORY_BUDGET) -> NetworkReport:
+    """Check a DenseNet's backpropagation on data ``(X, y)``, layer by layer.
+
+    Parameters
+    ----------
+    net : DenseNet
+    X : array_like of shape (N, n_0)
+    y : array_like of shape (N, n_L), or (N,) for one output
+    method : str
+        As for :func:`gradcheck.check_params`; the delta checks use ``'auto'``
+        when it is ``'directional'``.
+    deltas : bool
+        Also verify every layer's δ_l against a numerical ∂L/∂z_l, the
+        recurrence δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ f'(z_l) and the weight and bias
+        formulas (see the module docstring); False checks parameters only.
+    backward : Backward, optional
+        The analytic pass under test, a :class:`~gradcheck.model.backprop.Backward`
+        record (default: ``net.backward(X, y)``), which lets a deliberately
+        wrong backward pass be verified.
+    rtol, atol, safety, seed, n_directions, progress
+        As for :func:`gradcheck.check_params`.
+    title : str, optional
+        Name of the check in the report (default: the network's sizes).
+    diagnostics : bool
+        Add the Taylor remainder test, the step-size sweep and error heatmaps
+        to the report.
+    engine : {'structured', 'generic'}
+        ``'structured'`` measures every entry with
+        :mod:`gradcheck.numerical.structured`, which exploits the network's
+        layers and equals the ``'generic'`` engine (the loss closure called
+        once per stencil point, as :func:`gradcheck.check_params` does) up to
+        rounding.
+    executor : concurrent.futures.Executor, optional
+        Where the engine's chunks run (default: the calling thread).
+    memory_budget : int
+        Bytes of extra memory the chunks may use (default 256 MB).
+
+    Returns
+    -------
+    NetworkReport
+        A CheckReport with ``.layers``.
+
+    Raises
+    ------
+    InvalidArgument
+        ``net`` is not a DenseNet, the data do not fit it, or an option is bad.
+
+    Examples
+    --------
+    >>> import gradcheck as gc
+    >>> net = gc.DenseNet([5, 7, 3, 2], seed=0)
+    >>> X = np.linspace(-1, 1, 20).reshape(4, 5); y = np.zeros((4, 2))
+    >>> report = gc.check_network(net, X, y, diagnostics=False)
+    >>> report.passed, [layer.passed for layer in report.layers]
+    (True, [True, True, True])
+    """
+    if not isinstance(net, DenseNet):
+        raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}; "
+                              "for other models use check_params(loss, params, grads)")
+    options = CheckOptions.build(method=method, rtol=rtol, atol=atol, safety=safety, seed=seed,
+                                 n_directions=n_directions, progress=progress,
+                                 title=f"DenseNet {'-'.join(map(str, net.sizes))}" if title is None else title,
+                                 executor=executor, memory_budget=memory_budget, engine=engine, deltas=deltas,
+                                 diagnostics=diagnostics)
+    X, y = net.checked_data(X, y, copy=True)
+    reference = Backprop(net, net.forward_cache(X), y).run()
+    analytic = reference if backward is None else backward
+    if not isinstance(analytic, Backward):
+        raise InvalidArgument(f"backward: expected a gradcheck.model.backprop.Backward record, "
+                              f"got {describe(analytic)}")
+    p_bound, d_bound = backprop_rounding_bound(net, reference, y)
+    n_params = sum(v.size for v in net.params.values())
+    shares = ProgressShares(options.progress, n_params + (sum(z.size for z in reference.cache.zs)
+                                                           if options.deltas else 0))
+    grads = {k: np.asarray(analytic.gradients[k]) for k in net.params}
+    loss = net.loss_closure(X, y)
+    param_engine, delta_engine = _engines(net, X, y, loss, options)
+    network = {"sizes": net.sizes, "activation": net.activation.name, "loss": net.criterion.name,
+               "reduction": net.criterion.reduction, "bias": net.bias, "samples": int(X.shape[0]),
+               "dtype": str(net.dtype)}
+    measured = run_check(loss, dict(net.params), grads, replace(options, progress=shares), engine=param_engine,
+                         grad_rounding={k: ROUNDING_MARGIN * v for k, v in p_bound.items()}, network=network)
+    shares.next_share(n_params)
+    base = measured.report
+    if options.deltas:
+        subs = _delta_checks(net, y, reference, analytic, d_bound, options, delta_engine, shares)
+        for l, sub in enumerate(subs, start=1):
+            base.n_evaluations += sub.report.n_evaluations
+            base.notes += [f"δ{l}: {n}" for n in sub.report.notes]
+        layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance)
+    else:
+        layers = [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
+                  for l in range(1, net.n_layers + 1)]
+    error_maps = {}
+    if measured.values is not None:
+        # The heatmaps show each entry against the tolerance that judged it.
+        for l in range(1, net.n_layers + 1):
+            r = base.group(f"W{l}")
+            if r.analytic is not None and r.numerical is not None and r.tolerance is not None:
+                error_maps[r.name] = (np.abs(r.analytic - r.numerical), r.tolerance)
+    report = NetworkReport(groups=base.groups, method=base.method, config=base.config, elapsed=base.elapsed,
+                           n_evaluations=base.n_evaluations, loss_value=base.loss_value, notes=base.notes,
+                           title=base.title, layers=layers, error_maps=error_maps)
+    if options.diagnostics:
+        report.taylor = taylor_test(loss, net.params, grads, seed=options.seed)
+        report.sweep = step_sweep(loss, net.params, grads, seed=options.seed)
+    report.diagnoses = diagnose_network(report, net.params, X.shape[0],
+                                        stale_check=lambda: _stale_learning_rate(net, X, y, grads))
+    return report
+
+
+def backprop_rounding_bound(net: DenseNet, reference: Backward,
+                            y: np.ndarray) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """First-order bound on the rounding error of backprop's gradients and deltas.
 
     A running error bound in the style of Higham, *Accuracy and Stability of
@@ -68,10 +197,10 @@ def rounding_scale(net: DenseNet, reference: Backward, y: np.ndarray) -> tuple[d
 
     Returns
     -------
-    params_scale : dict of str to ndarray
+    params_bound : dict of str to ndarray
         Same keys and shapes as ``net.params``.
-    delta_scale : list of ndarray
-        ``delta_scale[l - 1]`` has the shape of δ_l.
+    delta_bound : list of ndarray
+        ``delta_bound[l - 1]`` has the shape of δ_l.
     """
     eps = float(np.finfo(net.dtype).eps)
     a = [np.abs(x) for x in reference.cache.activations]
@@ -79,118 +208,52 @@ def rounding_scale(net: DenseNet, reference: Backward, y: np.ndarray) -> tuple[d
     L = net.n_layers
     N = a[0].shape[0]
     out = reference.cache.activations[L]
-    dL_da = np.abs(net.loss_spec.derivative(out, y))
-    dL_da_scale = np.abs(net.loss_spec.derivative(np.abs(out) + np.abs(y), np.zeros_like(y)))
+    dL_da = np.abs(net.criterion.derivative(out, y))
+    dL_da_scale = np.abs(net.criterion.derivative(np.abs(out) + np.abs(y), np.zeros_like(y)))
     E = eps * (dL_da * (1 + fp[L]) + dL_da_scale * fp[L])
-    params_scale: dict[str, np.ndarray] = {}
-    delta_scale: list[np.ndarray] = [None] * L  # type: ignore[list-item]
+    params_bound: dict[str, np.ndarray] = {}
+    delta_bound: list[np.ndarray] = []  # δ_L first, reversed at the end
     for l in range(L, 0, -1):
         d = np.abs(reference.deltas[l - 1])
-        delta_scale[l - 1] = E
-        params_scale[f"W{l}"] = a[l - 1].T @ E + eps * N * (a[l - 1].T @ d)
+        delta_bound.append(E)
+        params_bound[f"W{l}"] = a[l - 1].T @ E + eps * N * (a[l - 1].T @ d)
         if net.bias:
-            params_scale[f"b{l}"] = E.sum(axis=0) + eps * N * d.sum(axis=0)
+            params_bound[f"b{l}"] = E.sum(axis=0) + eps * N * d.sum(axis=0)
         if l > 1:
             absW = np.abs(net.params[f"W{l}"])
             up = d @ absW.T
             E = (E @ absW.T + eps * net.sizes[l] * up) * fp[l - 1] + eps * up * (1 + fp[l - 1])
-    return {k: params_scale[k] for k in net.params}, delta_scale
+    return {k: params_bound[k] for k in net.params}, delta_bound[::-1]
+
+
+
+def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
+             options: CheckOptions) -> tuple[Engine, DeltaEngine]:
+    """The sources of numerical derivatives: for the parameters, and per layer for δ_l = ∂L/∂z_l."""
+    run = options.run
+    if options.engine == "structured":
+        def structured_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
+            return StructuredEngine.for_deltas(net, l, z, y, z_loss, executor=run.executor,
+                                               memory_budget=run.memory_budget)
+
+        return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget),
+                structured_deltas)
+
+    def generic_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
+        return LossEngine(z_loss, {"z": z}, run)
+
+    return LossEngine(loss, dict(net.params), run), generic_deltas
 
 
 def _z_loss(net: DenseNet, layer: int, y: np.ndarray) -> Callable[[dict[str, np.ndarray]], Any]:
     """L as a function of z_layer alone: the network run forward from that layer."""
-    value = net.loss_spec.value
+    value = net.criterion.value
 
     def loss(p: dict[str, np.ndarray]):
+        # X is not read when the pass starts from z.
         return value(net.forward_cache(None, start=layer, z=p["z"]).output, y)  # type: ignore[arg-type]
 
     return loss
-
-
-def check_layers(net: DenseNet, X: Any, y: Any, *, method: str = "auto", deltas: bool = True,
-                 backward: Backward | None = None, rtol: float = 1e-10, atol: float = 0.0,
-                 safety: float = 4.0, seed: int | None = 0, n_directions: int = 4,
-                 progress: Progress | None = None, title: str | None = None,
-                 diagnostics: bool = True, engine: str = "structured", executor: Executor | None = None,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> NetworkReport:
-    """Check a DenseNet's gradients and, per layer, the delta formulas.
-
-    See :func:`gradcheck.check_network` for the parameters; ``backward`` is the
-    analytic pass under test (default: ``net.backward(X, y)``), which lets a
-    deliberately wrong backward pass be verified; ``diagnostics`` adds the
-    Taylor remainder test and the step-size sweep per parameter group;
-    ``engine`` is ``'structured'`` (:mod:`gradcheck.numerical.structured`, for the
-    per-entry methods and 'auto') or ``'generic'`` (the loss closure called
-    once per stencil point, as :func:`gradcheck.check_params` does).
-    """
-    if not isinstance(net, DenseNet):
-        raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}; "
-                              "for other models use check_params(loss, params, grads)")
-    if method not in FULL_METHODS + ("directional",):
-        raise InvalidArgument(f"method: expected one of {list(FULL_METHODS) + ['directional']}, got {method!r}")
-    if engine not in ("structured", "generic"):
-        raise InvalidArgument(f"engine: expected 'structured' or 'generic', got {engine!r}")
-    opts = run_options(executor, False, memory_budget)
-    tol = _tolerance(rtol, atol, safety)
-    X, y = net._data(X, y, copy=True)
-    reference = net._backward(X, y)
-    analytic = reference if backward is None else backward
-    if not isinstance(analytic, Backward):
-        raise InvalidArgument(f"backward: expected a gradcheck.model.backprop.Backward record, got {describe(analytic)}")
-    p_scale, d_scale = rounding_scale(net, reference, y)
-    p_noise = {k: 4 * v for k, v in p_scale.items()}
-
-    total = sum(v.size for v in net.params.values()) + (sum(z.size for z in reference.cache.zs) if deltas else 0)
-    offset = [0]
-
-    sizes: dict[int, int] = {}
-
-    def sub_progress(done: int, sub_total: int) -> None:
-        # A sub-check's total grows when it re-measures flagged entries; the
-        # bar stays within the sub-check's own share instead of running ahead.
-        if progress is not None:
-            size = sizes.setdefault(offset[0], sub_total)
-            progress(offset[0] + min(done, size), total)
-
-    options = {"executor": opts.executor, "memory_budget": opts.memory_budget}
-    grads = {k: np.asarray(analytic.gradients[k]) for k in net.params}
-    loss = net.loss_function(X, y)
-    if engine == "structured":
-        param_engine: Engine = StructuredEngine.for_params(net, X, y, loss, **options)
-        delta_engine = lambda l, z, z_loss: StructuredEngine.for_deltas(net, l, z, y, z_loss, **options)  # noqa: E731
-    else:
-        param_engine = LossEngine(loss, dict(net.params), opts)
-        delta_engine = lambda l, z, z_loss: LossEngine(z_loss, {"z": z}, opts)  # noqa: E731
-    measured = run_check(loss, dict(net.params), grads, method=method, tol=tol, seed=seed,
-                         noise=p_noise, n_directions=n_directions, progress=sub_progress,
-                         title=title or f"DenseNet {'-'.join(map(str, net.sizes))}", engine=param_engine)
-    offset[0] += sum(v.size for v in net.params.values())
-    base = measured.report
-    base.config["engine"] = engine
-    layers = _layer_rows(net, y, reference, analytic, measured, d_scale, tol, method, seed,
-                         sub_progress, offset, delta_engine) if deltas else \
-        [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
-         for l in range(1, net.n_layers + 1)]
-    error_maps = {}
-    if measured.values is not None:
-        # The heatmaps show each entry against the tolerance that judged it.
-        for l in range(1, net.n_layers + 1):
-            r = base.group(f"W{l}")
-            error_maps[r.name] = (np.abs(r.analytic - r.numerical), r.tolerance)
-    base.config["deltas"] = bool(deltas)
-    base.config["network"] = {"sizes": net.sizes, "activation": net.activation.name,
-                              "loss": net.loss_spec.name, "reduction": net.loss_spec.reduction,
-                              "bias": net.bias, "samples": int(X.shape[0]), "dtype": str(net.dtype)}
-    report = NetworkReport(groups=base.groups, method=base.method, config=base.config, elapsed=base.elapsed,
-                           n_evaluations=base.n_evaluations, loss_value=base.loss_value, notes=base.notes,
-                           title=base.title, layers=layers, error_maps=error_maps)
-    if diagnostics:
-        report.taylor = taylor_test(loss, net.params, grads, seed=seed)
-        report.sweep = step_sweep(loss, net.params, grads, seed=seed)
-        report.config["diagnostics"] = True
-    report.diagnoses = diagnose_network(report, net.params, X.shape[0],
-                                        stale_check=lambda: _stale_learning_rate(net, X, y, grads))
-    return report
 
 
 def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dict[str, np.ndarray],
@@ -199,50 +262,56 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
     for lr in candidates:
         before = DenseNet.from_params({k: net.params[k] + lr * np.asarray(grads[k], dtype=np.float64)
                                        for k in net.params},
-                                      activation=net.activation.name, reduction=net.loss_spec.reduction)
-        true = before._backward(X, y).gradients
+                                      activation=net.activation.name, reduction=net.criterion.reduction)
+        true = Backprop(before, before.forward_cache(X), y).run().gradients
         if all(np.allclose(true[k], grads[k], rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(true[k])))))
                for k in grads):
             return lr
     return None
 
 
-def _layer_rows(net: DenseNet, y: np.ndarray, reference: Backward, analytic: Backward,
-                measured: Measured, d_scale: list[np.ndarray], tol: Tolerance, method: str,
-                seed: int | None, progress: Callable[[int, int], None], offset: list[int],
-                delta_engine: Callable[[int, np.ndarray, Callable], Engine]) -> list[LayerResult]:
-    L = net.n_layers
-    cache = reference.cache
-    eps = _eps_grad(net.params["W1"], np.dtype(np.float64))
-    f0 = measured.report.loss_value
-    delta_method = method if method in FULL_METHODS else "auto"
-    num_d, est_d, delta_rows = [], [], []
-    for l in range(1, L + 1):
-        z = np.array(cache.zs[l - 1], dtype=np.float64)
+def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: Backward,
+                  d_bound: list[np.ndarray], options: CheckOptions, delta_engine: DeltaEngine,
+                  shares: ProgressShares) -> list[Measured]:
+    """Per layer, the analytic δ_l against a numerical ∂L/∂z_l at the correct z_l (one group ``"z"`` each)."""
+    options = replace(options, method=options.method if options.method in FULL_METHODS else "auto",
+                      progress=shares)
+    subs = []
+    for l in range(1, net.n_layers + 1):
+        z = np.array(reference.cache.zs[l - 1], dtype=np.float64)
         z_loss = _z_loss(net, l, y)
-        sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic.deltas[l - 1])}, method=delta_method,
-                        tol=tol, seed=seed, noise={"z": 4 * d_scale[l - 1]},
-                        progress=progress, engine=delta_engine(l, z, z_loss))
-        offset[0] += z.size
-        row = sub.report.groups[0]
-        row.name = f"δ{l}"
-        delta_rows.append(row)
-        num_d.append(sub.values["z"])  # type: ignore[index]
-        est_d.append(sub.errors["z"])  # type: ignore[index]
-        measured.report.n_evaluations += sub.report.n_evaluations
-        measured.report.notes += [f"δ{l}: {n}" for n in sub.report.notes]
+        sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic.deltas[l - 1])}, options,
+                        engine=delta_engine(l, z, z_loss), grad_rounding={"z": ROUNDING_MARGIN * d_bound[l - 1]})
+        shares.next_share(z.size)
+        sub.report.groups[0].name = f"δ{l}"
+        subs.append(sub)
+    return subs
+
+
+def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Measured, subs: list[Measured],
+                d_bound: list[np.ndarray], tol: Tolerance) -> list[LayerResult]:
+    """Every layer's rows: the parameter and delta checks, and the formulas on numerical values alone."""
+    L = net.n_layers
+    eps = dtype_eps_grad(net.params["W1"], np.dtype(np.float64))
+    f0 = measured.report.loss_value
+    num_d, est_d = [], []
+    for sub in subs:
+        assert sub.values is not None and sub.errors is not None  # delta checks measure every entry
+        num_d.append(sub.values["z"])
+        est_d.append(sub.errors["z"])
 
     def row(name: str, predicted: np.ndarray, numerical: np.ndarray, error: np.ndarray,
-            noise: np.ndarray, at: np.ndarray | None) -> GroupResult:
+            bound: np.ndarray, at: np.ndarray | None) -> GroupResult:
         return compare_group(name, predicted, numerical, error, eps_grad=eps, tol=tol, method="formula",
-                             params=at, loss_value=f0, noise=noise)
+                             params=at, loss_value=f0, grad_rounding=ROUNDING_MARGIN * bound)
 
     a = cache.activations
     fp = [net.activation.derivative(x) for x in a]
+    base = measured.report
     layers = []
     for l in range(1, L + 1):
         if l == L:
-            predicted = net.loss_spec.derivative(a[L], y) * fp[L]
+            predicted = net.criterion.derivative(a[L], y) * fp[L]
             err = est_d[l - 1]
             label = f"δ{l} = ∂L/∂a{l} ⊙ f'(z{l})"
         else:
@@ -250,18 +319,17 @@ def _layer_rows(net: DenseNet, y: np.ndarray, reference: Backward, analytic: Bac
             predicted = (num_d[l] @ W.T) * fp[l]
             err = est_d[l - 1] + (est_d[l] @ np.abs(W).T) * np.abs(fp[l])
             label = f"δ{l} = (δ{l + 1} W{l + 1}ᵀ) ⊙ f'(z{l})"
-        recurrence = row(label, predicted, num_d[l - 1], err, 4 * d_scale[l - 1], cache.zs[l - 1])
+        recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1])
         w_formula = b_formula = None
-        if measured.values is not None:
+        if measured.values is not None and measured.errors is not None:
             absA = np.abs(a[l - 1])
             w_formula = row(f"∂L/∂W{l} = a{l - 1}ᵀ δ{l}", a[l - 1].T @ num_d[l - 1], measured.values[f"W{l}"],
-                            measured.errors[f"W{l}"] + absA.T @ est_d[l - 1],  # type: ignore[index]
-                            4 * (absA.T @ d_scale[l - 1]), net.params[f"W{l}"])
+                            measured.errors[f"W{l}"] + absA.T @ est_d[l - 1], absA.T @ d_bound[l - 1],
+                            net.params[f"W{l}"])
             if net.bias:
                 b_formula = row(f"∂L/∂b{l} = Σ δ{l}", num_d[l - 1].sum(axis=0), measured.values[f"b{l}"],
-                                measured.errors[f"b{l}"] + est_d[l - 1].sum(axis=0),  # type: ignore[index]
-                                4 * d_scale[l - 1].sum(axis=0), net.params[f"b{l}"])
-        base = measured.report
+                                measured.errors[f"b{l}"] + est_d[l - 1].sum(axis=0), d_bound[l - 1].sum(axis=0),
+                                net.params[f"b{l}"])
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
-                                  delta_rows[l - 1], recurrence, w_formula, b_formula))
+                                  subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
     return layers

@@ -6,12 +6,12 @@ numerical derivative n_i is known to be rather than from one fixed rtol:
     tol_i = safety · est_i                               error estimate of the numerical method
           + rtol · max(|g_i|, |n_i|)                     small relative term
           + c_g · ε_g · (|g_i| + G + |L| / max(1, |θ_i|))  rounding of the analytic gradient
-          + s_i                                          rounding scale of the analytic gradient, if known
+          + s_i                                          rounding bound of the analytic gradient, if known
           + atol                                         optional absolute floor (default 0)
 
 where ``est_i`` is the method's own error estimate (truncation estimate plus
 round-off ≈ κ·ε·|L|/h, or the Richardson / SciPy error estimate, see
-:mod:`gradcheck.numerical.numeric`), ``g_i`` the analytic value, ``ε_g`` the machine
+:mod:`gradcheck.numerical.rules`), ``g_i`` the analytic value, ``ε_g`` the machine
 epsilon of the parameters' dtype (or of the precision the loss is evaluated
 in, if coarser), ``G = max_j |n_j|`` the scale of the group's gradient and
 ``L`` the loss.  The ``|L|`` term is the loss's own resolution: a gradient
@@ -20,10 +20,10 @@ represent, and hand-written gradients reach it when sigmoids saturate (σ'
 computed as a(1 − a) from a rounded a has an absolute, not a relative, error
 of about ε).  ``s_i`` is supplied by :func:`gradcheck.check_network`, which
 propagates that rounding through the network (zero for :func:`check_params`
-unless the caller passes ``noise``).  For parameters coarser than float64
+unless the caller passes ``grad_rounding``).  For parameters coarser than float64
 (ε_g > 2.2e-16) the relative term is max(rtol, √ε_g): a float32 gradient is a
 sum of rounded terms that may cancel, so it is trusted to about 3e-4 relative.
-When the loss's measured rounding noise σ (:func:`gradcheck.numerical.numeric.estimate_noise`)
+When the loss's measured rounding noise σ (:func:`gradcheck.numerical.evaluator.estimate_loss_noise`)
 is larger relative to |L| than ε_g, ε_g in the rounding term is replaced by
 σ/|L|, with c_g·σ/|L| capped at 1e-6: near an exact fit the residuals a − y,
 from which both the loss and the analytic gradient are computed, are rounded
@@ -35,20 +35,22 @@ The entry passes when ``|g_i − n_i| ≤ tol_i``; a non-finite analytic or
 numerical value never passes.
 
 The relative error reported for an entry is
-``|g_i − n_i| / max(|g_i|, |n_i|, noise_i)`` with ``noise_i = tol_i − rtol ·
+``|g_i − n_i| / max(|g_i|, |n_i|, abs_i)`` with ``abs_i = tol_i − rtol ·
 max(|g_i|, |n_i|)`` the absolute part of its tolerance, so an entry whose
 true gradient is zero never divides by zero; identical values have error 0.
-The normwise relative error is ``‖g − n‖₂ / max(‖g‖₂, ‖n‖₂, ‖noise‖₂)``.
+The normwise relative error is ``‖g − n‖₂ / max(‖g‖₂, ‖n‖₂, ‖abs‖₂)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tolerance", "Mismatch", "GroupResult", "compare_group"]
+from ..report.records import GroupResult, Mismatch
+
+__all__ = ["Tolerance", "compare_group", "entry_tolerance", "gradient_epsilon",
+           "dtype_eps_grad", "NOISE_TRUST_CAP"]
 
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -75,99 +77,6 @@ class Tolerance:
     grad_factor: float = 16.0
 
 
-@dataclass
-class Mismatch:
-    """One entry of a group, as shown in failure tables."""
-
-    index: tuple[int, ...]
-    analytic: float
-    numerical: float
-    abs_error: float
-    rel_error: float
-    tolerance: float
-
-
-@dataclass
-class GroupResult:
-    """The verdict and error metrics of one parameter group.
-
-    Attributes
-    ----------
-    name : str
-    shape : tuple of int
-    passed : bool
-        Every entry within its tolerance and finite.
-    n_entries, n_mismatched : int
-    max_abs_error : float
-        max_i |g_i − n_i| over finite entries (inf if any is non-finite).
-    max_rel_error : float
-        Largest entry-wise relative error (see module docstring).
-    norm_rel_error : float
-        Normwise relative error.
-    worst_index : tuple of int or None
-        The entry furthest outside (or least inside) its tolerance, by
-        |g_i − n_i| / tol_i; None when entries were not measured one by one.
-    worst_analytic, worst_numerical, worst_tolerance : float
-        That entry's values and tolerance.
-    method : str
-        Numerical method used for the group.
-    max_error_estimate : float
-        Largest error estimate of the numerical method in the group.
-    worst : list of Mismatch
-        The entries with the largest error-to-tolerance ratio, worst first
-        (failing entries only when the group failed).
-    notes : list of str
-        Non-finite values found, precision caveats, method fallbacks.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    passed: bool
-    n_entries: int
-    n_mismatched: int
-    max_abs_error: float
-    max_rel_error: float
-    norm_rel_error: float
-    worst_index: tuple[int, ...] | None
-    worst_analytic: float
-    worst_numerical: float
-    worst_tolerance: float
-    method: str
-    max_error_estimate: float
-    worst: list[Mismatch] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    #: The compared arrays (float64) and each entry's tolerance, kept for
-    #: diagnosis and plots; not serialised.
-    analytic: np.ndarray | None = field(default=None, repr=False, compare=False)
-    numerical: np.ndarray | None = field(default=None, repr=False, compare=False)
-    tolerance: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (non-finite floats become strings)."""
-        d = asdict(self)
-        del d["analytic"], d["numerical"], d["tolerance"]
-        d["shape"] = list(self.shape)
-        d["worst_index"] = None if self.worst_index is None else list(self.worst_index)
-        for m in d["worst"]:
-            m["index"] = list(m["index"])
-        return _json_safe(d)
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if np.isfinite(f) else str(f)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
 def _nonfinite_note(label: str, arr: np.ndarray, limit: int = 3) -> str | None:
     if np.isfinite(arr).all():
         return None
@@ -182,6 +91,11 @@ def _nonfinite_note(label: str, arr: np.ndarray, limit: int = 3) -> str | None:
 NOISE_TRUST_CAP = 1e-6
 
 
+def dtype_eps_grad(param: np.ndarray, precision: np.dtype) -> float:
+    """ε_g from the dtypes: the parameters' own precision, or the loss's if that is coarser."""
+    return max(float(np.finfo(param.dtype).eps), float(np.finfo(precision).eps))
+
+
 def gradient_epsilon(eps_grad: float, loss_value: float, loss_noise: float, grad_factor: float) -> float:
     """ε_g, or the loss's relative noise σ/|L| when that is larger (with c_g·σ/|L| at most ``NOISE_TRUST_CAP``)."""
     if loss_noise > 0 and np.isfinite(loss_value) and grad_factor > 0:
@@ -192,11 +106,11 @@ def gradient_epsilon(eps_grad: float, loss_value: float, loss_noise: float, grad
 
 def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
                     eps_grad: float, tol: Tolerance, *, loss_value: float = 0.0,
-                    params: np.ndarray | None = None,
-                    noise: np.ndarray | None = None, loss_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-entry tolerance and its absolute (noise) part; shapes of the inputs.
+                    params: np.ndarray | None = None, grad_rounding: np.ndarray | None = None,
+                    loss_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-entry tolerance tol_i and its absolute part abs_i; shapes of the inputs.
 
-    ``loss_noise`` is σ, the measured rounding noise of the loss values.
+    ``grad_rounding`` is s_i, ``loss_noise`` σ, the measured rounding noise of the loss values.
     """
     finite_n = np.abs(numerical[np.isfinite(numerical)])
     G = float(finite_n.max()) if finite_n.size else 0.0
@@ -208,16 +122,16 @@ def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarr
     L = abs(loss_value) if np.isfinite(loss_value) else 0.0
     theta = 1.0 if params is None else np.maximum(1.0, np.abs(np.asarray(params, dtype=np.float64)))
     with np.errstate(invalid="ignore", over="ignore"):
-        noise = (tol.safety * error + tol.grad_factor * eps_grad * (np.abs(analytic) + G + L / theta)
-                 + tol.atol + (0.0 if noise is None else noise))
-        total = noise + rtol * np.maximum(np.abs(analytic), np.abs(numerical))
-    return total, noise
+        abs_tol = (tol.safety * error + tol.grad_factor * eps_grad * (np.abs(analytic) + G + L / theta)
+                   + tol.atol + (0.0 if grad_rounding is None else grad_rounding))
+        total = abs_tol + rtol * np.maximum(np.abs(analytic), np.abs(numerical))
+    return total, abs_tol
 
 
 def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
                   *, eps_grad: float, tol: Tolerance = Tolerance(), method: str = "",
                   params: np.ndarray | None = None, loss_value: float = 0.0,
-                  noise: np.ndarray | None = None, loss_noise: float = 0.0, n_worst: int = 5) -> GroupResult:
+                  grad_rounding: np.ndarray | None = None, loss_noise: float = 0.0, n_worst: int = 5) -> GroupResult:
     """Compare one group's analytic gradient with its numerical derivative.
 
     Parameters
@@ -235,8 +149,8 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         The parameter values (θ in the tolerance model; non-finite entries fail).
     loss_value : float
         L in the tolerance model.
-    noise : ndarray, optional
-        s_i in the tolerance model, the analytic gradient's rounding scale.
+    grad_rounding : ndarray, optional
+        s_i in the tolerance model, a bound on the analytic gradient's rounding error.
     loss_noise : float
         σ, the measured rounding noise of the loss values (0: not measured).
     n_worst : int
@@ -263,15 +177,15 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         _nonfinite_note("the analytic gradient", a),
         _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n),
     ) if m]
-    total, noise = entry_tolerance(a, n, e, eps_grad, tol, loss_value=loss_value, params=params, noise=noise,
-                                   loss_noise=loss_noise)
+    total, abs_tol = entry_tolerance(a, n, e, eps_grad, tol, loss_value=loss_value, params=params,
+                                     grad_rounding=grad_rounding, loss_noise=loss_noise)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(a - n)
         finite = np.isfinite(a) & np.isfinite(n) & np.isfinite(total)
         if params is not None:
             finite &= np.isfinite(np.asarray(params))
         ok = finite & (diff <= total)
-        denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), noise)
+        denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), abs_tol)
         rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
         ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
@@ -291,7 +205,7 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         with np.errstate(invalid="ignore", over="ignore"):
             dn = np.linalg.norm(np.where(finite, a - n, np.inf))
             norm_den = max(np.linalg.norm(np.where(finite, a, 0)), np.linalg.norm(np.where(finite, n, 0)),
-                           np.linalg.norm(np.where(finite, noise, 0)))
+                           np.linalg.norm(np.where(finite, abs_tol, 0)))
         norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
         w = worst_flat
         worst_vals = (float(a.flat[w]), float(n.flat[w]), float(total.flat[w]))

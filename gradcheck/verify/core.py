@@ -1,0 +1,231 @@
+"""Measure, then compare: the check that check_params and check_network share.
+
+:func:`run_check` takes validated arguments and a :class:`CheckOptions`,
+obtains the numerical derivatives from an engine, re-measures the entries a
+provisional first pass cannot clear, and compares every group with the
+tolerance model of :mod:`gradcheck.verify.tolerance`.  The public entry points
+(:mod:`gradcheck.verify.params`, :mod:`gradcheck.verify.network`) validate and
+call it; it never calls them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import GradcheckWarning
+from ..numerical.engine import Engine, LossEngine, NumericalGradient
+from ..numerical.evaluator import LossEvaluator, loss_at_rest
+from ..numerical.rules import RULES, apply_rule
+from ..numerical.steps import relative_step
+from ..report.model import CheckReport
+from ..report.records import GroupResult
+from .options import CheckOptions
+from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
+
+__all__ = ["Measured", "run_check", "flagged_entries"]
+
+
+@dataclass
+class Measured:
+    """A check's report with the numerical values and error estimates it compared.
+
+    ``values`` and ``errors`` are None for the directional method, which does
+    not measure entries.
+    """
+
+    report: CheckReport
+    values: dict[str, np.ndarray] | None
+    errors: dict[str, np.ndarray] | None
+
+
+def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+              options: CheckOptions, *, engine: Engine | None = None,
+              grad_rounding: dict[str, np.ndarray] | None = None,
+              network: dict[str, Any] | None = None) -> Measured:
+    """check_params on validated arguments, keeping the measured derivatives.
+
+    Parameters
+    ----------
+    loss : callable
+    params, grads : dict of str to ndarray
+        Validated: the same keys and shapes.
+    options : CheckOptions
+        Method, tolerance, seed, progress and title of the check.
+    engine : Engine, optional
+        Supplies the numerical derivatives of the full methods (default:
+        :class:`~gradcheck.numerical.engine.LossEngine` on ``loss``, run
+        serially); the directional method always calls ``loss``.
+    grad_rounding : dict of str to ndarray, optional
+        s_i of the tolerance model per group (absent groups: 0).
+    network : dict, optional
+        Recorded in the report's config (see :meth:`CheckOptions.config`).
+
+    Returns
+    -------
+    Measured
+    """
+    start = time.perf_counter()
+    grad_rounding = grad_rounding or {}
+    values = errors = None
+    if options.method == "directional":
+        groups, f0, n_evals, notes = _directional(loss, params, grads, options)
+        config = options.config(network=network)
+    else:
+        engine = engine if engine is not None else LossEngine(loss, params)
+        ng = engine.gradient(options.method, seed=options.seed, progress=options.progress)
+        groups, n_evals, notes, values, errors = _compare_all(engine, params, grads, ng, options, grad_rounding)
+        f0 = ng.loss_value
+        config = options.config(ng, network=network)
+        if ng.precision != np.float64:
+            warnings.warn(f"gradcheck: the loss evaluates in {ng.precision}; tolerances are widened to that "
+                          "precision (pass float64 parameters through a float64 loss for a sharper check)",
+                          GradcheckWarning, stacklevel=3)
+    if not math.isfinite(f0):
+        notes.insert(0, f"the loss is {f0} at the given parameters: no group can pass")
+        for g in groups:
+            g.passed = False
+    report = CheckReport(groups, options.method, config, time.perf_counter() - start, n_evals, f0, notes,
+                         title=options.title)
+    return Measured(report, values, errors)
+
+
+def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+                 ng: NumericalGradient, options: CheckOptions, grad_rounding: dict[str, np.ndarray]
+                 ) -> tuple[list[GroupResult], int, list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Compare every group, re-measuring the entries a first pass cannot clear.
+
+    Two first passes are provisional: auto's complex step (Richardson decides
+    its flags) and the generic engine's central differences with round-off
+    estimates only (the 4-call rule completes them).  ``options.progress``
+    continues past the first pass: total becomes (entries + re-measured entries).
+    """
+    tol, progress = options.tolerance, options.progress
+    notes = list(ng.notes)
+    n_evals = ng.n_evaluations
+    eps = float(np.finfo(ng.precision).eps)
+    values, errors, used = dict(ng.values), dict(ng.errors), dict(ng.methods)
+    confirm, flagged = {}, {}
+    for name, p in params.items():
+        rule = ("richardson" if options.method == "auto" and used[name] == "complex"
+                else used[name] if name in ng.roundoff_only else None)
+        if rule:
+            idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
+                                  tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise)
+            if idx.size:
+                confirm[name], flagged[name] = rule, idx
+    n_entries = sum(np.size(p) for p in params.values())
+    n_flagged = sum(idx.size for idx in flagged.values())
+    done = 0
+    for name, idx in flagged.items():
+        sub = (lambda d, _t, _o=done: progress(n_entries + _o + d, n_entries + n_flagged)) if progress else None
+        rv, re, _, n = engine.remeasure(confirm[name], name, idx, f0=ng.loss_value, eps=eps,
+                                        loss_noise=ng.loss_noise, progress=sub)
+        done += idx.size
+        values[name], errors[name] = values[name].copy(), errors[name].copy()
+        values[name].flat[idx], errors[name].flat[idx] = rv, re
+        n_evals += n
+        if confirm[name] == "richardson":
+            # An entry fails under auto only if real arithmetic confirms the
+            # disagreement: the complex step also resolves the analytic
+            # gradient's own rounding (a(1 − a) near saturation, residuals
+            # near an exact fit), which is not a bug.  Use method='complex'
+            # to judge by the complex step alone.
+            used[name] = "complex+richardson"
+            notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} flagged by the "
+                         "complex step re-measured with Richardson extrapolation, which decides them")
+    sigma = ng.loss_noise
+    if flagged and engine.measured_loss_noise is not None:
+        sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
+    if ng.roundoff_only:
+        completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
+        notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
+                     f"entr{'y' if completed == 1 else 'ies'} that round-off alone could not clear; the other "
+                     "entries' error estimates are round-off bounds (their verdict cannot change)")
+    groups = [compare_group(name, grads[name], values[name], errors[name], eps_grad=dtype_eps_grad(p, ng.precision),
+                            tol=tol, method=used[name], params=p, loss_value=ng.loss_value,
+                            grad_rounding=grad_rounding.get(name), loss_noise=sigma)
+              for name, p in params.items()]
+    eps_eff = gradient_epsilon(0.0, ng.loss_value, sigma, tol.grad_factor)
+    if tol.grad_factor * eps_eff > tol.rtol:
+        notes.append(f"the loss's measured rounding noise is {sigma:.2g} (σ/|L| = "
+                     f"{sigma / abs(ng.loss_value) if ng.loss_value else math.inf:.2g}, "
+                     "as near an exact fit, where a − y rounds at the scale of a): analytic gradients are trusted "
+                     f"to {tol.grad_factor * eps_eff:.2g} relative, not to rtol = {tol.rtol:.2g}")
+    return groups, n_evals, notes, values, errors
+
+
+def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
+                    loss_value: float, p: np.ndarray, grad_rounding: np.ndarray | None,
+                    loss_noise: float = 0.0) -> np.ndarray:
+    """Flat indices of the entries whose difference exceeds the tolerance.
+
+    Parameters
+    ----------
+    g, values, errors, p : ndarray, all of one group's shape
+        Analytic gradient, numerical derivative, its error estimate, and θ.
+    eps_g, tol, loss_value, grad_rounding, loss_noise
+        As for :func:`gradcheck.verify.tolerance.entry_tolerance`.
+
+    Returns
+    -------
+    ndarray of int, shape (k,)
+    """
+    g = np.asarray(g, np.float64)
+    total, _ = entry_tolerance(g, values, errors, eps_g, tol, loss_value=loss_value, params=p,
+                               grad_rounding=grad_rounding, loss_noise=loss_noise)
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(~(np.abs(g - values) <= total))
+
+
+def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+                 options: CheckOptions) -> tuple[list[GroupResult], float, int, list[str]]:
+    """⟨g, v⟩ against a Richardson directional derivative, ``options.n_directions`` directions per group."""
+    tol, k = options.tolerance, options.n_directions
+    rng = np.random.default_rng(options.seed)
+    ev = LossEvaluator(loss, params)
+    f0, precision, eps = loss_at_rest(ev)
+    h = relative_step("richardson", precision)
+    groups = []
+    for name, p in params.items():
+        g = np.asarray(grads[name], dtype=np.float64)
+        x = ev.work[name].copy()
+        proj, nums, errs, scales = [], [], [], []
+        ev.context = f"along a random direction in {name!r} (method 'directional')"
+        for _ in range(k):
+            v = rng.standard_normal(p.shape)
+            # Non-finite parameters make NaN here; the comparison reports them.
+            hv = h * max(1.0, float(np.max(np.abs(x), initial=0.0)))
+            F = []
+            with np.errstate(invalid="ignore", over="ignore"):
+                for s in RULES["richardson"].offsets:
+                    ev.work[name][...] = x + s * hv * v
+                    F.append(float(np.real(ev())))
+                ev.work[name][...] = x
+                # The same Richardson rule as per-entry checks, along v.
+                value, error = apply_rule("richardson", np.asarray([F]) - f0, f0, np.asarray([hv]), eps)
+            R2, est = float(value[0]), float(error[0])
+            proj.append(float(np.sum(g * v)))
+            nums.append(R2)
+            errs.append(est)
+            scales.append(float(np.sum(np.abs(g * v))))
+        eps_g = dtype_eps_grad(p, precision)
+        # The rounding of ⟨g, v⟩ scales with Σ|g_i v_i|, not with |⟨g, v⟩|.
+        errs_arr = np.asarray(errs) + tol.grad_factor * eps_g * np.asarray(scales) / tol.safety
+        r = compare_group(name, np.asarray(proj), np.asarray(nums), errs_arr, eps_grad=0.0, tol=tol,
+                          method="directional")
+        r.shape = tuple(p.shape)
+        r.n_entries = int(np.size(p))
+        r.worst_index = None
+        r.worst = []
+        r.notes.append(f"directional check along {k} random directions: {r.n_mismatched} disagree"
+                       + ("; it cannot say which entry is wrong: run method='auto' on this group to locate it"
+                          if not r.passed else ""))
+        groups.append(r)
+    return groups, f0, ev.n_evaluations, []

@@ -1,0 +1,161 @@
+"""The options of a check: validated once at the public boundary, then carried through the layers.
+
+:func:`gradcheck.check_params`, :func:`gradcheck.check_grad`,
+:func:`gradcheck.check_network`, :func:`gradcheck.assert_gradients` and the
+pytest fixture take their options as keyword arguments and build one frozen
+:class:`CheckOptions` with :meth:`CheckOptions.build`; everything below them
+reads that object and trusts it.  The report's ``config`` is written here,
+by :meth:`CheckOptions.config`, and nowhere else (the command line adds only
+the ``command`` that reproduces it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import describe
+from ..errors import InvalidArgument
+from ..numerical.engine import DEFAULT_MEMORY_BUDGET, METHODS, NumericalGradient, RunOptions, run_options
+from ..numerical.progress import Progress
+from .tolerance import Tolerance
+
+__all__ = ["CheckOptions", "ENGINES"]
+
+#: Where the network check gets its numerical derivatives: the structured
+#: engine of :mod:`gradcheck.numerical.structured`, or the loss closure.
+ENGINES = ("structured", "generic")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How a check is made.
+
+    Attributes
+    ----------
+    method : str
+        One of :data:`gradcheck.numerical.engine.METHODS`.
+    tolerance : Tolerance
+        rtol, atol and safety of the tolerance model.
+    seed : int or None
+        Seed of random probe and check directions.
+    n_directions : int
+        Directions per group for ``method='directional'``.
+    run : RunOptions
+        Executor, vectorized loss calls and memory budget.
+    progress : callable or None
+        ``progress(done, total)`` as entries are measured.
+    title : str
+        Name of the check in the report.
+    engine : {'structured', 'generic'}
+        The network check's source of numerical derivatives.
+    deltas : bool
+        The network check also verifies every layer's δ and the formulas.
+    diagnostics : bool
+        The network check adds the Taylor test and the step-size sweep.
+    """
+
+    method: str = "auto"
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    seed: int | None = 0
+    n_directions: int = 4
+    run: RunOptions = field(default_factory=RunOptions)
+    progress: Progress | None = None
+    title: str = "gradient check"
+    engine: str = "structured"
+    deltas: bool = True
+    diagnostics: bool = True
+
+    @classmethod
+    def build(cls, *, method: Any = "auto", rtol: Any = Tolerance.rtol, atol: Any = Tolerance.atol,
+              safety: Any = Tolerance.safety, seed: Any = 0, n_directions: Any = 4, progress: Any = None,
+              title: Any = "gradient check", executor: Any = None, vectorized: Any = False,
+              memory_budget: Any = DEFAULT_MEMORY_BUDGET, engine: Any = "structured", deltas: Any = True,
+              diagnostics: Any = True) -> CheckOptions:
+        """Validate the keyword options of a public entry point.
+
+        Parameters
+        ----------
+        method, rtol, atol, safety, seed, n_directions, progress, title, executor, vectorized, memory_budget
+            As for :func:`gradcheck.check_params`.
+        engine, deltas, diagnostics
+            As for :func:`gradcheck.check_network`.
+
+        Returns
+        -------
+        CheckOptions
+
+        Raises
+        ------
+        InvalidArgument
+            An option has the wrong type or value; the message names it.
+        """
+        if method not in METHODS:
+            raise InvalidArgument(f"method: expected one of {list(METHODS)}, got {method!r}")
+        for name, v in (("rtol", rtol), ("atol", atol), ("safety", safety)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
+                    or not math.isfinite(v) or v < 0:
+                raise InvalidArgument(f"{name}: expected a finite number >= 0, got {describe(v)}")
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise InvalidArgument(f"seed: expected a non-negative integer or None, got {describe(seed)}")
+        if isinstance(n_directions, (bool, np.bool_)) or not isinstance(n_directions, (int, np.integer)) \
+                or n_directions < 1:
+            raise InvalidArgument(f"n_directions: expected a positive integer, got {describe(n_directions)}")
+        if progress is not None and not callable(progress):
+            raise InvalidArgument(f"progress: expected a callable progress(done, total) or None, "
+                                  f"got {describe(progress)}")
+        if not isinstance(title, str):
+            raise InvalidArgument(f"title: expected a string, got {describe(title)}")
+        run = run_options(executor, vectorized, memory_budget)
+        if run.vectorized and method == "directional":
+            raise InvalidArgument("vectorized: the directional method calls the loss on one parameter set at a "
+                                  "time; use vectorized=False with method='directional'")
+        if engine not in ENGINES:
+            raise InvalidArgument(f"engine: expected 'structured' or 'generic', got {engine!r}")
+        for name, v in (("deltas", deltas), ("diagnostics", diagnostics)):
+            if not isinstance(v, (bool, np.bool_)):
+                raise InvalidArgument(f"{name}: expected True or False, got {describe(v)}")
+        return cls(method=method, tolerance=Tolerance(rtol=float(rtol), atol=float(atol), safety=float(safety)),
+                   seed=None if seed is None else int(seed), n_directions=int(n_directions), run=run,
+                   progress=progress, title=title, engine=engine, deltas=bool(deltas),
+                   diagnostics=bool(diagnostics))
+
+    def config(self, measured: NumericalGradient | None = None,
+               network: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The report's ``config``: these options and what the measurement chose.
+
+        Parameters
+        ----------
+        measured : NumericalGradient, optional
+            The full methods' measurement (its steps and the loss's
+            precision are recorded); None for the directional method.
+        network : dict, optional
+            The network check's description of the net and data; its own
+            options (engine, deltas, diagnostics) are recorded with it.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable, keys in the order the reports have always had.
+        """
+        config: dict[str, Any] = {"method": self.method, "tolerance": asdict(self.tolerance), "seed": self.seed}
+        if self.method == "directional":
+            config["n_directions"] = self.n_directions
+        if measured is not None:
+            config["steps"] = {name: _step_summary(s) for name, s in measured.steps.items()}
+            config["precision"] = str(measured.precision)
+        if network is not None:
+            config.update(engine=self.engine, deltas=self.deltas, network=network)
+            if self.diagnostics:
+                config["diagnostics"] = True
+        return config
+
+
+def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
+    s = np.asarray(steps, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    return {"min": float(s.min()), "max": float(s.max())} if s.size else None
