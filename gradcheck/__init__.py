@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs ("as": re-export
     from .errors import GradientMismatch as GradientMismatch
     from .errors import InvalidArgument as InvalidArgument
     from .errors import LossEvaluationError as LossEvaluationError
+    from .interfaces.backprop_property import assert_backprop as assert_backprop
+    from .interfaces.backprop_property import verify_backprop as verify_backprop
     from .model.network import DenseNet as DenseNet
     from .model.network import xor_data as xor_data
     from .numerical.engine import NumericalGradient as NumericalGradient
@@ -34,6 +36,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs ("as": re-export
     from .verify.params import check_grad as check_grad
     from .verify.params import check_params as check_params
     from .verify.tolerance import Tolerance as Tolerance
+    from .verify.user_backprop import check_backprop as check_backprop
 
 #: Public name -> the module that defines it.
 _SOURCES = {
@@ -46,11 +49,14 @@ _SOURCES = {
     "LossEvaluationError": "errors",
     "NumericalGradient": "numerical.engine",
     "Tolerance": "verify.tolerance",
+    "assert_backprop": "interfaces.backprop_property",
     "assert_gradients": "verify.params",
     "check_grad": "verify.params",
     "check_network": "verify.network",
     "check_params": "verify.params",
+    "check_backprop": "verify.user_backprop",
     "numerical_gradient": "numerical.gradient",
+    "verify_backprop": "interfaces.backprop_property",
     "xor_data": "model.network",
 }
 

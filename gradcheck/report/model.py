@@ -210,7 +210,7 @@ class LayerResult:
     """
 
     layer: int
-    weight: GroupResult
+    weight: GroupResult | None
     bias: GroupResult | None = None
     delta: GroupResult | None = None
     recurrence: GroupResult | None = None

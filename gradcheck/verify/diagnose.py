@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..report.records import GroupResult
+from .layout import IN_OUT, Notation
 
 if TYPE_CHECKING:
     from ..report.model import CheckReport, NetworkReport
@@ -200,7 +201,7 @@ def diagnose_report(report: CheckReport, params: dict[str, np.ndarray] | None = 
 
 
 def diagnose_network(report: NetworkReport, params: dict[str, np.ndarray], n_samples: int,
-                     stale_check: Any = None) -> list[Diagnosis]:
+                     stale_check: Any = None, notation: Notation = IN_OUT) -> list[Diagnosis]:
     """The probable cause of a failed network check, from where the delta chain breaks.
 
     Parameters
@@ -213,6 +214,8 @@ def diagnose_network(report: NetworkReport, params: dict[str, np.ndarray], n_sam
         ``stale_check() -> float or None``: a learning rate for which the
         analytic gradients equal the correct gradients at θ + lr·g (weights
         before the last update), if any.
+    notation : Notation
+        How formulas are written in the messages (the caller's layout).
 
     Returns
     -------
@@ -248,14 +251,13 @@ def diagnose_network(report: NetworkReport, params: dict[str, np.ndarray], n_sam
                                               f"∂L/∂a{L} ⊙ f'(z{L}) — check the loss derivative and the output "
                                               "activation's derivative (written from a, not z)", row.name, layer)]
         return [Diagnosis("recurrence", f"δ{layer} is wrong while δ{layer + 1} is right: the recurrence at layer "
-                                        f"{layer}, δ{layer} = (δ{layer + 1} W{layer + 1}ᵀ) ⊙ f'(z{layer}) — check "
+                                        f"{layer}, {notation.recurrence(layer)} — check "
                                         f"f'(z{layer}) (from a{layer}, this layer's activation) and the transpose "
                                         f"of W{layer + 1}", row.name, layer)]
     if kind in ("weight", "bias"):
-        formula = f"a{layer - 1}ᵀ δ{layer}" if kind == "weight" else f"Σ_samples δ{layer}"
+        formula = notation.weight_formula(layer) if kind == "weight" else f"∂L/∂b{layer} = Σ_samples δ{layer}"
         return [Diagnosis(f"{kind}-formula", f"δ{layer} is right but ∂L/∂{'W' if kind == 'weight' else 'b'}{layer} "
-                                             f"is wrong: the formula ∂L/∂{'W' if kind == 'weight' else 'b'}{layer} "
-                                             f"= {formula} (check which activation, which delta, sum over all "
-                                             "samples)", row.name, layer)]
+                                             f"is wrong: the formula {formula} (check which activation, which "
+                                             "delta, sum over all samples)", row.name, layer)]
     return [Diagnosis("unknown", f"layer {layer}: the {kind.replace('_', ' ')} row fails; see its worst entries",
                       row.name, layer)]

@@ -47,6 +47,7 @@ from ..report.records import GroupResult
 from .convergence import step_sweep, taylor_test
 from .core import Measured, run_check
 from .diagnose import diagnose_network
+from .layout import IN_OUT, Notation
 from .options import CheckOptions
 from .tolerance import Tolerance, compare_group, dtype_eps_grad
 
@@ -135,44 +136,92 @@ def check_network(net: DenseNet, X: Any, y: Any, method: str = "auto", deltas: b
     if not isinstance(analytic, Backward):
         raise InvalidArgument(f"backward: expected a gradcheck.model.backprop.Backward record, "
                               f"got {describe(analytic)}")
+    return verify_layers(net, X, y, reference, analytic.deltas, analytic.gradients, options)
+
+
+def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backward,
+                  deltas: list[np.ndarray] | None, grads: dict[str, np.ndarray] | None,
+                  options: CheckOptions, notation: Notation = IN_OUT,
+                  caller: dict[str, Any] | None = None) -> NetworkReport:
+    """The per-layer report of an analytic backward pass, given as deltas, gradients or both.
+
+    Parameters
+    ----------
+    net : DenseNet
+    X : ndarray of shape (N, n_0)
+    y : ndarray of shape (N, n_L)
+        Validated data (see :meth:`DenseNet.checked_data`).
+    reference : Backward
+        The correct backward pass at the data (for rounding bounds, and for
+        measuring the numerical values that the formula rows need when the
+        analytic values are not given).
+    deltas : list of ndarray or None
+        The δ_l under test, ``deltas[l - 1]`` of shape (N, n_l); None: no delta rows.
+    grads : dict of str to ndarray or None
+        The ∂L/∂θ under test, keyed like ``net.params``; None: no parameter rows.
+    options : CheckOptions
+    notation : Notation
+        How the formula rows are written (the caller's orientation).
+    caller : dict, optional
+        How the caller's own values were given (layout, sign, …), recorded
+        in the report's ``config["network"]["backprop"]``.
+
+    Returns
+    -------
+    NetworkReport
+    """
     p_bound, d_bound = backprop_rounding_bound(net, reference, y)
     n_params = sum(v.size for v in net.params.values())
     shares = ProgressShares(options.progress, n_params + (sum(z.size for z in reference.cache.zs)
                                                            if options.deltas else 0))
-    grads = {k: np.asarray(analytic.gradients[k]) for k in net.params}
+    # Absent analytic values are stood in for by the correct ones: the
+    # numerical values they bring are what the formula rows need; their own
+    # rows are dropped below, so they can never pass anything off.
+    measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
     loss = net.loss_closure(X, y)
     param_engine, delta_engine = _engines(net, X, y, loss, options)
     network = {"sizes": net.sizes, "activation": net.activation.name, "loss": net.criterion.name,
                "reduction": net.criterion.reduction, "bias": net.bias, "samples": int(X.shape[0]),
                "dtype": str(net.dtype)}
-    measured = run_check(loss, dict(net.params), grads, replace(options, progress=shares), engine=param_engine,
-                         grad_rounding={k: ROUNDING_MARGIN * v for k, v in p_bound.items()}, network=network)
+    if caller is not None:
+        network["backprop"] = caller
+    measured = run_check(loss, dict(net.params), measured_grads, replace(options, progress=shares),
+                         engine=param_engine, grad_rounding={k: ROUNDING_MARGIN * v for k, v in p_bound.items()},
+                         network=network)
     shares.next_share(n_params)
     base = measured.report
     if options.deltas:
-        subs = _delta_checks(net, y, reference, analytic, d_bound, options, delta_engine, shares)
+        subs = _delta_checks(net, y, reference, reference.deltas if deltas is None else deltas, d_bound, options,
+                             delta_engine, shares)
         for l, sub in enumerate(subs, start=1):
             base.n_evaluations += sub.report.n_evaluations
             base.notes += [f"δ{l}: {n}" for n in sub.report.notes]
-        layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance)
+        layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance, notation)
     else:
         layers = [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
                   for l in range(1, net.n_layers + 1)]
+    for layer in layers:
+        if grads is None:
+            layer.weight = layer.bias = None
+        if deltas is None:
+            layer.delta = None
     error_maps = {}
-    if measured.values is not None:
+    if measured.values is not None and grads is not None:
         # The heatmaps show each entry against the tolerance that judged it.
         for l in range(1, net.n_layers + 1):
             r = base.group(f"W{l}")
             if r.analytic is not None and r.numerical is not None and r.tolerance is not None:
                 error_maps[r.name] = (np.abs(r.analytic - r.numerical), r.tolerance)
-    report = NetworkReport(groups=base.groups, method=base.method, config=base.config, elapsed=base.elapsed,
-                           n_evaluations=base.n_evaluations, loss_value=base.loss_value, notes=base.notes,
-                           title=base.title, layers=layers, error_maps=error_maps)
-    if options.diagnostics:
+    report = NetworkReport(groups=base.groups if grads is not None else [], method=base.method,
+                           config=base.config, elapsed=base.elapsed, n_evaluations=base.n_evaluations,
+                           loss_value=base.loss_value, notes=base.notes, title=base.title, layers=layers,
+                           error_maps=error_maps)
+    if options.diagnostics and grads is not None:
         report.taylor = taylor_test(loss, net.params, grads, seed=options.seed)
         report.sweep = step_sweep(loss, net.params, grads, seed=options.seed)
-    report.diagnoses = diagnose_network(report, net.params, X.shape[0],
-                                        stale_check=lambda: _stale_learning_rate(net, X, y, grads))
+    report.diagnoses = diagnose_network(
+        report, net.params, X.shape[0], notation=notation,
+        stale_check=None if grads is None else lambda: _stale_learning_rate(net, X, y, measured_grads))
     return report
 
 
@@ -270,7 +319,7 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
     return None
 
 
-def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: Backward,
+def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: list[np.ndarray],
                   d_bound: list[np.ndarray], options: CheckOptions, delta_engine: DeltaEngine,
                   shares: ProgressShares) -> list[Measured]:
     """Per layer, the analytic δ_l against a numerical ∂L/∂z_l at the correct z_l (one group ``"z"`` each)."""
@@ -280,7 +329,7 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: B
     for l in range(1, net.n_layers + 1):
         z = np.array(reference.cache.zs[l - 1], dtype=np.float64)
         z_loss = _z_loss(net, l, y)
-        sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic.deltas[l - 1])}, options,
+        sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic[l - 1])}, options,
                         engine=delta_engine(l, z, z_loss), grad_rounding={"z": ROUNDING_MARGIN * d_bound[l - 1]})
         shares.next_share(z.size)
         sub.report.groups[0].name = f"δ{l}"
@@ -289,7 +338,7 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: B
 
 
 def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Measured, subs: list[Measured],
-                d_bound: list[np.ndarray], tol: Tolerance) -> list[LayerResult]:
+                d_bound: list[np.ndarray], tol: Tolerance, notation: Notation) -> list[LayerResult]:
     """Every layer's rows: the parameter and delta checks, and the formulas on numerical values alone."""
     L = net.n_layers
     eps = dtype_eps_grad(net.params["W1"], np.dtype(np.float64))
@@ -313,21 +362,21 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         if l == L:
             predicted = net.criterion.derivative(a[L], y) * fp[L]
             err = est_d[l - 1]
-            label = f"δ{l} = ∂L/∂a{l} ⊙ f'(z{l})"
+            label = notation.output_delta(l)
         else:
             W = net.params[f"W{l + 1}"]
             predicted = (num_d[l] @ W.T) * fp[l]
             err = est_d[l - 1] + (est_d[l] @ np.abs(W).T) * np.abs(fp[l])
-            label = f"δ{l} = (δ{l + 1} W{l + 1}ᵀ) ⊙ f'(z{l})"
+            label = notation.recurrence(l)
         recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1])
         w_formula = b_formula = None
         if measured.values is not None and measured.errors is not None:
             absA = np.abs(a[l - 1])
-            w_formula = row(f"∂L/∂W{l} = a{l - 1}ᵀ δ{l}", a[l - 1].T @ num_d[l - 1], measured.values[f"W{l}"],
+            w_formula = row(notation.weight_formula(l), a[l - 1].T @ num_d[l - 1], measured.values[f"W{l}"],
                             measured.errors[f"W{l}"] + absA.T @ est_d[l - 1], absA.T @ d_bound[l - 1],
                             net.params[f"W{l}"])
             if net.bias:
-                b_formula = row(f"∂L/∂b{l} = Σ δ{l}", num_d[l - 1].sum(axis=0), measured.values[f"b{l}"],
+                b_formula = row(notation.bias_formula(l), num_d[l - 1].sum(axis=0), measured.values[f"b{l}"],
                                 measured.errors[f"b{l}"] + est_d[l - 1].sum(axis=0), d_bound[l - 1].sum(axis=0),
                                 net.params[f"b{l}"])
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
