@@ -254,6 +254,13 @@ def diagnose_network(report: NetworkReport, params: dict[str, np.ndarray], n_sam
                                         f"{layer}, {notation.recurrence(layer)} — check "
                                         f"f'(z{layer}) (from a{layer}, this layer's activation) and the transpose "
                                         f"of W{layer + 1}", row.name, layer)]
+    if kind in ("weight", "bias") and report.layers[layer - 1].delta is None:
+        # Without the caller's δ_l nothing says whether δ_l or the formula
+        # built on it broke: naming either would be a guess.
+        formula = (notation.weight_formula if kind == "weight" else notation.bias_formula)(layer)
+        return [Diagnosis("unknown", f"{row.name} is wrong, but without your δ{layer} the broken link cannot be "
+                                     f"told apart: δ{layer} (the delta chain above it) or the formula {formula}; "
+                                     "pass deltas= as well to locate it", row.name, layer)]
     if kind in ("weight", "bias"):
         formula = notation.weight_formula(layer) if kind == "weight" else f"∂L/∂b{layer} = Σ_samples δ{layer}"
         return [Diagnosis(f"{kind}-formula", f"δ{layer} is right but ∂L/∂{'W' if kind == 'weight' else 'b'}{layer} "

@@ -31,3 +31,12 @@ def test_the_cause_is_named_for_every_bug(findings):
 
 def test_the_corpus_covers_every_link(findings):
     assert {f.link for f in findings} >= set(measure.AGREES)
+
+
+def test_without_deltas_no_link_is_claimed():
+    """Gradients alone cannot say which link broke: the cause is a pattern of the values, or 'unknown'."""
+    findings = measure.run(deltas=False)
+    assert all(f.detected for f in findings)
+    assert not [(f.name, f.cause) for f in findings if f.verdict == "WRONG"]
+    # A sign or a constant factor is a pattern of the values themselves, which gradients alone do show.
+    assert [f.name for f in findings if f.link in ("sign", "scale") and f.verdict != "right"] == []
