@@ -6,11 +6,14 @@ Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad input.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 from tabulate import tabulate
@@ -21,8 +24,12 @@ from ..model.activations import ACTIVATIONS
 from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet, xor_data
 from ..numerical.engine import FULL_METHODS, METHODS
-from ..report.files import new_report_dir, write_atomic
+from ..report.files import new_report_dir, write_atomic, write_report_files
+from ..report.text import LAYER_HEADERS, layer_rows
 from ..verify.network import check_network
+from ..verify.user_backprop import SIGNS
+from .backprop_property import BackpropVerification, verify_backprop
+from .user_function import load_function
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -341,6 +348,63 @@ def _cmd_taylor(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    _check_out(args.out)
+    fn = load_function(args.target)
+    result = verify_backprop(fn, layout=args.layout, bias=args.bias, activation=args.activation,
+                             reduction=args.reduction, sign=args.sign, max_examples=args.examples, seed=args.seed,
+                             method=args.method)
+    print(result)
+    if result.report is not None:
+        print("\nPer layer, minimal failing network:")
+        print(tabulate(layer_rows(result.report.layers), headers=LAYER_HEADERS, tablefmt="simple",
+                       disable_numparse=True))
+    if args.out != "-":
+        paths = _save_verification(args, result)
+        if paths:
+            print("\nreports written: " + ", ".join(str(p) for p in paths))
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _save_verification(args: argparse.Namespace, result: BackpropVerification) -> list[Path]:
+    """The minimal failing network's report (or, without one, the verdict) and its arrays, in a new folder."""
+    file, _, function = args.target.rpartition(":")
+    name = f"verify-{os.path.splitext(os.path.basename(file))[0]}-{function}"
+    report, case = result.report, result.counterexample
+    if report is not None:
+        report.config["command"] = _verify_command(args)
+        report.notes.append(f"the minimal failing network that verify_backprop found after {result.examples} "
+                            "networks; its arrays are in counterexample.npz")
+        paths = report.save(args.out, name, formats=[_SUFFIX[f] for f in args.format])
+    else:
+        # Passed, or the function raised: the verdict is the whole report.
+        summary = {**result.to_dict(), "command": _verify_command(args)}
+        contents = {"txt": str(result) + "\n", "json": json.dumps(summary, indent=2) + "\n"}
+        wanted = {k: v for k, v in contents.items() if k in {_SUFFIX[f] for f in args.format}}
+        paths = write_report_files(args.out, wanted, name) if wanted else []
+    if case is not None and paths:
+        # Any: numpy's stubs give savez a bool keyword (allow_pickle, numpy >= 2) that these names never meet
+        arrays: dict[str, Any] = {"X": case.X, "y": case.y}
+        for l, W in enumerate(case.weights, 1):
+            arrays[f"W{l}"] = W
+        arrays.update({f"b{l}": b for l, b in enumerate(case.biases or (), 1)})
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        paths.append(write_atomic(paths[0].parent / "counterexample.npz", buffer.getvalue()))
+    return paths
+
+
+def _verify_command(args: argparse.Namespace) -> str:
+    """The command that reproduces this verification (recorded with its reports)."""
+    parts = ["gradcheck", "verify", args.target, "--layout", args.layout, "--sign", args.sign,
+             "--examples", str(args.examples)]
+    if args.bias is not None:
+        parts.append("--bias" if args.bias else "--no-bias")
+    parts += ["--activation", args.activation, "--reduction", args.reduction, "--seed", str(args.seed),
+              "--method", args.method]
+    return " ".join(parts)
+
+
 def _bug_backward(args: argparse.Namespace, net: DenseNet, X: np.ndarray, y: np.ndarray):
     """The catalogued wrong backward pass named by --bug, or None."""
     if not getattr(args, "bug", None):
@@ -441,6 +505,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bug", metavar="NAME", help="test a catalogued wrong backward pass instead")
     p.add_argument("--out", default="reports", metavar="DIR", help="folder for the plot (default reports; - for none)")
     p.set_defaults(func=_cmd_taylor)
+
+    p = sub.add_parser("verify", help="verify your own backprop function on many drawn networks",
+                       description="Import FUNCTION from FILE.py and call it as FUNCTION(weights, biases, X, y) on "
+                                   "networks drawn by hypothesis (depths 1-4, widths 1-6, 1-8 samples, saturated "
+                                   "weights); it returns {'deltas': [...], 'grads': {'W1': ..., 'b1': ...}}. Each "
+                                   "net is checked layer by layer and a failure is shrunk to a minimal network. "
+                                   "Exit 0 when every net passes, 1 when one fails, 2 on bad usage.")
+    p.add_argument("target", metavar="FILE.py:FUNCTION", help="your backprop function")
+    p.add_argument("--layout", default="in_out", choices=["in_out", "out_in"],
+                   help="in_out: W_l (n_(l-1), n_l), X (N, n_0); out_in: column vectors, W_l (n_l, n_(l-1)), "
+                        "X (n_0, N) (default in_out)")
+    p.add_argument("--sign", default="gradient", choices=list(SIGNS),
+                   help="descent: your values are -dL/dθ, as in code that adds its update (default gradient)")
+    p.add_argument("--examples", type=_positive, default=100, metavar="N",
+                   help="networks to draw when none fails (default 100)")
+    p.add_argument("--bias", dest="bias", action="store_true", default=None,
+                   help="only networks with biases (default: with and without)")
+    p.add_argument("--no-bias", dest="bias", action="store_false", help="only networks without biases")
+    p.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS))
+    p.add_argument("--reduction", default="half_sum", choices=list(REDUCTIONS),
+                   help="MSE reduction (default half_sum = ½Σ(a−y)²)")
+    p.add_argument("--method", default="auto", choices=list(METHODS), help="numerical method (default auto)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="seed of the drawing (default 0)")
+    p.add_argument("--out", default="reports", metavar="DIR",
+                   help="folder for the reports, written into a new sub-folder (default reports; - for none)")
+    p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
+                   help="formats to write (default all)")
+    p.set_defaults(func=_cmd_verify)
     return parser
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from ..errors import InvalidArgument
 from ..model.activations import ACTIVATIONS
 from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet
+from ..verify.layout import LAYOUTS
 
 try:
     from hypothesis import strategies as st
@@ -45,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("gradcheck.strategies needs hypothesis: pip install hypothesis "
                       "(or pip install 'gradcheck[test]')") from exc
 
-__all__ = ["layer_sizes", "dense_nets", "batches"]
+__all__ = ["layer_sizes", "dense_nets", "batches", "backprop_cases", "BackpropCase"]
 
 _SEEDS = st.integers(0, 2**32 - 1)
 
@@ -74,11 +76,29 @@ def _targets(rng: np.random.Generator, activation: str, shape: tuple[int, int]) 
     return rng.standard_normal(shape)
 
 
-def _data(seed: int, n_samples: int, net: DenseNet) -> tuple[np.ndarray, np.ndarray]:
+def _inputs_targets(seed: int, n_samples: int, sizes: Sequence[int], activation: str,
+                    dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` of shape (N, n_0) from N(0, 1) and ``y`` of shape (N, n_L) in the output activation's range."""
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_samples, net.sizes[0]))
-    y = _targets(rng, net.activation.name, (n_samples, net.sizes[-1]))
-    return X.astype(net.dtype), y.astype(net.dtype)
+    X = rng.standard_normal((n_samples, sizes[0]))
+    y = _targets(rng, activation, (n_samples, sizes[-1]))
+    return X.astype(dtype), y.astype(dtype)
+
+
+def _data(seed: int, n_samples: int, net: DenseNet) -> tuple[np.ndarray, np.ndarray]:
+    return _inputs_targets(seed, n_samples, net.sizes, net.activation.name, net.dtype)
+
+
+def _layer_arrays(seed: int, sizes: Sequence[int], scale: float, bias: bool,
+                  dtype: Any = np.float64) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Weights W_l of shape (n_{l−1}, n_l) and biases b_l of shape (n_l,) (None without), as scale · N(0, 1)."""
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for l in range(1, len(sizes)):
+        weights.append((scale * rng.standard_normal((sizes[l - 1], sizes[l]))).astype(dtype))
+        if bias:
+            biases.append((scale * rng.standard_normal(sizes[l])).astype(dtype))
+    return weights, biases if bias else None
 
 
 def layer_sizes(*, min_layers: int = 1, max_layers: int = 4, min_width: int = 1,
@@ -203,12 +223,12 @@ def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None
         reduction = draw(st.sampled_from(reduction_names))
         scale = draw(st.floats(*scales))
         seed = draw(_SEEDS)
-        rng = np.random.default_rng(seed)
+        weights, biases = _layer_arrays(seed, widths, scale, has_bias, dtype)
         params = {}
-        for l in range(1, len(widths)):
-            params[f"W{l}"] = (scale * rng.standard_normal((widths[l - 1], widths[l]))).astype(dtype)
-            if has_bias:
-                params[f"b{l}"] = (scale * rng.standard_normal(widths[l])).astype(dtype)
+        for l, W in enumerate(weights, 1):
+            params[f"W{l}"] = W
+            if biases is not None:
+                params[f"b{l}"] = biases[l - 1]
         net = DenseNet.from_params(params, activation=activation, reduction=reduction)
         return (net, *_data(seed + 1, n_samples, net))
 
@@ -265,3 +285,128 @@ def batches(net: DenseNet, *, min_samples: int = 1,
         raise InvalidArgument(f"net: expected a gradcheck.DenseNet, got {describe(net)}")
     samples = _check_range("samples", min_samples, max_samples, 1)
     return st.builds(_data, _SEEDS, st.integers(*samples), st.just(net))
+
+
+@dataclass(frozen=True, eq=False)
+class BackpropCase:
+    """A drawn network with data, as plain arrays in one layout: the input of the user's own backprop.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Layer widths ``(n_0, …, n_L)``.
+    n_samples : int
+        N.
+    bias : bool
+        Whether every layer has a bias.
+    scale : float
+        Standard deviation of the weights and biases (large values saturate sigmoid units).
+    seed : int
+        The seed every array is built from.
+    layout : {'in_out', 'out_in'}
+        The orientation of the arrays below.
+    weights : list of ndarray
+        W_l of shape (n_{l−1}, n_l) in ``"in_out"``, (n_l, n_{l−1}) in ``"out_in"``.
+    biases : list of ndarray or None
+        b_l of shape (n_l,) in ``"in_out"``, (n_l, 1) in ``"out_in"``; None without biases.
+    X : ndarray of shape (N, n_0) in ``"in_out"``, (n_0, N) in ``"out_in"``
+    y : ndarray of shape (N, n_L) in ``"in_out"``, (n_L, N) in ``"out_in"``
+    """
+
+    sizes: tuple[int, ...]
+    n_samples: int
+    bias: bool
+    scale: float
+    seed: int
+    layout: str
+    weights: list[np.ndarray]
+    biases: list[np.ndarray] | None
+    X: np.ndarray
+    y: np.ndarray
+
+    def fresh(self) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray, np.ndarray]:
+        """Copies of ``(weights, biases, X, y)``, so that code under test cannot change the case."""
+        biases = None if self.biases is None else [b.copy() for b in self.biases]
+        return [W.copy() for W in self.weights], biases, self.X.copy(), self.y.copy()
+
+    def describe(self) -> str:
+        """The network in a few words, e.g. ``sizes [2, 3, 1], 2 samples, no bias, weight scale 1, seed 0``."""
+        samples = "1 sample" if self.n_samples == 1 else f"{self.n_samples} samples"
+        return (f"sizes {list(self.sizes)}, {samples}, {'bias' if self.bias else 'no bias'}, "
+                f"weight scale {self.scale:.3g}, seed {self.seed}")
+
+
+def _backprop_case(sizes: list[int], n_samples: int, bias: bool, scale: float, seed: int, layout: str,
+                   activation: str) -> BackpropCase:
+    weights, biases = _layer_arrays(seed, sizes, scale, bias)
+    X, y = _inputs_targets(seed + 1, n_samples, sizes, activation)
+    if layout == "out_in":
+        # The same network as in "in_out", written with column vectors.
+        weights = [np.ascontiguousarray(W.T) for W in weights]
+        biases = None if biases is None else [b.reshape(-1, 1) for b in biases]
+        X, y = np.ascontiguousarray(X.T), np.ascontiguousarray(y.T)
+    return BackpropCase(tuple(sizes), n_samples, bias, scale, seed, layout, weights, biases, X, y)
+
+
+def backprop_cases(*, layout: str = "in_out", min_layers: int = 1, max_layers: int = 4, min_width: int = 1,
+                   max_width: int = 6, min_samples: int = 1, max_samples: int = 8, bias: bool | None = None,
+                   weight_scale: tuple[float, float] = (0.1, 5.0),
+                   activation: str = "sigmoid") -> st.SearchStrategy[BackpropCase]:
+    """A network and data as plain arrays in the user's layout: a :class:`BackpropCase`.
+
+    The draws are the architecture, N, the bias, the weight scale and a seed
+    (in that order, so hypothesis shrinks the depth first); the arrays are
+    built from the seed, the same network in either layout.
+
+    Parameters
+    ----------
+    layout : {'in_out', 'out_in'}
+        One row per sample (W_l of shape (n_{l−1}, n_l)), or textbook column
+        vectors (W_l of shape (n_l, n_{l−1})).
+    min_layers, max_layers, min_width, max_width : int, >= 1
+        As for :func:`layer_sizes`.
+    min_samples, max_samples : int, >= 1
+        Range of the number of samples N.
+    bias : bool or None
+        Biases on every layer (True), on none (False), or drawn (None).
+    weight_scale : (float, float)
+        Range of the standard deviation of weights and biases: one of 6 values
+        spread geometrically over it (shrinking toward the one nearest 1).
+    activation : str
+        The output activation, which sets the range of the targets ``y``.
+
+    Returns
+    -------
+    SearchStrategy of BackpropCase
+
+    Raises
+    ------
+    InvalidArgument
+        An option is out of range or of the wrong type.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, database=None)
+    ... @given(backprop_cases(layout="out_in", bias=True, max_layers=2))
+    ... def test_shapes(case):
+    ...     assert case.X.shape == (case.sizes[0], case.n_samples)
+    ...     assert [b.shape for b in case.biases] == [(n, 1) for n in case.sizes[1:]]
+    >>> test_shapes()
+    """
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise InvalidArgument(f"layout: expected one of {list(LAYOUTS)}, got {describe(layout)}")
+    sizes = layer_sizes(min_layers=min_layers, max_layers=max_layers, min_width=min_width, max_width=max_width)
+    samples = _check_range("samples", min_samples, max_samples, 1)
+    if bias is not None and not isinstance(bias, (bool, np.bool_)):
+        raise InvalidArgument(f"bias: expected True, False or None (drawn), got {describe(bias)}")
+    scales = _check_scale(weight_scale)
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise InvalidArgument(f"activation: expected the name of the output activation, one of "
+                              f"{sorted(ACTIVATIONS)}, got {describe(activation)}")
+    biases = st.booleans() if bias is None else st.just(bool(bias))
+    # A few scales rather than a float: shrinking a float costs hundreds of checks; nearest 1 first,
+    # where hypothesis shrinks to.
+    grid = sorted({float(f"{v:.2g}") for v in np.geomspace(*scales, 6)}, key=lambda v: abs(math.log(v)))
+    return st.builds(_backprop_case, sizes, st.integers(*samples), biases, st.sampled_from(grid), _SEEDS,
+                     st.just(layout), st.just(activation))
