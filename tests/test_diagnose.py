@@ -90,3 +90,23 @@ def test_network_mean_vs_sum_names_the_sample_count():
     report = gc.check_network(net, X, y, backward=CATALOGUE["mean-weights"].backward(net, X, y), diagnostics=False)
     assert report.diagnoses[0].cause == "mean-vs-sum"
     assert "N = 7" in report.diagnoses[0].message
+
+
+class TestOneEntry:
+    """One wrong value is always "a constant times" the right one: no factor is named from it alone."""
+
+    def test_an_arbitrary_factor_needs_two_entries(self):
+        w = np.array([0.7])
+        report = gc.check_params(lambda p: np.sum(np.sin(p["w"])), {"w": w}, {"w": 1.37 * np.cos(w)})
+        assert not report.passed
+        assert all(d["cause"] != "constant-factor" for d in report.to_dict()["diagnosis"])
+
+    def test_the_same_factor_on_two_entries_is_named(self):
+        w = np.array([0.7, -0.4])
+        report = gc.check_params(lambda p: np.sum(np.sin(p["w"])), {"w": w}, {"w": 1.37 * np.cos(w)})
+        assert report.to_dict()["diagnosis"][0]["cause"] == "constant-factor"
+
+    def test_a_sign_is_named_from_one_entry(self):
+        w = np.array([0.7])
+        report = gc.check_params(lambda p: np.sum(np.sin(p["w"])), {"w": w}, {"w": -np.cos(w)})
+        assert report.to_dict()["diagnosis"][0]["cause"] == "sign"

@@ -137,7 +137,13 @@ def diagnose_group(r: GroupResult, *, params: np.ndarray | None = None,
                                          "agrees: an indexing or update slip in one place", r.name)
     c = _constant_ratio(a, n)
     if c is not None:
-        return _ratio_diagnosis(c, r.name, n_samples)
+        d = _ratio_diagnosis(c, r.name, n_samples)
+        # Any wrong value is "a constant times" the right one when there is
+        # only one: an arbitrary factor needs two entries to be a pattern
+        # (−1, 2, ½, N and 1/N are specific enough to name from one).
+        significant = np.count_nonzero(np.abs(n) > 1e-3 * np.max(np.abs(n), initial=0.0))
+        if d.cause != "constant-factor" or significant >= 2:
+            return d
     if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
         scale = np.max(np.abs(n), initial=0.0)
         if np.max(np.abs(a - n.T)) <= 1e-6 * scale:

@@ -64,7 +64,8 @@ def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[A
         The activation of every layer.
     loss : {'mse'}
     reduction : {'half_sum', 'sum', 'mean'}
-        L = ½Σ(a_L − y)², Σ(a_L − y)² or the mean over the N samples of Σ(a_L − y)².
+        L = ½Σ(a_L − y)², Σ(a_L − y)², or the mean of (a_L − y)² over all
+        N·n_L entries.
     weight_decay : float
         Only 0.0 for now (an L2 term in the loss is not modelled yet).
     layout : {'auto', 'in_out', 'out_in'}
