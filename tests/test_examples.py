@@ -22,7 +22,8 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_every_example_is_tested_and_documented():
-    tested = {"xor_classic.py", "softmax_cross_entropy.py", "test_with_fixture.py", "check_saved_network.sh"}
+    tested = {"xor_classic.py", "xor_classic_layers.py", "textbook_network.py", "softmax_cross_entropy.py",
+              "test_with_fixture.py", "check_saved_network.sh"}
     assert {p.name for p in EXAMPLES.iterdir() if p.is_file()} == tested
     for name in tested - {"check_saved_network.sh"}:
         assert ast.get_docstring(ast.parse((EXAMPLES / name).read_text(encoding="utf-8"))), name
@@ -38,6 +39,24 @@ def test_xor_classic(tmp_path, argv, env):
     assert "XOR 3-4-1 at step 0: PASSED" in result.stdout
     assert f"XOR 3-4-1 at step {steps - 1}: PASSED" in result.stdout
     assert "Output After Training:" in result.stdout
+
+
+def test_xor_classic_layers(tmp_path):
+    result = run([sys.executable, str(EXAMPLES / "xor_classic_layers.py"), "60000"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in (0, 59999):
+        assert f"XOR 3-4-1 at step {step}: PASSED" in result.stdout
+    assert result.stdout.count("every delta formula confirmed") == 2
+    assert "δ1 = (δ2 W2ᵀ) ⊙ f'(z1)" in result.stdout
+
+
+def test_textbook_network(tmp_path):
+    result = run([sys.executable, str(EXAMPLES / "textbook_network.py")], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gradcheck textbook correct: PASSED" in result.stdout
+    assert "gradcheck textbook sigma-prime-of-a slip: FAILED" in result.stdout
+    assert "probable cause (recurrence): δ2 is wrong while δ3 is right" in result.stdout
+    assert "δ2 = (W3ᵀ δ3) ⊙ f'(z2)" in result.stdout
 
 
 def test_softmax_cross_entropy(tmp_path):
