@@ -20,7 +20,10 @@ Two checks follow:
 
 Then the same for a copy with a classic slip (σ'(a) for σ'(z) in the hidden
 layers), to show what a failure looks like.  Exits with status 1 if the
-correct network fails or the slip is missed.
+correct network fails or the slip is missed.  The functions can also be
+checked from the command line::
+
+    gradcheck verify examples/textbook_network.py:backprop_with_slip --layout out_in
 """
 
 import sys
@@ -68,24 +71,30 @@ def backprop_with_slip(weights, biases, X, y):
     return backprop(weights, biases, X, y, slip=True)
 
 
-rng = np.random.default_rng(0)
-sizes = [2, 5, 3, 1]
-weights = [rng.standard_normal((n, m)) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
-biases = [rng.standard_normal((n, 1)) for n in sizes[1:]]
-X = rng.uniform(-1, 1, (2, 6))
-y = (X[[0]] * X[[1]] > 0).astype(float)
+def main() -> int:
+    """Check both versions; 0 when the correct one passes and the slip is caught."""
+    rng = np.random.default_rng(0)
+    sizes = [2, 5, 3, 1]
+    weights = [rng.standard_normal((n, m)) for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
+    biases = [rng.standard_normal((n, 1)) for n in sizes[1:]]
+    X = rng.uniform(-1, 1, (2, 6))
+    y = (X[[0]] * X[[1]] > 0).astype(float)
 
-results = []
-for name, fn in (("correct", backprop), ("sigma-prime-of-a slip", backprop_with_slip)):
-    out = fn(weights, biases, X, y)
-    report = gc.check_backprop(weights, X, y, biases=biases, deltas=out["deltas"], grads=out["grads"],
-                               title=f"textbook {name}", diagnostics=False)
-    print(report.summary_line())
-    if report.diagnoses:
-        print(f"probable cause ({report.diagnoses[0].cause}): {report.diagnoses[0].message}")
-    verification = gc.verify_backprop(fn, layout="out_in", bias=True, max_examples=30, seed=0)
-    print(verification)
-    print()
-    results.append((report.passed, verification.passed))
+    results = []
+    for name, fn in (("correct", backprop), ("sigma-prime-of-a slip", backprop_with_slip)):
+        out = fn(weights, biases, X, y)
+        report = gc.check_backprop(weights, X, y, biases=biases, deltas=out["deltas"], grads=out["grads"],
+                                   title=f"textbook {name}", diagnostics=False)
+        print(report.summary_line())
+        if report.diagnoses:
+            print(f"probable cause ({report.diagnoses[0].cause}): {report.diagnoses[0].message}")
+        verification = gc.verify_backprop(fn, layout="out_in", bias=True, max_examples=30, seed=0)
+        print(verification)
+        print()
+        results.append((report.passed, verification.passed))
 
-sys.exit(0 if results == [(True, True), (False, False)] else 1)
+    return 0 if results == [(True, True), (False, False)] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
