@@ -138,3 +138,31 @@ class TestSave:
         with pytest.raises(gc.InvalidArgument, match=r"^formats:"):
             failing().save(tmp_path, formats=("pdf",))
         assert list(tmp_path.iterdir()) == []
+
+
+class TestVerdict:
+    """Three-way verdicts: an undecided group is never passed."""
+
+    def report(self, **reasons):
+        w = np.array([0.3, -1.2])
+        report = gc.check_params(lambda p: np.sum(np.sin(p["w"])) + np.sum(p["v"] ** 2),
+                                 {"w": w, "v": np.array([1.0])}, {"w": np.cos(w), "v": np.array([2.0])})
+        for g in report.groups:
+            if g.name in reasons:
+                g.passed, g.inconclusive_reason = False, reasons[g.name]
+        return report
+
+    def test_all_passed(self):
+        report = self.report()
+        assert report.verdict == "passed" and report.inconclusive_groups == []
+        assert [g.verdict for g in report.groups] == ["passed", "passed"]
+
+    def test_inconclusive_is_not_passed(self):
+        report = self.report(w="loss noise 1e-3 relative")
+        assert report.groups[0].verdict == "inconclusive" and not report.passed
+        assert report.verdict == "inconclusive" and report.inconclusive_groups == ["w"]
+
+    def test_failed_outranks_inconclusive(self):
+        report = self.report(w="loss noise")
+        report.groups[1].passed = False
+        assert report.verdict == "failed"

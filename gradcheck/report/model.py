@@ -80,8 +80,23 @@ class CheckReport:
 
     @property
     def failed_groups(self) -> list[str]:
-        """Names of the groups that failed, in order."""
+        """Names of the groups that did not pass (failed or inconclusive), in order."""
         return [g.name for g in self.groups if not g.passed]
+
+    @property
+    def inconclusive_groups(self) -> list[str]:
+        """Names of the groups the check could not decide, in order."""
+        return [g.name for g in self._results() if g.verdict == "inconclusive"]
+
+    @property
+    def verdict(self) -> str:
+        """``"failed"`` if any result failed, else ``"inconclusive"`` if any could not be decided, else ``"passed"``."""
+        verdicts = {g.verdict for g in self._results()}
+        return "failed" if "failed" in verdicts else "inconclusive" if "inconclusive" in verdicts else "passed"
+
+    def _results(self) -> list[GroupResult]:
+        """Every result the verdict is made of."""
+        return list(self.groups)
 
     def group(self, name: str) -> GroupResult:
         """The result of the group called ``name``."""
@@ -266,6 +281,10 @@ class NetworkReport(CheckReport):
     def passed(self) -> bool:
         """True when every parameter group and every per-layer row is within tolerance."""
         return all(g.passed for g in self.groups) and all(l.passed for l in self.layers)
+
+    def _results(self) -> list[GroupResult]:
+        seen = {id(g) for g in self.groups}
+        return list(self.groups) + [r for layer in self.layers for _, r in layer.rows() if id(r) not in seen]
 
     #: Row order within a layer when locating where backprop first breaks.
     BACKPROP_ORDER = ("delta", "recurrence", "weight", "bias", "weight_formula", "bias_formula")

@@ -109,6 +109,10 @@ class GroupResult:
         (failing entries only when the group failed).
     notes : list of str
         Non-finite values found, precision caveats, method fallbacks.
+    inconclusive_reason : str or None
+        Set when the check cannot resolve the group (loss noise, precision,
+        a kink no step avoids); ``passed`` is then False and ``verdict``
+        ``"inconclusive"``.
     """
 
     name: str
@@ -132,6 +136,16 @@ class GroupResult:
     analytic: np.ndarray | None = field(default=None, repr=False, compare=False)
     numerical: np.ndarray | None = field(default=None, repr=False, compare=False)
     tolerance: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: Why the check could not decide this group (None when it could); an
+    #: inconclusive group never counts as passed.
+    inconclusive_reason: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """``"passed"``, ``"failed"`` or ``"inconclusive"`` (see ``inconclusive_reason``)."""
+        if self.inconclusive_reason is not None and not self.passed:
+            return "inconclusive"
+        return "passed" if self.passed else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (non-finite floats become strings)."""
