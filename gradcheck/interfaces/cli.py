@@ -24,7 +24,7 @@ from ..model.activations import ACTIVATIONS
 from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet, xor_data
 from ..numerical.engine import FULL_METHODS, METHODS
-from ..report.files import new_report_dir, write_atomic, write_report_files
+from ..report.files import write_folder
 from ..report.text import LAYER_HEADERS, layer_rows
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
@@ -303,8 +303,7 @@ def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
     if not plots.plots_available():
         print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
         return
-    folder = new_report_dir(out, name)
-    print("plot written: " + str(write_atomic(folder / f"{name.split('-')[0]}.png", figure())))
+    print("plot written: " + str(write_folder(out, {f"{name.split('-')[0]}.png": figure()}, name)[0]))
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -371,18 +370,21 @@ def _save_verification(args: argparse.Namespace, result: BackpropVerification) -
     file, _, function = args.target.rpartition(":")
     name = f"verify-{os.path.splitext(os.path.basename(file))[0]}-{function}"
     report, case = result.report, result.counterexample
+    suffixes = [_SUFFIX[f] for f in args.format]
     if report is not None:
         report.config["command"] = _verify_command(args)
         report.notes.append(f"the minimal failing network that verify_backprop found after {result.examples} "
                             "networks; its arrays are in counterexample.npz")
-        paths = report.save(args.out, name, formats=[_SUFFIX[f] for f in args.format])
+        contents = report.rendered(suffixes)
     else:
         # Passed, or the function raised: the verdict is the whole report.
         summary = {**result.to_dict(), "command": _verify_command(args)}
         contents = {"txt": str(result) + "\n", "json": json.dumps(summary, indent=2) + "\n"}
-        wanted = {k: v for k, v in contents.items() if k in {_SUFFIX[f] for f in args.format}}
-        paths = write_report_files(args.out, wanted, name) if wanted else []
-    if case is not None and paths:
+        contents = {k: v for k, v in contents.items() if k in suffixes}
+    if not contents:
+        return []
+    folder: dict[str, str | bytes] = {f"report.{k}": v for k, v in contents.items()}
+    if case is not None:
         # Any: numpy's stubs give savez a bool keyword (allow_pickle, numpy >= 2) that these names never meet
         arrays: dict[str, Any] = {"X": case.X, "y": case.y}
         for l, W in enumerate(case.weights, 1):
@@ -390,8 +392,9 @@ def _save_verification(args: argparse.Namespace, result: BackpropVerification) -
         arrays.update({f"b{l}": b for l, b in enumerate(case.biases or (), 1)})
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        paths.append(write_atomic(paths[0].parent / "counterexample.npz", buffer.getvalue()))
-    return paths
+        folder["counterexample.npz"] = buffer.getvalue()
+    # one folder with the report and its arrays, which appears whole
+    return write_folder(args.out, folder, name)
 
 
 def _verify_command(args: argparse.Namespace) -> str:
