@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -57,8 +58,16 @@ def inner(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+def folders_of(directory, nodeid: str) -> list:
+    """The report folders that DIR/index.md links to ``nodeid``, in order."""
+    escaped = nodeid.replace("|", "\\|")  # as the Markdown table writes it
+    rows = [line for line in (directory / "index.md").read_text().splitlines() if line.startswith(f"| `{escaped}` |")]
+    return [directory / re.search(r"\]\(([^)]+)/report\.md\)", row).group(1) for row in rows]
+
+
 def saved_config(directory, test: str) -> dict:
-    return json.loads((directory / f"test_inner.py__{test}" / "report.json").read_text())["config"]
+    (folder,) = folders_of(directory, f"test_inner.py::{test}")
+    return json.loads((folder / "report.json").read_text())["config"]
 
 
 class TestEntryPoint:
@@ -150,12 +159,13 @@ class TestReportOption:
         result.assert_outcomes(passed=1, failed=1)
         result.stdout.fnmatch_lines(["gradcheck: 2 checks (1 failed); index of the reports: *index.md"])
         for test, passed in (("test_correct", True), ("test_wrong", False)):
-            folder = out / f"test_inner.py__{test}"
+            (folder,) = folders_of(out, f"test_inner.py::{test}")
+            assert folder.name.startswith(f"test_inner.py__{test}-")  # readable, then a hash of the id
             assert sorted(p.name for p in folder.iterdir()) == ["report.json", "report.md", "report.txt"]
             assert json.loads((folder / "report.json").read_text())["passed"] is passed
         index = (out / "index.md").read_text()
-        assert "| `test_inner.py::test_correct` | passed | passed | [test_inner.py__test_correct]" in index
-        assert "| `test_inner.py::test_wrong` | failed | failed | [test_inner.py__test_wrong]" in index
+        assert "| `test_inner.py::test_correct` | passed | passed | [test_inner.py__test_correct-" in index
+        assert "| `test_inner.py::test_wrong` | failed | failed | [test_inner.py__test_wrong-" in index
 
     def test_xdist_workers_feed_one_index(self, pytester):
         pytest.importorskip("xdist")
@@ -181,6 +191,45 @@ class TestReportOption:
         assert "| `test_many.py::test_check[4]` | failed | failed |" in index
         assert len([p for p in out.iterdir() if p.is_dir()]) == 6
 
+    def test_xdist_never_gives_a_test_another_tests_folder(self, pytester):
+        # 24 ids that read alike once made file names (every separator becomes "_"), spread over two
+        # workers that do not know each other's names; every third one fails.
+        pytest.importorskip("xdist")
+        pytester.makepyfile(test_alike="""
+            import numpy as np
+            import pytest
+
+            IDS = [f"g{k}{sep}x" for k in range(3) for sep in "/_ :|?*+"]
+
+            @pytest.mark.parametrize("case", range(24), ids=IDS)
+            def test_check(gradcheck, case):
+                g = 2 * np.ones(3)
+                g[0] += 1e-3 if case % 3 == 0 else 0.0
+                gradcheck(lambda p: np.sum(p["w"] ** 2), {"w": np.ones(3)}, {"w": g})
+            """)
+        out = pytester.path / "out"
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--gradcheck-report", str(out))
+        result.assert_outcomes(passed=16, failed=8)
+        folders = [p for p in out.iterdir() if p.is_dir()]
+        assert len(folders) == 24
+        rows = [line for line in (out / "index.md").read_text().splitlines() if line.startswith("| `")]
+        assert len(rows) == 24
+        for row in rows:
+            nodeid = row.split("`")[1].replace("\\|", "|")
+            (folder,) = folders_of(out, nodeid)
+            saved = json.loads((folder / "report.json").read_text())
+            # the folder linked to a test holds that test's report, with the verdict the index shows
+            assert saved["title"] == nodeid
+            assert saved["passed"] is (" | passed | passed |" in row)
+
+    def test_a_report_dir_that_is_a_file_is_a_usage_error(self, inner):
+        (inner.path / "taken").write_text("not a folder")
+        result = run(inner, "--gradcheck-report", str(inner.path / "taken"))
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*--gradcheck-report: *taken' is not a folder*"])
+        assert "Traceback" not in result.stderr.str() + result.stdout.str()
+        assert (inner.path / "taken").read_text() == "not a folder"
+
     def test_several_checks_in_one_test_and_reruns(self, pytester):
         pytester.makepyfile(test_two="""
             import numpy as np
@@ -195,11 +244,12 @@ class TestReportOption:
         out = pytester.path / "out"
         for _ in range(2):  # the second run refreshes the folders instead of adding new ones
             run(pytester, "--gradcheck-report", str(out)).assert_outcomes(xfailed=1)
-        assert sorted(p.name for p in out.iterdir()) == ["index.md", "test_two.py__test_twice",
-                                                         "test_two.py__test_twice-2"]
+        first, second = folders_of(out, "test_two.py::test_twice")
+        assert second.name == first.name + "-2" and first.name.startswith("test_two.py__test_twice-")
+        assert sorted(p.name for p in out.iterdir()) == sorted(["index.md", first.name, second.name])
         index = (out / "index.md").read_text()
-        assert "| passed | xfailed | [test_two.py__test_twice](test_two.py__test_twice/report.md) |" in index
-        assert "| failed | xfailed | [test_two.py__test_twice-2]" in index
+        assert f"| passed | xfailed | [{first.name}]({first.name}/report.md) |" in index
+        assert f"| failed | xfailed | [{second.name}]" in index
 
     def test_index_says_when_no_check_was_made(self, pytester):
         pytester.makepyfile("def test_plain():\n    assert True\n")
@@ -235,12 +285,14 @@ class TestDefaults:
             """)
         out = pytester.path / "out"
         run(pytester, "--gradcheck-report", str(out)).assert_outcomes(passed=2)
-        config = json.loads((out / "test_ini.py__test_defaults" / "report.json").read_text())["config"]
+        (defaults,) = folders_of(out, "test_ini.py::test_defaults")
+        (explicit,) = folders_of(out, "test_ini.py::test_explicit")
+        config = json.loads((defaults / "report.json").read_text())["config"]
         assert (config["method"], config["tolerance"]["rtol"], config["tolerance"]["atol"]) == ("central", 1e-7, 1e-12)
-        config = json.loads((out / "test_ini.py__test_explicit" / "report.json").read_text())["config"]
+        config = json.loads((explicit / "report.json").read_text())["config"]
         assert (config["method"], config["tolerance"]["rtol"]) == ("forward", 1e-5)
         run(pytester, "--gradcheck-report", str(out), "--gradcheck-method", "richardson")
-        config = json.loads((out / "test_ini.py__test_defaults" / "report.json").read_text())["config"]
+        config = json.loads((defaults / "report.json").read_text())["config"]
         assert config["method"] == "richardson"  # the command line wins over the ini file
 
     @pytest.mark.parametrize("args, ini, message", [

@@ -19,7 +19,10 @@ arguments given to the fixture win over all of them):
     Default tolerances of the fixture.
 ``--gradcheck-report DIR``
     Save a report of every check made through the fixture into a sub-folder
-    of DIR named after the test, and write ``DIR/index.md`` listing them.
+    of DIR named after the test (its readable id and a hash of the id, so that
+    two tests never share a folder, also under pytest-xdist), and write
+    ``DIR/index.md`` listing them.  Each folder appears whole (see
+    :mod:`gradcheck.report.files`).  A DIR that is a file is a usage error.
     Under pytest-xdist, workers pass their checks to the controller
     (``workeroutput``), which writes the index.
 
@@ -31,6 +34,7 @@ and no files are written unless ``--gradcheck-report`` is given.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -83,8 +87,14 @@ class _Session:
     outcomes: dict[str, str] = field(default_factory=dict)
 
     def folder_for(self, nodeid: str) -> str:
-        """A folder name unique within the session, readable from the test id."""
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid.replace("::", "__")).strip("._-")[:150] or "check"
+        """A folder name readable from the test id and unique to it, also across pytest-xdist workers.
+
+        Making the id a file name loses characters (``test[a/b]`` and ``test[a_b]`` read alike), and
+        each worker only knows its own tests, so the name ends in a hash of the whole id; a second
+        check in the same test (always on the same worker) adds ``-2``, ``-3``, ….
+        """
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid.replace("::", "__")).strip("._-")[:120] or "check"
+        base = f"{readable}-{hashlib.sha256(nodeid.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}"
         name, k = base, 1
         while name in self.folders:
             k += 1
@@ -189,6 +199,9 @@ def _defaults(config: pytest.Config) -> dict[str, Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     report_dir = config.option.gradcheck_report
+    if report_dir and (Path(report_dir).exists() and not Path(report_dir).is_dir() or "\x00" in report_dir):
+        raise pytest.UsageError(f"--gradcheck-report: {report_dir!r} is not a folder; give a folder for the "
+                                "reports (created if missing)")
     state = _Session(_defaults(config), Path(report_dir).resolve() if report_dir else None)
     config.stash[_SESSION] = state
     config.pluginmanager.register(state, "gradcheck-session")
