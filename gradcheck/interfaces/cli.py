@@ -29,6 +29,7 @@ from ..report.text import LAYER_HEADERS, layer_rows
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import BackpropVerification, verify_backprop
+from .inputs import DEFAULT_MAX_INPUT_BYTES, byte_size, format_bytes, load_arrays
 from .user_function import load_function
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -87,6 +88,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _byte_size(text: str) -> int:
+    try:
+        return byte_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _formats(text: str) -> list[str]:
     names = [f.strip() for f in text.split(",") if f.strip()]
     bad = [f for f in names if f not in FORMATS]
@@ -97,17 +105,6 @@ def _formats(text: str) -> list[str]:
 
 FORMATS = ("text", "md", "json", "html")
 _SUFFIX = {"text": "txt", "md": "md", "json": "json", "html": "html"}
-
-
-def _load_npz(path: str, what: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise InvalidArgument(f"{what}: file {path!r} not found") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidArgument(f"{what}: cannot read {path!r} as a .npz archive without pickled objects "
-                              f"({exc})") from None
 
 
 CLASSIC = ([3, 4, 1], [3, 4, 4, 1])
@@ -125,7 +122,8 @@ def _network_and_data(args: argparse.Namespace,
         if args.bias is not None:
             raise InvalidArgument("--bias/--no-bias: the biases come from --weights (b1, b2, … present or not); "
                                   "drop the option")
-        net = DenseNet.from_params(_load_npz(args.weights, "--weights"), activation=args.activation,
+        weights = load_arrays(args.weights, "--weights", args.max_input_bytes, single="W1")
+        net = DenseNet.from_params(weights, activation=args.activation,
                                    reduction=args.reduction)
         if args.layers and args.layers != net.sizes:
             raise InvalidArgument(f"--layers {','.join(map(str, args.layers))} disagrees with the sizes "
@@ -145,7 +143,7 @@ def _network_and_data(args: argparse.Namespace,
         X = rng.standard_normal((args.samples, net.sizes[0]))
         y = rng.random((args.samples, net.sizes[-1]))
     else:
-        arrays = _load_npz(data, "--data")
+        arrays = load_arrays(data, "--data", args.max_input_bytes)
         missing = [k for k in ("X", "y") if k not in arrays]
         if missing:
             raise InvalidArgument(f"--data: {data!r} has arrays {sorted(arrays)}, expected 'X' and 'y' "
@@ -438,7 +436,12 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
                    help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
                         "or a .npz file with arrays X and y")
     g.add_argument("--samples", type=_positive, default=8, help="samples of --data random (default 8)")
-    g.add_argument("--weights", metavar="FILE.npz", help="load W1, b1, W2, … from a .npz file (sizes inferred)")
+    g.add_argument("--weights", metavar="FILE.npz",
+                   help="load W1, b1, W2, … from a .npz file (sizes inferred); a .npy file is W1 of a one-layer net")
+    g.add_argument("--max-input-bytes", type=_byte_size, default=DEFAULT_MAX_INPUT_BYTES, metavar="SIZE",
+                   help="largest total size of the arrays a --weights or --data file may declare, checked before "
+                        f"reading them, e.g. 512M or 4G (default here {format_bytes(DEFAULT_MAX_INPUT_BYTES)}: the "
+                        "smaller of 1 GiB and an eighth of this machine's memory)")
     g.add_argument("--train", type=_non_negative, default=0, metavar="STEPS",
                    help="train this many full-batch gradient steps before checking (default 0)")
     g.add_argument("--seed", type=_non_negative, default=0,
