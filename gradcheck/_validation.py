@@ -21,6 +21,14 @@ def describe(x: Any) -> str:
     return f"{type(x).__name__} {x!r}"[:120]
 
 
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """A seed for ``numpy.random.default_rng``: a non-negative integer or None."""
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise InvalidArgument(f"{name}: expected a non-negative integer or None, got {describe(seed)}")
+    return None if seed is None else int(seed)
+
+
 def as_numeric_array(name: str, x: Any, *, allow_complex: bool = False) -> np.ndarray:
     """Convert ``x`` to a real (or complex) floating array without copying floats.
 

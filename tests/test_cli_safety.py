@@ -16,6 +16,7 @@ import pytest
 
 import gradcheck as gc
 import gradcheck.interfaces.cli as cli
+import gradcheck.interfaces.inputs as inputs
 from gradcheck.interfaces.inputs import DEFAULT_MAX_INPUT_BYTES, byte_size, physical_memory
 from gradcheck.report.files import MAX_NAME_BYTES
 
@@ -190,3 +191,47 @@ class TestInputFiles:
         assert DEFAULT_MAX_INPUT_BYTES <= 1 << 30
         memory = physical_memory()
         assert memory is None or DEFAULT_MAX_INPUT_BYTES <= memory // 8
+
+
+class TestSizesAndNumbers:
+    """Sizes this machine cannot hold are refused before anything is allocated, naming the size."""
+
+    @pytest.fixture(autouse=True)
+    def memory(self, monkeypatch):
+        # The estimates are compared with this machine's memory; pin it so the test means the same everywhere.
+        monkeypatch.setattr(inputs, "physical_memory", lambda: 16 << 30)
+
+    @pytest.mark.parametrize("argv, needle", [
+        (["check", "--layers", "100000,100000,1"], "--layers 100000,100000,1: needs about 1.24 TiB"),
+        (["check", "--layers", "3,4,2", "--samples", "1000000000"],
+         "--layers 3,4,2 --samples 1000000000: needs about 402 GiB"),
+        (["check", "--data", "random", "--samples", "1000000000"], "--samples 1000000000: needs about"),
+        (["taylor", "--layers", "5,3", "--samples", "1000000000"], "--samples 1000000000: needs about 358 GiB"),
+        (["check", "--train", "1000000000000"], "--train 1000000000000: needs about 7.28 TiB"),
+        (["xor", "--iterations", "1000000000000"], "--iterations 1000000000000: needs about 7.28 TiB"),
+    ])
+    def test_sizes_beyond_memory(self, capsys, argv, needle):
+        code, out, err = run(argv + (["--out", "-"] if argv[0] != "xor" else []), capsys)
+        assert code == 2
+        one_line_error(err, needle, "more than this machine's 16 GiB")
+        assert out == ""
+
+    def test_sizes_that_fit_are_not_refused(self, capsys):
+        code, _, err = run(["check", "--layers", "2,3,1", "--samples", "30", "--out", "-", "--format", "json"],
+                           capsys)
+        assert code == 0, err
+
+    @pytest.mark.parametrize("argv", [["xor", "--seed", "-1"], ["xor", "--seed", "a"], ["check", "--seed", "-1"]])
+    def test_negative_numbers_are_usage_errors(self, capsys, argv):
+        code, _, err = run(argv, capsys)
+        assert code == 2
+        assert "expected a non-negative integer" in err and "Traceback" not in err
+
+    def test_memory_error_is_a_usage_error_not_a_traceback(self, capsys, monkeypatch):
+        def exhausted(*args, **kwargs):
+            raise MemoryError()
+
+        monkeypatch.setattr(cli, "check_network", exhausted)
+        code, _, err = run(["check", "--out", "-", "--layers", "2,2,1"], capsys)
+        assert code == 2
+        one_line_error(err, "out of memory")

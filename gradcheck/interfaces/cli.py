@@ -29,7 +29,7 @@ from ..report.text import LAYER_HEADERS, layer_rows
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import BackpropVerification, verify_backprop
-from .inputs import DEFAULT_MAX_INPUT_BYTES, byte_size, format_bytes, load_arrays
+from .inputs import DEFAULT_MAX_INPUT_BYTES, byte_size, ensure_fits, format_bytes, load_arrays, network_check_bytes
 from .user_function import load_function
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -42,6 +42,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_xor(args: argparse.Namespace) -> int:
     X, y = xor_data()
+    ensure_fits(f"--iterations {args.iterations}", 8 * args.iterations, "the loss of every step is kept: "
+                "choose fewer --iterations")
     for sizes in ([3, 4, 1], [3, 4, 4, 1]):
         net = DenseNet(sizes, bias=False, seed=args.seed)
         history = net.train(X, y, iterations=args.iterations, learning_rate=args.learning_rate)
@@ -131,6 +133,7 @@ def _network_and_data(args: argparse.Namespace,
     else:
         sizes = args.layers or sizes_default or CLASSIC[-1]
         bias = args.bias if args.bias is not None else args.layers is not None
+        _ensure_check_fits(args, sizes, 0, "")  # the data is checked with the network once it is known
         net = DenseNet(sizes, activation=args.activation, reduction=args.reduction, bias=bias, seed=args.seed)
     data = _data_source(args, net)
     if data == "xor":
@@ -139,6 +142,7 @@ def _network_and_data(args: argparse.Namespace,
                                   f"{','.join(map(str, net.sizes))}; use --data random or --data FILE.npz")
         X, y = xor_data()
     elif data == "random":
+        _ensure_check_fits(args, net.sizes, args.samples, f"--samples {args.samples}")
         rng = np.random.default_rng(args.seed)
         X = rng.standard_normal((args.samples, net.sizes[0]))
         y = rng.random((args.samples, net.sizes[-1]))
@@ -149,6 +153,7 @@ def _network_and_data(args: argparse.Namespace,
             raise InvalidArgument(f"--data: {data!r} has arrays {sorted(arrays)}, expected 'X' and 'y' "
                                   "(save them with numpy.savez(path, X=X, y=y))")
         X, y = arrays["X"], arrays["y"]
+        _ensure_check_fits(args, net.sizes, np.shape(X)[0] if np.ndim(X) else 1, f"--data {data}")
     if args.train:
         net.train(X, y, iterations=args.train)
     name = "-".join(map(str, net.sizes)) + ("" if net.bias else "-nobias")
@@ -158,6 +163,16 @@ def _network_and_data(args: argparse.Namespace,
         source = os.path.splitext(os.path.basename(args.weights))[0]
     name = f"{source}-{name}" + (f"-trained{args.train}" if args.train else "" if args.weights else "-init")
     return net, X, y, name
+
+
+def _ensure_check_fits(args: argparse.Namespace, sizes: list[int], n_samples: int, data: str) -> None:
+    """Refuse, before allocating, a network, data set or training history this machine cannot hold."""
+    given = [f"--layers {','.join(map(str, sizes))}" if args.layers else "",
+             f"--weights {args.weights}" if args.weights else "", data]
+    ensure_fits(" ".join(g for g in given if g) or "the network", network_check_bytes(sizes, n_samples),
+                "choose smaller --layers or fewer --samples")
+    if args.train:
+        ensure_fits(f"--train {args.train}", 8 * args.train, "the loss of every step is kept: choose fewer --train")
 
 
 class _ProgressBar:
@@ -459,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "gradient descent on ½Σ(a−y)²) and print predictions next to targets.")
     p.add_argument("--iterations", type=int, default=60000, help="training steps (default 60000)")
     p.add_argument("--learning-rate", type=float, default=1.0, help="step size (default 1.0)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the 2·U[0,1)−1 initialisation (default 1)")
+    p.add_argument("--seed", type=_non_negative, default=1, help="seed of the 2·U[0,1)−1 initialisation (default 1)")
     p.set_defaults(func=_cmd_xor)
 
     p = sub.add_parser("check", help="verify a network's backprop layer by layer and write reports",
@@ -556,6 +571,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except OSError as exc:  # an output folder that cannot be written, and the like
         print(f"gradcheck {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:  # sizes are estimated beforehand; this catches what the estimate missed
+        print(f"gradcheck {args.command}: error: out of memory; choose smaller sizes (--layers, --samples, "
+              "--iterations, --train)", file=sys.stderr)
         return EXIT_USAGE
 
 

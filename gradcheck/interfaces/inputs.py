@@ -183,3 +183,40 @@ def _load_npz(fh: IO[bytes], where: str, max_bytes: int) -> dict[str, np.ndarray
             with archive.open(member) as fp:
                 arrays[member.filename[:-4]] = np.lib.format.read_array(fp, allow_pickle=False)
         return arrays
+
+
+#: What a check of a DenseNet holds, per parameter and per activation entry (one sample, one unit), in bytes.
+#: Per parameter: the network's own weights, the working copy, the analytic and numerical values, their
+#: errors, steps and differences (measured at 110-130 bytes).  Per activation entry: z and a of the forward
+#: pass, δ, and their copies in the reference and the analytic backward passes (6 float64 arrays).
+CHECK_BYTES_PER_PARAM = 136
+CHECK_BYTES_PER_ACTIVATION = 48
+
+
+def network_check_bytes(sizes: list[int], n_samples: int) -> int:
+    """About how much memory checking a DenseNet of ``sizes`` on ``n_samples`` samples needs, in bytes."""
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    return CHECK_BYTES_PER_PARAM * n_params + CHECK_BYTES_PER_ACTIVATION * n_samples * sum(sizes)
+
+
+def ensure_fits(what: str, need: int, fix: str) -> None:
+    """Refuse, before allocating it, a size this machine cannot hold.
+
+    Parameters
+    ----------
+    what : str
+        The options that set the size, as the user typed them (``"--samples 1000000000"``).
+    need : int
+        The estimated memory in bytes.
+    fix : str
+        What to change.
+
+    Raises
+    ------
+    InvalidArgument
+        ``need`` exceeds the machine's physical memory (never raised where the system does not say how much).
+    """
+    memory = physical_memory()
+    if memory is not None and need > memory:
+        raise InvalidArgument(f"{what}: needs about {format_bytes(need)} of memory, more than this machine's "
+                              f"{format_bytes(memory)}; {fix}")

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import as_numeric_array, check_data, check_finite, check_float_dtype, check_sizes, describe
+from .._validation import (
+    as_numeric_array,
+    check_data,
+    check_finite,
+    check_float_dtype,
+    check_seed,
+    check_sizes,
+    describe,
+)
 from ..errors import InvalidArgument
 from .activations import Activation, get_activation
 from .backprop import Backprop, Backward
@@ -133,7 +141,7 @@ class DenseNet:
     ) -> None:
         sizes = check_sizes(sizes)
         dtype = check_float_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         params = {}
         for l in range(1, len(sizes)):
             params[f"W{l}"] = (2 * rng.random((sizes[l - 1], sizes[l])) - 1).astype(dtype)

@@ -181,6 +181,10 @@ def loss_at_rest(ev: LossEvaluator) -> AtRest:
     """
     ev.context = "at the unperturbed parameters"
     raw = ev()
+    if np.iscomplexobj(raw) and np.imag(raw) != 0:
+        # At real parameters a real loss has no imaginary part; one that does is not the function to check.
+        raise InvalidArgument(f"loss: returned the complex value {complex(raw)!r} at the real parameters; a loss "
+                              "must be real-valued: return a real number (e.g. its .real, if that is the loss)")
     precision = precision_of(raw)
     return AtRest(float(np.real(raw)), precision, float(np.finfo(precision).eps))
 
@@ -296,9 +300,9 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         # rev's copy of this group equals x at rest, as cev's does.
         try:
             rev.work[name][...] = x + h * v
-            fp = float(rev())
+            fp = float(np.real(rev()))  # a real-valued loss may compute in complex
             rev.work[name][...] = x - h * v
-            fm = float(rev())
+            fm = float(np.real(rev()))
         finally:
             rev.work[name][...] = x
         dr = (fp - fm) / (2 * h)

@@ -28,7 +28,7 @@ own rounding error from :func:`backprop_rounding_bound`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
@@ -136,7 +136,28 @@ def check_network(net: DenseNet, X: Any, y: Any, method: str = "auto", deltas: b
     if not isinstance(analytic, Backward):
         raise InvalidArgument(f"backward: expected a gradcheck.model.backprop.Backward record, "
                               f"got {describe(analytic)}")
+    if backward is not None:
+        _check_backward(net, reference, backward)
     return verify_layers(net, X, y, reference, analytic.deltas, analytic.gradients, options)
+
+
+def _check_backward(net: DenseNet, reference: Backward, backward: Backward) -> None:
+    """A caller's Backward record has the correct record's deltas and gradients, by count, key and shape."""
+    deltas, grads = backward.deltas, backward.gradients
+    if not isinstance(deltas, (list, tuple)) or len(deltas) != len(reference.deltas):
+        raise InvalidArgument(f"backward.deltas: expected a list of {len(reference.deltas)} arrays (δ_1 … δ_L), "
+                              f"got {describe(deltas)}")
+    for l, (d, ref) in enumerate(zip(deltas, reference.deltas, strict=True), 1):
+        if np.shape(d) != ref.shape:
+            raise InvalidArgument(f"backward.deltas[{l - 1}] (δ{l}): expected shape {ref.shape}, got "
+                                  f"{np.shape(d)}; give one row per sample and one column per unit of layer {l}")
+    if not isinstance(grads, Mapping) or set(grads) != set(net.params):
+        keys = sorted(grads) if isinstance(grads, Mapping) else describe(grads)
+        raise InvalidArgument(f"backward.gradients: expected the keys {list(net.params)} of net.params, got {keys}")
+    for name, p in net.params.items():
+        if np.shape(grads[name]) != p.shape:
+            raise InvalidArgument(f"backward.gradients[{name!r}]: expected the shape {p.shape} of "
+                                  f"net.params[{name!r}], got {np.shape(grads[name])}")
 
 
 def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backward,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import describe
+from .._validation import check_seed, describe
 from ..errors import InvalidArgument
 from ..numerical.engine import DEFAULT_MEMORY_BUDGET, METHODS, NumericalGradient, RunOptions, run_options
 from ..numerical.progress import Progress
@@ -99,9 +99,7 @@ class CheckOptions:
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
                     or not math.isfinite(v) or v < 0:
                 raise InvalidArgument(f"{name}: expected a finite number >= 0, got {describe(v)}")
-        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise InvalidArgument(f"seed: expected a non-negative integer or None, got {describe(seed)}")
+        check_seed(seed)
         if isinstance(n_directions, (bool, np.bool_)) or not isinstance(n_directions, (int, np.integer)) \
                 or n_directions < 1:
             raise InvalidArgument(f"n_directions: expected a positive integer, got {describe(n_directions)}")
