@@ -193,12 +193,21 @@ class CheckReport:
         replace : bool
             Replace an existing sub-folder ``name`` instead of creating
             ``name-2``: the new files are written to a fresh folder first, which
-            then takes the old one's place.
+            then takes the old one's place (safe with concurrent writers).
 
         Returns
         -------
         list of Path
-            The files written, each written atomically (temporary file, then rename).
+            The files written.  The folder appears whole or not at all: on a
+            full disk, an exception or SIGINT/SIGTERM the old folder (if any) is
+            left as it was (see :mod:`gradcheck.report.files`).
+
+        Raises
+        ------
+        InvalidArgument
+            An unknown format, ``directory`` a file, or ``name`` not a plain
+            folder name (path separators, NUL).  Names too long for a file
+            system are shortened with a stable hash instead.
         """
         from .files import write_report_files
 
