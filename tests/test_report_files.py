@@ -278,3 +278,21 @@ def test_write_folder_takes_bytes_and_names_files(tmp_path):
     paths = write_folder(tmp_path, {"plot.png": b"\x89PNG", "notes.txt": "δ"}, "p")
     assert [p.name for p in paths] == ["plot.png", "notes.txt"]
     assert paths[0].read_bytes() == b"\x89PNG" and paths[1].read_text(encoding="utf-8") == "δ"
+
+
+class TestWithoutRenameat2:
+    """Where the system has no renameat2 (macOS, old kernels), the portable path keeps the same results."""
+
+    @pytest.fixture(autouse=True)
+    def portable(self, monkeypatch):
+        monkeypatch.setattr(files, "_libc_renameat2", lambda: None)
+
+    def test_new_taken_and_replaced_folders(self, tmp_path):
+        write_report_files(tmp_path, contents("a"), "r")
+        (tmp_path / "r-2").mkdir()
+        assert write_report_files(tmp_path, contents("b"), "r")[0].parent.name == "r-3"
+        write_report_files(tmp_path, contents("c"), "r", replace=True)
+        write_report_files(tmp_path, contents("d"), "new", replace=True)
+        assert sorted(os.listdir(tmp_path)) == ["new", "r", "r-2", "r-3"]
+        assert [whole(tmp_path / n, set("abcd")) for n in ("new", "r", "r-3")] == ["d", "c", "b"]
+        assert os.listdir(tmp_path / "r-2") == []
