@@ -185,12 +185,12 @@ def _load_npz(fh: IO[bytes], where: str, max_bytes: int) -> dict[str, np.ndarray
         return arrays
 
 
-#: What a check of a DenseNet holds, per parameter and per activation entry (one sample, one unit), in bytes.
-#: Per parameter: the network's own weights, the working copy, the analytic and numerical values, their
-#: errors, steps and differences (measured at 110-130 bytes).  Per activation entry: z and a of the forward
-#: pass, δ, and their copies in the reference and the analytic backward passes (6 float64 arrays).
-CHECK_BYTES_PER_PARAM = 136
-CHECK_BYTES_PER_ACTIVATION = 48
+#: What a check of a DenseNet holds, per parameter and per activation entry (one sample, one unit), in bytes,
+#: as measured by benchmarks/memory.py for a full default check: 146-169 bytes per parameter (the network's
+#: weights, the working copy, analytic and numerical values, errors, steps, differences) and about 110 per
+#: activation entry (forward caches, deltas and their copies for the layer-by-layer rows).
+CHECK_BYTES_PER_PARAM = 160
+CHECK_BYTES_PER_ACTIVATION = 112
 
 
 def network_check_bytes(sizes: list[int], n_samples: int) -> int:
