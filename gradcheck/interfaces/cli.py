@@ -24,14 +24,15 @@ from ..model.activations import ACTIVATIONS
 from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet, xor_data
 from ..numerical.engine import FULL_METHODS, METHODS
-from ..report.files import new_report_dir, write_atomic, write_report_files
-from ..report.text import LAYER_HEADERS, layer_rows
+from ..report.files import write_atomic, write_report_files
+from ..report.terminal import fit, layer_table, render_terminal, terminal_width
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import BackpropVerification, verify_backprop
 from .user_function import load_function
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_SAMPLES, DEFAULT_STRESS = 8, 210
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,25 +164,48 @@ def _network_and_data(args: argparse.Namespace,
 
 
 class _ProgressBar:
-    """A one-line progress bar on stderr."""
+    """A one-line progress bar on stderr that fits the terminal and redraws in place.
+
+    It shows the share of the work done and the phase (measuring, writing
+    the reports …); ``close()`` erases it, so the printed results start on a
+    clean line.
+    """
 
     def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled, self.shown = label, enabled, False
+        self.label, self.enabled = label, enabled
         self.start = time.perf_counter()
+        self.fraction, self.phase, self.drawn = 0.0, "", 0
 
     def __call__(self, done: int, total: int) -> None:
+        self.fraction = min(1.0, done / max(total, 1))
+        self._draw()
+
+    def set_phase(self, phase: str) -> None:
+        """Name what runs now (shown after the percentage)."""
+        self.phase = phase
+        self._draw()
+
+    def _draw(self) -> None:
         # Short checks finish before a bar would be readable.
         if not self.enabled or time.perf_counter() - self.start < 0.5:
             return
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        # One column short of the width: a line that fills the last column wraps on some terminals.
+        room = terminal_width() - 1
+        tail = f" {100 * self.fraction:3.0f}%" + (f" {self.phase}" if self.phase else "")
+        bar = max(0, min(30, room - len(self.label) - len(tail) - 3))
+        filled = int(bar * self.fraction)
+        line = (f"{self.label} [{'#' * filled}{'.' * (bar - filled)}]" if bar >= 5 else self.label) + tail
+        line = line[:room]
+        # Spaces over what is left of a longer earlier line, then back to its start.
+        sys.stderr.write("\r" + line.ljust(self.drawn))
         sys.stderr.flush()
-        self.shown = True
+        self.drawn = len(line)
 
     def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
+        if self.drawn:
+            sys.stderr.write("\r" + " " * self.drawn + "\r")
+            sys.stderr.flush()
+            self.drawn = 0
 
     def __enter__(self) -> _ProgressBar:
         return self
@@ -192,7 +216,7 @@ class _ProgressBar:
 
 def _progress_bar(args: argparse.Namespace, label: str) -> _ProgressBar:
     """A bar on stderr when it is a terminal or ``--progress`` is given; use it in a ``with`` block."""
-    return _ProgressBar(label, args.progress or sys.stderr.isatty())
+    return _ProgressBar(label, getattr(args, "progress", False) or sys.stderr.isatty())
 
 
 def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
@@ -220,28 +244,92 @@ def _check_out(out: str) -> None:
         raise InvalidArgument(f"--out: {out!r} exists and is not a folder; choose another output folder")
 
 
+def _refuse_out_options(args: argparse.Namespace) -> None:
+    """Options that choose where reports go cannot apply when nothing is written."""
+    if args.out == "-":
+        for option, given in (("--name", args.name is not None), ("--replace", args.replace)):
+            if given:
+                raise InvalidArgument(f"{option}: applies only when reports are written; drop it or give --out DIR")
+
+
+def _announce_data(args: argparse.Namespace, net: DenseNet, X: np.ndarray) -> None:
+    """Say which data a check runs on when --weights came without --data; refuse --samples that cannot apply."""
+    source = _data_source(args, net)
+    if args.samples_given and source != "random":
+        raise InvalidArgument(f"--samples: applies only to --data random, the data here is {source!r}; drop it")
+    if args.weights and not args.data:
+        what = ("the XOR data (4 samples)" if source == "xor" else
+                f"{len(X)} seeded random samples (--seed {args.seed})")
+        print(f"note: --weights without --data: checking on {what}; give --data FILE.npz (arrays X and y) "
+              "to check on your own data")
+
+
+def _folder_for(out: str, name: str, command: str, replace: bool) -> tuple[str, bool]:
+    """The sub-folder to write and whether to replace it: ``name`` or the ``name-k`` that ``command`` wrote before.
+
+    A rerun of the same command replaces its own report instead of adding ``-2``, ``-3``, … folders;
+    any other check keeps its report, and the new one gets a fresh folder.
+    """
+    if replace:
+        return name, True
+    candidate, k = name, 1
+    while (Path(out) / candidate).is_dir():
+        if _same_command(Path(out) / candidate, command):
+            return candidate, True
+        k += 1
+        candidate = f"{name}-{k}"
+    return name, False
+
+
+def _same_command(folder: Path, command: str) -> bool:
+    """Whether ``folder`` holds a report that ``command`` wrote (read from its report.json)."""
+    try:
+        doc = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    recorded = doc.get("config", {}).get("command") if isinstance(doc.get("config"), dict) else doc.get("command")
+    return recorded == command
+
+
+def _written(paths: list[Path], width: int) -> list[str]:
+    """One line (wrapped to ``width``) naming the folder and the files written into it."""
+    if not paths:
+        return []
+    folder = paths[0].parent
+    return fit([f"reports written: {folder}{os.sep} ({', '.join(p.name for p in paths)})"], width)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     _check_out(args.out)
+    _refuse_out_options(args)
     if args.name is not None and (os.path.basename(args.name) != args.name or args.name in ("", ".", "..")):
         raise InvalidArgument(f"--name: expected a plain folder name without path separators, got {args.name!r}")
+    width = terminal_width()
     # With no network given, verify both classic XOR networks.
     classic = not args.layers and not args.weights
     status = EXIT_OK
     for sizes in (CLASSIC if classic else (None,)):
+        start = time.perf_counter()
         net, X, y, name = _network_and_data(args, sizes)
+        _announce_data(args, net, X)
         backward = _bug_backward(args, net, X, y)
         if backward is not None:
             name += f"-bug-{args.bug}"
+        paths: list[Path] = []
         with _progress_bar(args, f"checking {name}") as bar:
+            bar.set_phase("measuring")
             report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
-                                   backward=backward, title=f"{name} ({net!r})")
-        report.config["command"] = _command_line(args, net)
-        if "text" in args.format:
-            print(report)
-        if args.out != "-":
-            folder = args.name + (f"-{'-'.join(map(str, net.sizes))}" if classic else "") if args.name else name
-            paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=args.replace)
-            print("reports written: " + ", ".join(str(p) for p in paths) + "\n")
+                                   backward=backward, title=name)
+            report.config["command"] = command = _command_line(args, net)
+            if args.out != "-":
+                bar.set_phase("writing reports")
+                folder = args.name + (f"-{'-'.join(map(str, net.sizes))}" if classic else "") if args.name else name
+                folder, replace = _folder_for(args.out, folder, command, args.replace)
+                paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=replace)
+        # The verdict is printed whatever is written; the tables when text is asked for.
+        print(render_terminal(report, width, wide=args.wide, verbose=args.verbose, tables="text" in args.format,
+                              elapsed=time.perf_counter() - start))
+        print("\n".join(_written(paths, width) + [""]) if paths else "", end="")
         if not report.passed:
             status = EXIT_FAILED
     return status
@@ -251,6 +339,13 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
     from ..catalogue import detection as evaluation
     from ..catalogue.bugs import CATALOGUE
 
+    if args.stress is not None and not args.sensitivity:
+        raise InvalidArgument("--stress: applies only with --sensitivity (it sizes that stress set); "
+                              "add --sensitivity or drop --stress")
+    if args.list and (args.sensitivity or args.markdown):
+        raise InvalidArgument("--list: prints the catalogue only; drop --sensitivity and --markdown")
+    if args.markdown and not args.sensitivity:
+        raise InvalidArgument("--markdown: applies only to the --sensitivity table; add --sensitivity or drop it")
     if args.list:
         print(tabulate([[b.name, b.description, b.cause] for b in CATALOGUE.values()],
                        headers=["bug", "what the code does wrong", "diagnosis"], tablefmt="simple"))
@@ -279,7 +374,7 @@ def _sensitivity(args: argparse.Namespace) -> bool:
     with _progress_bar(args, "sensitivity") as bar:
         sens = evaluation.sensitivity(progress=bar)
     with _progress_bar(args, "stress set") as bar:
-        alarms = evaluation.false_alarms(n=args.stress, progress=bar)
+        alarms = evaluation.false_alarms(n=args.stress or DEFAULT_STRESS, progress=bar)
     rows = []
     for method, entry in alarms.items():
         s = sens.get(method)
@@ -295,7 +390,10 @@ def _sensitivity(args: argparse.Namespace) -> bool:
 
 
 def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
-    """Write ``figure()`` into a new folder OUT/NAME (sweep.png or taylor.png), or say which extra draws plots."""
+    """Write ``figure()`` as OUT/NAME/sweep.png (or taylor.png), replacing that plot of an earlier run.
+
+    Without matplotlib, say which extra draws plots.
+    """
     from ..report import plots
 
     if out == "-":
@@ -303,8 +401,19 @@ def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
     if not plots.plots_available():
         print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
         return
-    folder = new_report_dir(out, name)
+    folder = Path(out) / name
+    folder.mkdir(parents=True, exist_ok=True)
     print("plot written: " + str(write_atomic(folder / f"{name.split('-')[0]}.png", figure())))
+
+
+def _network_gradients(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, np.ndarray, str, dict]:
+    """The network, data, name and the gradients under test (a catalogued bug's with --bug) for sweep and taylor."""
+    net, X, y, name = _network_and_data(args)
+    _announce_data(args, net, X)
+    backward = _bug_backward(args, net, X, y)
+    if backward is not None:
+        name += f"-bug-{args.bug}"
+    return net, X, y, name, (backward or net.backward(X, y)).gradients
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -312,15 +421,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..report import plots
     from ..verify.convergence import step_sweep
 
-    net, X, y, name = _network_and_data(args)
-    results = step_sweep(net.loss_closure(X, y), net.params, net.gradients(X, y), seed=args.seed)
+    net, X, y, name, grads = _network_gradients(args)
+    results = step_sweep(net.loss_closure(X, y), net.params, grads, seed=args.seed)
     rows = []
     for r in results:
         for method, err in r.errors.items():
             rows.append([r.name, method, f"{r.best_step[method]:.1e}", f"{r.best_error[method]:.2e}",
                          f"{err[0]:.1e}", f"{err[-1]:.1e}"])
-    print(f"step-size sweep, {name}: relative error of the directional derivative along a random v "
-          f"against ⟨g, v⟩, h = {results[0].steps[0]:.0e} … {results[0].steps[-1]:.0e}")
+    width = terminal_width()
+    print("\n".join(fit([f"step-size sweep, {name}: relative error of the directional derivative along a "
+                         f"random v against ⟨g, v⟩, h = {results[0].steps[0]:.0e} … {results[0].steps[-1]:.0e}"],
+                        width)))
     print(tabulate(rows, headers=["group", "method", "best h", "error at best h", "error at largest h",
                                   "error at smallest h"], tablefmt="simple", disable_numparse=True))
     for r in results:
@@ -335,12 +446,10 @@ def _cmd_taylor(args: argparse.Namespace) -> int:
     from ..report import plots
     from ..verify.convergence import taylor_test
 
-    net, X, y, name = _network_and_data(args)
-    backward = _bug_backward(args, net, X, y)
-    grads = (backward or net.backward(X, y)).gradients
+    net, X, y, name, grads = _network_gradients(args)
     results = taylor_test(net.loss_closure(X, y), net.params, grads, seed=args.seed)
-    print(f"Taylor remainder test, {name}: r1(ε) = |L(θ+εv) − L(θ) − ε⟨g,v⟩| shrinks as ε² "
-          "for a correct gradient, as ε for a wrong one")
+    print("\n".join(fit([f"Taylor remainder test, {name}: r1(ε) = |L(θ+εv) − L(θ) − ε⟨g,v⟩| shrinks as ε² "
+                         "for a correct gradient, as ε for a wrong one"], terminal_width())))
     print(tabulate([[r.name, f"{r.order:.3f}", r.n_points_used, "ok" if r.passed else "FAIL"] for r in results],
                    headers=["group", "observed order", "points fitted", "verdict"], tablefmt="simple",
                    disable_numparse=True))
@@ -354,15 +463,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     result = verify_backprop(fn, layout=args.layout, bias=args.bias, activation=args.activation,
                              reduction=args.reduction, sign=args.sign, max_examples=args.examples, seed=args.seed,
                              method=args.method)
-    print(result)
+    width = terminal_width()
+    # The verdict (and on failure the first failing link and the probable cause) is printed whatever
+    # --format says; --format chooses the files.
+    print("\n".join(fit(str(result).splitlines(), width, indent="    ")))
     if result.report is not None:
         print("\nPer layer, minimal failing network:")
-        print(tabulate(layer_rows(result.report.layers), headers=LAYER_HEADERS, tablefmt="simple",
-                       disable_numparse=True))
+        print("\n".join(layer_table(result.report, width, args.wide)))
     if args.out != "-":
         paths = _save_verification(args, result)
         if paths:
-            print("\nreports written: " + ", ".join(str(p) for p in paths))
+            print("\n" + "\n".join(_written(paths, width)))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
@@ -375,13 +486,15 @@ def _save_verification(args: argparse.Namespace, result: BackpropVerification) -
         report.config["command"] = _verify_command(args)
         report.notes.append(f"the minimal failing network that verify_backprop found after {result.examples} "
                             "networks; its arrays are in counterexample.npz")
-        paths = report.save(args.out, name, formats=[_SUFFIX[f] for f in args.format])
+        folder, replace = _folder_for(args.out, name, _verify_command(args), False)
+        paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=replace)
     else:
         # Passed, or the function raised: the verdict is the whole report.
         summary = {**result.to_dict(), "command": _verify_command(args)}
         contents = {"txt": str(result) + "\n", "json": json.dumps(summary, indent=2) + "\n"}
         wanted = {k: v for k, v in contents.items() if k in {_SUFFIX[f] for f in args.format}}
-        paths = write_report_files(args.out, wanted, name) if wanted else []
+        folder, replace = _folder_for(args.out, name, _verify_command(args), False)
+        paths = write_report_files(args.out, wanted, folder, replace=replace) if wanted else []
     if case is not None and paths:
         # Any: numpy's stubs give savez a bool keyword (allow_pickle, numpy >= 2) that these names never meet
         arrays: dict[str, Any] = {"X": case.X, "y": case.y}
@@ -434,12 +547,22 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", metavar="xor|random|FILE.npz",
                    help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
                         "or a .npz file with arrays X and y")
-    g.add_argument("--samples", type=_positive, default=8, help="samples of --data random (default 8)")
+    g.add_argument("--samples", type=_positive, default=None,
+                   help=f"samples of --data random (default {DEFAULT_SAMPLES})")
     g.add_argument("--weights", metavar="FILE.npz", help="load W1, b1, W2, … from a .npz file (sizes inferred)")
     g.add_argument("--train", type=_non_negative, default=0, metavar="STEPS",
                    help="train this many full-batch gradient steps before checking (default 0)")
     g.add_argument("--seed", type=_non_negative, default=0,
                    help="seed for weights, data and random directions (default 0)")
+    g.add_argument("--bug", metavar="NAME", help="inject a catalogued backprop bug (`gradcheck bugs --list`) "
+                                                 "to see what it looks like")
+
+
+def _add_terminal_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("what is printed")
+    g.add_argument("--wide", action="store_true",
+                   help="full tables whatever the terminal's width (default: compact at 80 columns or fewer)")
+    g.add_argument("--verbose", action="store_true", help="also print the notes on how the numbers were obtained")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -465,14 +588,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=list(METHODS),
                    help="numerical method (default auto: complex step, Richardson where needed)")
     p.add_argument("--out", default="reports", metavar="DIR",
-                   help="folder for the reports, written into a new sub-folder (default reports; - for none)")
+                   help="folder for the reports, one sub-folder per network (default reports; - for none)")
     p.add_argument("--name", help="sub-folder name (default from the network, e.g. xor-3-4-4-1-nobias-init)")
     p.add_argument("--replace", action="store_true",
-                   help="replace an existing report folder of the same name (default: a new -2, -3, … folder)")
+                   help="replace an existing report folder of the same name (default: replace it only when the "
+                        "same command wrote it, else write a new -2, -3, … folder)")
     p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
                    help="formats to write; text is also printed (default all)")
-    p.add_argument("--bug", metavar="NAME", help="inject a catalogued backprop bug to see what it looks like")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    _add_terminal_options(p)
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("bugs", help="plant every catalogued backprop bug and show that each is caught",
@@ -485,8 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensitivity", action="store_true",
                    help="also measure, per method, the smallest flagged relative error and the false alarms "
                         "on a stress set of random correct networks")
-    p.add_argument("--stress", type=_positive, default=210, metavar="N",
-                   help="networks in the stress set (default 210)")
+    p.add_argument("--stress", type=_positive, default=None, metavar="N",
+                   help=f"networks in the stress set of --sensitivity (default {DEFAULT_STRESS})")
     p.add_argument("--markdown", action="store_true", help="print the sensitivity table as Markdown")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
     p.set_defaults(func=_cmd_bugs)
@@ -502,7 +626,6 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Taylor remainder test per parameter group: order 2 for a correct gradient, "
                                    "1 for a wrong one. Exit 1 if any group is not of order 2.")
     _add_network_options(p)
-    p.add_argument("--bug", metavar="NAME", help="test a catalogued wrong backward pass instead")
     p.add_argument("--out", default="reports", metavar="DIR", help="folder for the plot (default reports; - for none)")
     p.set_defaults(func=_cmd_taylor)
 
@@ -531,7 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the reports, written into a new sub-folder (default reports; - for none)")
     p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
-                   help="formats to write (default all)")
+                   help="formats to write (default all); the verdict is always printed")
+    _add_terminal_options(p)
     p.set_defaults(func=_cmd_verify)
     return parser
 
@@ -543,6 +667,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if hasattr(args, "samples"):
+        # --samples applies only to random data; remember whether it was given, to refuse it elsewhere.
+        args.samples_given = args.samples is not None
+        args.samples = DEFAULT_SAMPLES if args.samples is None else args.samples
     try:
         return args.func(args)
     except InvalidArgument as exc:
