@@ -18,7 +18,7 @@ import gradcheck.interfaces.cli as cli
 from gradcheck.model.backprop import Backward
 
 REPO = Path(__file__).resolve().parents[1]
-COMMITTED_REPORTS = sorted((REPO / "reports").glob("*/report.json"))
+COMMITTED_REPORTS = sorted((REPO / "reports" / "examples").glob("*/report.json"))
 # most tests need only the JSON and the printed text
 QUICK = ["--format", "text,md,json"]
 CLASSIC_FOLDERS = ["xor-3-4-1-nobias-init", "xor-3-4-4-1-nobias-init"]
@@ -460,7 +460,7 @@ def recompute(doc: dict, tmp_path: Path, capsys) -> dict:
 
 @pytest.mark.parametrize(
     "path",
-    COMMITTED_REPORTS or [pytest.param(None, marks=pytest.mark.skip(reason="reports/ holds no report.json yet"))],
+    COMMITTED_REPORTS or [pytest.param(None, marks=pytest.mark.skip(reason="reports/examples/ holds no report.json yet"))],
     ids=[p.parent.name for p in COMMITTED_REPORTS] or ["none"])
 def test_committed_report_agrees_with_a_fresh_run(path, tmp_path, capsys):
     committed = json.loads(path.read_text(encoding="utf-8"))

@@ -329,7 +329,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         # The verdict is printed whatever is written; the tables when text is asked for.
         print(render_terminal(report, width, wide=args.wide, verbose=args.verbose, tables="text" in args.format,
                               elapsed=time.perf_counter() - start))
-        print("\n".join(_written(paths, width) + [""]) if paths else "", end="")
+        if paths:
+            print("\n".join(_written(paths, width)) + "\n")
         if not report.passed:
             status = EXIT_FAILED
     return status
