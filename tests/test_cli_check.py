@@ -460,7 +460,8 @@ def recompute(doc: dict, tmp_path: Path, capsys) -> dict:
 
 @pytest.mark.parametrize(
     "path",
-    COMMITTED_REPORTS or [pytest.param(None, marks=pytest.mark.skip(reason="reports/examples/ holds no report.json yet"))],
+    COMMITTED_REPORTS
+    or [pytest.param(None, marks=pytest.mark.skip(reason="reports/examples/ holds no report.json yet"))],
     ids=[p.parent.name for p in COMMITTED_REPORTS] or ["none"])
 def test_committed_report_agrees_with_a_fresh_run(path, tmp_path, capsys):
     committed = json.loads(path.read_text(encoding="utf-8"))

@@ -22,7 +22,7 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def run(argv, capsys, columns: int | None = None, monkeypatch=None) -> tuple[int, str, str]:
+def run(argv, capsys) -> tuple[int, str, str]:
     try:
         code = cli.main(list(argv))
     except SystemExit as exc:
@@ -134,19 +134,21 @@ class TestPlurals:
 
 
 class TestProgressBar:
-    def test_redraws_in_place_within_the_width(self, capsys, columns, monkeypatch):
+    def test_redraws_in_place_within_the_width(self, tmp_path, capsys, columns, monkeypatch):
         columns(50)
-        clock = iter(np.arange(0.0, 1e5, 1.0))
+        clock = iter(np.arange(0.0, 1e5, 1.0))  # every reading a second later: the bar is drawn at once
         monkeypatch.setattr(cli.time, "perf_counter", lambda: float(next(clock)))
-        code, out, err = run(["check", *ONE_XOR, "--out", "-", "--progress", "--format", "json"], capsys)
+        code, _, err = run(["check", *ONE_XOR, "--out", str(tmp_path / "out"), "--progress", "--format", "json"],
+                           capsys)
         assert code == 0
         assert "\n" not in err  # one line, redrawn with carriage returns
         draws = [d for d in err.split("\r") if d.strip()]
-        assert draws and all(len(d) <= 49 for d in draws)
-        assert any("100%" in d for d in draws)
-        # the last draw before the bar is erased names a phase after the measurements
-        assert any("writing reports" in d for d in draws) is False  # --out -: nothing is written
-        assert err.endswith("\r")
+        assert len(draws) > 3 and all(len(d) <= 49 for d in draws)  # one column short of the width
+        percents = [int(m) for d in draws for m in re.findall(r"(\d+)%", d)]
+        assert percents == sorted(percents) and percents[-1] == 100
+        # the measurements, then the Taylor test and sweep (the bar reaches 100 % only after them), then the files
+        assert "measuring" in draws[0] and "writing reports" in draws[-1]
+        assert err.endswith("\r")  # erased, so the printed results start on a clean line
 
 
 class TestRefused:

@@ -46,8 +46,10 @@ window.addEventListener('error', (e) => {
 
 _PROBE_BODY = """<script>
 window.addEventListener('load', () => {
-  const box = (sel) => { const el = document.querySelector(sel); if (!el) return null;
-                         const r = el.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, height: r.height}; };
+  const box = (sel) => {
+    const el = document.querySelector(sel); if (!el) return null;
+    const r = el.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, height: r.height};
+  };
   const out = {
     innerWidth: window.innerWidth, innerHeight: window.innerHeight,
     scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
@@ -91,7 +93,8 @@ def probe(page: str, tmp_path: Path, size: tuple[int, int]) -> dict:
     result = subprocess.run(
         [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", f"--user-data-dir={tmp_path / f'profile-{width}'}", f"--window-size={width + 100},{height + 100}",
+         "--hide-scrollbars", f"--user-data-dir={tmp_path / f'profile-{width}'}",
+         f"--window-size={width + 100},{height + 100}",
          "--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom", frame.as_uri()],
         capture_output=True, text=True, timeout=120)
     match = re.search(r'<pre id="gradcheck-probe">(.*?)</pre>', result.stdout, re.S)

@@ -29,6 +29,7 @@ from ..report.terminal import fit, layer_table, render_terminal, terminal_width
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import BackpropVerification, verify_backprop
+from .console import ProgressBar, folder_for, refuse_out_options, written
 from .user_function import load_function
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -163,60 +164,9 @@ def _network_and_data(args: argparse.Namespace,
     return net, X, y, name
 
 
-class _ProgressBar:
-    """A one-line progress bar on stderr that fits the terminal and redraws in place.
-
-    It shows the share of the work done and the phase (measuring, writing
-    the reports …); ``close()`` erases it, so the printed results start on a
-    clean line.
-    """
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled = label, enabled
-        self.start = time.perf_counter()
-        self.fraction, self.phase, self.drawn = 0.0, "", 0
-
-    def __call__(self, done: int, total: int) -> None:
-        self.fraction = min(1.0, done / max(total, 1))
-        self._draw()
-
-    def set_phase(self, phase: str) -> None:
-        """Name what runs now (shown after the percentage)."""
-        self.phase = phase
-        self._draw()
-
-    def _draw(self) -> None:
-        # Short checks finish before a bar would be readable.
-        if not self.enabled or time.perf_counter() - self.start < 0.5:
-            return
-        # One column short of the width: a line that fills the last column wraps on some terminals.
-        room = terminal_width() - 1
-        tail = f" {100 * self.fraction:3.0f}%" + (f" {self.phase}" if self.phase else "")
-        bar = max(0, min(30, room - len(self.label) - len(tail) - 3))
-        filled = int(bar * self.fraction)
-        line = (f"{self.label} [{'#' * filled}{'.' * (bar - filled)}]" if bar >= 5 else self.label) + tail
-        line = line[:room]
-        # Spaces over what is left of a longer earlier line, then back to its start.
-        sys.stderr.write("\r" + line.ljust(self.drawn))
-        sys.stderr.flush()
-        self.drawn = len(line)
-
-    def close(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\r" + " " * self.drawn + "\r")
-            sys.stderr.flush()
-            self.drawn = 0
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _progress_bar(args: argparse.Namespace, label: str) -> _ProgressBar:
+def _progress_bar(args: argparse.Namespace, label: str) -> ProgressBar:
     """A bar on stderr when it is a terminal or ``--progress`` is given; use it in a ``with`` block."""
-    return _ProgressBar(label, getattr(args, "progress", False) or sys.stderr.isatty())
+    return ProgressBar(label, getattr(args, "progress", False) or sys.stderr.isatty())
 
 
 def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
@@ -244,14 +194,6 @@ def _check_out(out: str) -> None:
         raise InvalidArgument(f"--out: {out!r} exists and is not a folder; choose another output folder")
 
 
-def _refuse_out_options(args: argparse.Namespace) -> None:
-    """Options that choose where reports go cannot apply when nothing is written."""
-    if args.out == "-":
-        for option, given in (("--name", args.name is not None), ("--replace", args.replace)):
-            if given:
-                raise InvalidArgument(f"{option}: applies only when reports are written; drop it or give --out DIR")
-
-
 def _announce_data(args: argparse.Namespace, net: DenseNet, X: np.ndarray) -> None:
     """Say which data a check runs on when --weights came without --data; refuse --samples that cannot apply."""
     source = _data_source(args, net)
@@ -264,44 +206,9 @@ def _announce_data(args: argparse.Namespace, net: DenseNet, X: np.ndarray) -> No
               "to check on your own data")
 
 
-def _folder_for(out: str, name: str, command: str, replace: bool) -> tuple[str, bool]:
-    """The sub-folder to write and whether to replace it: ``name`` or the ``name-k`` that ``command`` wrote before.
-
-    A rerun of the same command replaces its own report instead of adding ``-2``, ``-3``, … folders;
-    any other check keeps its report, and the new one gets a fresh folder.
-    """
-    if replace:
-        return name, True
-    candidate, k = name, 1
-    while (Path(out) / candidate).is_dir():
-        if _same_command(Path(out) / candidate, command):
-            return candidate, True
-        k += 1
-        candidate = f"{name}-{k}"
-    return name, False
-
-
-def _same_command(folder: Path, command: str) -> bool:
-    """Whether ``folder`` holds a report that ``command`` wrote (read from its report.json)."""
-    try:
-        doc = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    recorded = doc.get("config", {}).get("command") if isinstance(doc.get("config"), dict) else doc.get("command")
-    return recorded == command
-
-
-def _written(paths: list[Path], width: int) -> list[str]:
-    """One line (wrapped to ``width``) naming the folder and the files written into it."""
-    if not paths:
-        return []
-    folder = paths[0].parent
-    return fit([f"reports written: {folder}{os.sep} ({', '.join(p.name for p in paths)})"], width)
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
     _check_out(args.out)
-    _refuse_out_options(args)
+    refuse_out_options(args)
     if args.name is not None and (os.path.basename(args.name) != args.name or args.name in ("", ".", "..")):
         raise InvalidArgument(f"--name: expected a plain folder name without path separators, got {args.name!r}")
     width = terminal_width()
@@ -324,13 +231,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
             if args.out != "-":
                 bar.set_phase("writing reports")
                 folder = args.name + (f"-{'-'.join(map(str, net.sizes))}" if classic else "") if args.name else name
-                folder, replace = _folder_for(args.out, folder, command, args.replace)
+                folder, replace = folder_for(args.out, folder, command, args.replace)
                 paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=replace)
         # The verdict is printed whatever is written; the tables when text is asked for.
         print(render_terminal(report, width, wide=args.wide, verbose=args.verbose, tables="text" in args.format,
                               elapsed=time.perf_counter() - start))
         if paths:
-            print("\n".join(_written(paths, width)) + "\n")
+            print("\n".join(written(paths, width)) + "\n")
         if not report.passed:
             status = EXIT_FAILED
     return status
@@ -474,7 +381,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.out != "-":
         paths = _save_verification(args, result)
         if paths:
-            print("\n" + "\n".join(_written(paths, width)))
+            print("\n" + "\n".join(written(paths, width)))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
@@ -487,14 +394,14 @@ def _save_verification(args: argparse.Namespace, result: BackpropVerification) -
         report.config["command"] = _verify_command(args)
         report.notes.append(f"the minimal failing network that verify_backprop found after {result.examples} "
                             "networks; its arrays are in counterexample.npz")
-        folder, replace = _folder_for(args.out, name, _verify_command(args), False)
+        folder, replace = folder_for(args.out, name, _verify_command(args), False)
         paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=replace)
     else:
         # Passed, or the function raised: the verdict is the whole report.
         summary = {**result.to_dict(), "command": _verify_command(args)}
         contents = {"txt": str(result) + "\n", "json": json.dumps(summary, indent=2) + "\n"}
         wanted = {k: v for k, v in contents.items() if k in {_SUFFIX[f] for f in args.format}}
-        folder, replace = _folder_for(args.out, name, _verify_command(args), False)
+        folder, replace = folder_for(args.out, name, _verify_command(args), False)
         paths = write_report_files(args.out, wanted, folder, replace=replace) if wanted else []
     if case is not None and paths:
         # Any: numpy's stubs give savez a bool keyword (allow_pickle, numpy >= 2) that these names never meet

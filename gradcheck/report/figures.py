@@ -110,7 +110,7 @@ def _pool(ratio: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def ratio_heatmap(abs_error: np.ndarray, tolerance: np.ndarray) -> tuple[bytes, int]:
-    """A PNG of error/tolerance per entry on :data:`RATIO_SCALE`, and how many entries each cell pools.
+    r"""A PNG of error/tolerance per entry on :data:`RATIO_SCALE`, and how many entries each cell pools.
 
     Parameters
     ----------
