@@ -98,18 +98,18 @@ def png(pixels: np.ndarray) -> bytes:
             + chunk(b"IEND", b""))
 
 
-def _pool(ratio: np.ndarray) -> tuple[np.ndarray, int]:
-    """``ratio`` reduced by block maxima so that no side exceeds :data:`_MAX_SIDE` cells; and the block size."""
-    block = max(1, math.ceil(max(ratio.shape) / _MAX_SIDE))
-    if block == 1:
-        return ratio, 1
-    rows, cols = (math.ceil(n / block) * block for n in ratio.shape)
+def _pool(ratio: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """``ratio`` reduced by block maxima so that no side exceeds :data:`_MAX_SIDE` cells; and the block shape."""
+    br, bc = (max(1, math.ceil(n / _MAX_SIDE)) for n in ratio.shape)
+    if br == bc == 1:
+        return ratio, (1, 1)
+    rows, cols = math.ceil(ratio.shape[0] / br) * br, math.ceil(ratio.shape[1] / bc) * bc
     padded = np.full((rows, cols), -np.inf)
     padded[:ratio.shape[0], :ratio.shape[1]] = ratio
-    return padded.reshape(rows // block, block, cols // block, block).max(axis=(1, 3)), block
+    return padded.reshape(rows // br, br, cols // bc, bc).max(axis=(1, 3)), (br, bc)
 
 
-def ratio_heatmap(abs_error: np.ndarray, tolerance: np.ndarray) -> tuple[bytes, int]:
+def ratio_heatmap(abs_error: np.ndarray, tolerance: np.ndarray) -> tuple[bytes, tuple[int, int]]:
     r"""A PNG of error/tolerance per entry on :data:`RATIO_SCALE`, and how many entries each cell pools.
 
     Parameters
@@ -120,35 +120,39 @@ def ratio_heatmap(abs_error: np.ndarray, tolerance: np.ndarray) -> tuple[bytes, 
     Returns
     -------
     image : bytes
-        PNG; one square of up to 40 pixels per entry, a red cell with a
-        white dot for each entry above its tolerance, black for a
-        non-finite one.  A side longer than 480 entries is pooled in
-        blocks, each showing its largest ratio.
-    block : int
-        Entries per side of one cell (1 unless pooled).
+        PNG; one cell of up to 40 pixels a side per entry (square unless
+        the matrix is so elongated that its short side would be a sliver),
+        a red cell with a white dot for each entry above its tolerance,
+        black for a non-finite one.  A side longer than 480 entries is
+        pooled in blocks, each showing its largest ratio.
+    block : (int, int)
+        Rows and columns of entries one cell shows ((1, 1) unless pooled).
 
     Examples
     --------
     >>> err = np.array([[1e-12, 3e-9], [2e-15, 0.0]])
     >>> image, block = ratio_heatmap(err, 1e-10)
     >>> image[:4] == b"\x89PNG", block
-    (True, 1)
+    (True, (1, 1))
     """
     ratio, block = _pool(ratio_grid(abs_error, tolerance))
     n_rows, n_cols = ratio.shape
     cell = max(1, min(_MAX_CELL, _MAX_SIDE // max(n_rows, n_cols)))
+    # A thin matrix (20×600, a 600×12 one) would be a strip a few pixels wide: its short side's cells are
+    # stretched, up to 8 times as long as wide, towards 80 pixels.
+    ch, cw = (max(cell, min(8 * cell, _MAX_CELL, math.ceil(80 / n))) for n in (n_rows, n_cols))
     colours = _colours(ratio)
-    pixels = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
-    if cell >= 3:
+    pixels = np.repeat(np.repeat(colours, ch, axis=0), cw, axis=1)
+    if min(ch, cw) >= 3:
         # Cell borders, so that neighbours with the same colour stay countable.
-        pixels[cell - 1::cell, :, :] = 255
-        pixels[:, cell - 1::cell, :] = 255
-    if cell >= 6:
+        pixels[ch - 1::ch, :, :] = 255
+        pixels[:, cw - 1::cw, :] = 255
+    if min(ch, cw) >= 6:
         # A white dot marks each failing entry for readers who cannot tell the red from the blue.
         rows, cols = np.nonzero(ratio > 1)
-        half, dot = (cell - 1) // 2, max(1, cell // 6)
+        dot = max(1, min(ch, cw) // 6)
         for r, c in zip(rows, cols, strict=True):
-            y, x = r * cell + half, c * cell + half
+            y, x = r * ch + (ch - 1) // 2, c * cw + (cw - 1) // 2
             pixels[y - dot:y + dot + 1, x - dot:x + dot + 1, :] = 255
     return png(pixels), block
 

@@ -173,7 +173,7 @@ def _heatmaps(report: NetworkReport) -> list[str]:
         worst = float(np.max(ratio)) if ratio.size else float("nan")
         layer = name[1:] if name.startswith("W") and name[1:].isdigit() else None
         axes = (f"rows: inputs of layer {layer}, columns: its units" if layer is not None else "rows × columns")
-        pooled = f"; each cell is the largest of a {block}×{block} block" if block > 1 else ""
+        pooled = f"; each cell is the largest of a {block[0]}×{block[1]} block" if block != (1, 1) else ""
         caption = (f"<strong>{e(name)}</strong> ({shape}): {over} of {plural(ratio.size, 'entry', 'entries')} "
                    f"above tolerance, largest error/tolerance {worst:.2g}. {axes}{pooled}.")
         parts.append(_figure(_data_uri(image, "image/png"), f"error heatmap {name}", caption, cls="cells"))
