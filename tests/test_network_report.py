@@ -213,15 +213,49 @@ class TestHtml:
         assert "<table" in page
         for label in formula_labels(net.sizes, bias=False):
             assert html.escape(label) in page, label
-        if plots.plots_available():
-            assert "data:image/" in page
+        assert "data:image/" in page
         assert "PASSED" in page
 
-    def test_without_matplotlib_names_the_extra(self, passing, no_plots):
-        page = passing[1].to_html()
+    def test_figures_need_no_matplotlib(self, no_plots):
+        X, y = gc.xor_data()
+        net = gc.DenseNet([3, 4, 4, 1], bias=False, seed=1)
+        report = gc.check_network(net, X, y)  # with the Taylor test and the sweep
+        page = report.to_html()
         self_contained(page)
-        assert "gradcheck[plot]" in page
-        assert "<img" not in page
+        # a heatmap per weight matrix (PNG), a Taylor panel and a sweep panel per group (SVG), one colour bar
+        assert page.count('alt="error heatmap') == net.n_layers
+        assert page.count("data:image/png;base64,") == net.n_layers
+        assert page.count('alt="Taylor remainders') == len(report.groups)
+        assert page.count('alt="step-size sweep') == len(report.groups)
+        for figure in re.findall(r'<img[^>]*src="([^"]+)"', page):
+            assert figure.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,"))
+
+    def test_verdict_comes_first(self, passing, failing):
+        page = passing[1].to_html()
+        assert page.index('<section id="verdict" class="pass">') < page.index("<table")
+        assert "<title>PASSED:" in page and "every delta formula confirmed" in page
+        page = failing[1].to_html()
+        head = page[:page.index("<table")]
+        assert '<p class="big">FAILED</p>' in head
+        # the first failing link and the probable cause, which the text forms also carry, before any table
+        assert html.escape("Breaks first at layer 1 (δ1 = ∂L/∂z1") in head
+        assert "Probable cause</strong> (recurrence)" in head
+        for d in failing[1].diagnoses:
+            assert html.escape(d.message) in head
+
+    def test_sweep_of_a_failing_group_is_not_drawn(self, failing):
+        net, fast = failing
+        X, y = gc.xor_data()
+        b = net.backward(X, y)
+        deltas = list(b.deltas)
+        deltas[0] = deltas[1] @ net.params["W2"].T
+        report = gc.check_network(net, X, y, backward=Backward(b.loss, deltas, dict(b.gradients, W1=X.T @ deltas[0]),
+                                                                b.cache))
+        page = report.to_html()
+        assert report.failed_groups == ["W1"]
+        assert 'alt="step-size sweep W1"' not in page
+        assert "Not drawn (gradient fails): W1" in page
+        assert 'alt="step-size sweep W2"' in page
 
     def test_failing_report_shows_failure_and_worst_entries(self, failing, no_plots):
         page = failing[1].to_html()

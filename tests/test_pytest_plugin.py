@@ -166,6 +166,16 @@ class TestReportOption:
         index = (out / "index.md").read_text()
         assert "| `test_inner.py::test_correct` | passed | passed | [test_inner.py__test_correct-" in index
         assert "| `test_inner.py::test_wrong` | failed | failed | [test_inner.py__test_wrong-" in index
+        # each row names the groups that failed and the probable cause, as the check's own report does
+        wrong = next(line for line in index.splitlines() if "test_wrong" in line)
+        folder = re.search(r"\]\(([^)/]+)/", wrong).group(1)
+        doc = json.loads((out / folder / "report.json").read_text())
+        cells = [c.strip() for c in wrong.strip("|").split(" | ")]
+        assert cells[4] == ", ".join(doc["failed_groups"]) != ""
+        assert cells[5] == f"{doc['diagnosis'][0]['cause']}: {doc['diagnosis'][0]['message']}"
+        right = next(line for line in index.splitlines() if "test_correct" in line)
+        assert right.rstrip().endswith("| — | — |")
+        assert "2 checks in 2 tests: 1 passed, 1 failed." in index
 
     def test_xdist_workers_feed_one_index(self, pytester):
         pytest.importorskip("xdist")

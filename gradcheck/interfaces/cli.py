@@ -6,14 +6,12 @@ Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad input.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import numpy as np
 from tabulate import tabulate
@@ -25,14 +23,23 @@ from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet, xor_data
 from ..numerical.engine import FULL_METHODS, METHODS
 from ..report.files import write_folder
-from ..report.text import LAYER_HEADERS, layer_rows
+from ..report.terminal import fit, layer_table, render_terminal, terminal_width
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
-from .backprop_property import BackpropVerification, verify_backprop
-from .inputs import DEFAULT_MAX_INPUT_BYTES, byte_size, ensure_fits, format_bytes, load_arrays, network_check_bytes
+from .backprop_property import verify_backprop
+from .console import ProgressBar, folder_for, refuse_out_options, save_verification, written
+from .inputs import (
+    DEFAULT_MAX_INPUT_BYTES,
+    byte_size_argument,
+    ensure_check_fits,
+    ensure_fits,
+    format_bytes,
+    load_arrays,
+)
 from .user_function import load_function
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_SAMPLES, DEFAULT_STRESS = 8, 210
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,13 +97,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _byte_size(text: str) -> int:
-    try:
-        return byte_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _formats(text: str) -> list[str]:
     names = [f.strip() for f in text.split(",") if f.strip()]
     bad = [f for f in names if f not in FORMATS]
@@ -125,15 +125,14 @@ def _network_and_data(args: argparse.Namespace,
             raise InvalidArgument("--bias/--no-bias: the biases come from --weights (b1, b2, … present or not); "
                                   "drop the option")
         weights = load_arrays(args.weights, "--weights", args.max_input_bytes, single="W1")
-        net = DenseNet.from_params(weights, activation=args.activation,
-                                   reduction=args.reduction)
+        net = DenseNet.from_params(weights, activation=args.activation, reduction=args.reduction)
         if args.layers and args.layers != net.sizes:
             raise InvalidArgument(f"--layers {','.join(map(str, args.layers))} disagrees with the sizes "
                                   f"{','.join(map(str, net.sizes))} of --weights {args.weights}; drop one of them")
     else:
         sizes = args.layers or sizes_default or CLASSIC[-1]
         bias = args.bias if args.bias is not None else args.layers is not None
-        _ensure_check_fits(args, sizes, 0, "")  # the data is checked with the network once it is known
+        ensure_check_fits(args, sizes, 0, "")  # the data is checked with the network once it is known
         net = DenseNet(sizes, activation=args.activation, reduction=args.reduction, bias=bias, seed=args.seed)
     data = _data_source(args, net)
     if data == "xor":
@@ -142,7 +141,7 @@ def _network_and_data(args: argparse.Namespace,
                                   f"{','.join(map(str, net.sizes))}; use --data random or --data FILE.npz")
         X, y = xor_data()
     elif data == "random":
-        _ensure_check_fits(args, net.sizes, args.samples, f"--samples {args.samples}")
+        ensure_check_fits(args, net.sizes, args.samples, f"--samples {args.samples}")
         rng = np.random.default_rng(args.seed)
         X = rng.standard_normal((args.samples, net.sizes[0]))
         y = rng.random((args.samples, net.sizes[-1]))
@@ -153,7 +152,7 @@ def _network_and_data(args: argparse.Namespace,
             raise InvalidArgument(f"--data: {data!r} has arrays {sorted(arrays)}, expected 'X' and 'y' "
                                   "(save them with numpy.savez(path, X=X, y=y))")
         X, y = arrays["X"], arrays["y"]
-        _ensure_check_fits(args, net.sizes, np.shape(X)[0] if np.ndim(X) else 1, f"--data {data}")
+        ensure_check_fits(args, net.sizes, np.shape(X)[0] if np.ndim(X) else 1, f"--data {data}")
     if args.train:
         net.train(X, y, iterations=args.train)
     name = "-".join(map(str, net.sizes)) + ("" if net.bias else "-nobias")
@@ -165,47 +164,9 @@ def _network_and_data(args: argparse.Namespace,
     return net, X, y, name
 
 
-def _ensure_check_fits(args: argparse.Namespace, sizes: list[int], n_samples: int, data: str) -> None:
-    """Refuse, before allocating, a network, data set or training history this machine cannot hold."""
-    given = [f"--layers {','.join(map(str, sizes))}" if args.layers else "",
-             f"--weights {args.weights}" if args.weights else "", data]
-    ensure_fits(" ".join(g for g in given if g) or "the network", network_check_bytes(sizes, n_samples),
-                "choose smaller --layers or fewer --samples")
-    if args.train:
-        ensure_fits(f"--train {args.train}", 8 * args.train, "the loss of every step is kept: choose fewer --train")
-
-
-class _ProgressBar:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled, self.shown = label, enabled, False
-        self.start = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        # Short checks finish before a bar would be readable.
-        if not self.enabled or time.perf_counter() - self.start < 0.5:
-            return
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _progress_bar(args: argparse.Namespace, label: str) -> _ProgressBar:
+def _progress_bar(args: argparse.Namespace, label: str) -> ProgressBar:
     """A bar on stderr when it is a terminal or ``--progress`` is given; use it in a ``with`` block."""
-    return _ProgressBar(label, args.progress or sys.stderr.isatty())
+    return ProgressBar(label, getattr(args, "progress", False) or sys.stderr.isatty())
 
 
 def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
@@ -233,28 +194,50 @@ def _check_out(out: str) -> None:
         raise InvalidArgument(f"--out: {out!r} exists and is not a folder; choose another output folder")
 
 
+def _announce_data(args: argparse.Namespace, net: DenseNet, X: np.ndarray) -> None:
+    """Say which data a check runs on when --weights came without --data; refuse --samples that cannot apply."""
+    source = _data_source(args, net)
+    if args.samples_given and source != "random":
+        raise InvalidArgument(f"--samples: applies only to --data random, the data here is {source!r}; drop it")
+    if args.weights and not args.data:
+        what = ("the XOR data (4 samples)" if source == "xor" else
+                f"{len(X)} seeded random samples (--seed {args.seed})")
+        print(f"note: --weights without --data: checking on {what}; give --data FILE.npz (arrays X and y) "
+              "to check on your own data")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     _check_out(args.out)
+    refuse_out_options(args)
     if args.name is not None and (os.path.basename(args.name) != args.name or args.name in ("", ".", "..")):
         raise InvalidArgument(f"--name: expected a plain folder name without path separators, got {args.name!r}")
+    width = terminal_width()
     # With no network given, verify both classic XOR networks.
     classic = not args.layers and not args.weights
     status = EXIT_OK
     for sizes in (CLASSIC if classic else (None,)):
+        start = time.perf_counter()
         net, X, y, name = _network_and_data(args, sizes)
+        _announce_data(args, net, X)
         backward = _bug_backward(args, net, X, y)
         if backward is not None:
             name += f"-bug-{args.bug}"
+        paths: list[Path] = []
         with _progress_bar(args, f"checking {name}") as bar:
+            bar.set_phase("measuring")
             report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
-                                   backward=backward, title=f"{name} ({net!r})")
-        report.config["command"] = _command_line(args, net)
-        if "text" in args.format:
-            print(report)
-        if args.out != "-":
-            folder = args.name + (f"-{'-'.join(map(str, net.sizes))}" if classic else "") if args.name else name
-            paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=args.replace)
-            print("reports written: " + ", ".join(str(p) for p in paths) + "\n")
+                                   backward=backward, title=name)
+            report.config["command"] = command = _command_line(args, net)
+            if args.out != "-":
+                bar.set_phase("writing reports")
+                folder = args.name + (f"-{'-'.join(map(str, net.sizes))}" if classic else "") if args.name else name
+                folder, replace = folder_for(args.out, folder, command, args.replace)
+                paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=replace)
+        # The verdict is printed whatever is written; the tables when text is asked for.
+        print(render_terminal(report, width, wide=args.wide, verbose=args.verbose, tables="text" in args.format,
+                              elapsed=time.perf_counter() - start))
+        if paths:
+            print("\n".join(written(paths, width)) + "\n")
         if not report.passed:
             status = EXIT_FAILED
     return status
@@ -264,6 +247,13 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
     from ..catalogue import detection as evaluation
     from ..catalogue.bugs import CATALOGUE
 
+    if args.stress is not None and not args.sensitivity:
+        raise InvalidArgument("--stress: applies only with --sensitivity (it sizes that stress set); "
+                              "add --sensitivity or drop --stress")
+    if args.list and (args.sensitivity or args.markdown):
+        raise InvalidArgument("--list: prints the catalogue only; drop --sensitivity and --markdown")
+    if args.markdown and not args.sensitivity:
+        raise InvalidArgument("--markdown: applies only to the --sensitivity table; add --sensitivity or drop it")
     if args.list:
         print(tabulate([[b.name, b.description, b.cause] for b in CATALOGUE.values()],
                        headers=["bug", "what the code does wrong", "diagnosis"], tablefmt="simple"))
@@ -292,7 +282,7 @@ def _sensitivity(args: argparse.Namespace) -> bool:
     with _progress_bar(args, "sensitivity") as bar:
         sens = evaluation.sensitivity(progress=bar)
     with _progress_bar(args, "stress set") as bar:
-        alarms = evaluation.false_alarms(n=args.stress, progress=bar)
+        alarms = evaluation.false_alarms(n=args.stress or DEFAULT_STRESS, progress=bar)
     rows = []
     for method, entry in alarms.items():
         s = sens.get(method)
@@ -308,7 +298,10 @@ def _sensitivity(args: argparse.Namespace) -> bool:
 
 
 def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
-    """Write ``figure()`` into a new folder OUT/NAME (sweep.png or taylor.png), or say which extra draws plots."""
+    """Write ``figure()`` as OUT/NAME/sweep.png (or taylor.png), replacing that plot of an earlier run.
+
+    Without matplotlib, say which extra draws plots.
+    """
     from ..report import plots
 
     if out == "-":
@@ -316,7 +309,17 @@ def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
     if not plots.plots_available():
         print('no plot written: install matplotlib with pip install "gradcheck[plot]"')
         return
-    print("plot written: " + str(write_folder(out, {f"{name.split('-')[0]}.png": figure()}, name)[0]))
+    print("plot written: " + str(write_folder(out, {f"{name.split('-')[0]}.png": figure()}, name, replace=True)[0]))
+
+
+def _network_gradients(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, np.ndarray, str, dict]:
+    """The network, data, name and the gradients under test (a catalogued bug's with --bug) for sweep and taylor."""
+    net, X, y, name = _network_and_data(args)
+    _announce_data(args, net, X)
+    backward = _bug_backward(args, net, X, y)
+    if backward is not None:
+        name += f"-bug-{args.bug}"
+    return net, X, y, name, (backward or net.backward(X, y)).gradients
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -324,15 +327,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..report import plots
     from ..verify.convergence import step_sweep
 
-    net, X, y, name = _network_and_data(args)
-    results = step_sweep(net.loss_closure(X, y), net.params, net.gradients(X, y), seed=args.seed)
+    net, X, y, name, grads = _network_gradients(args)
+    results = step_sweep(net.loss_closure(X, y), net.params, grads, seed=args.seed)
     rows = []
     for r in results:
         for method, err in r.errors.items():
             rows.append([r.name, method, f"{r.best_step[method]:.1e}", f"{r.best_error[method]:.2e}",
                          f"{err[0]:.1e}", f"{err[-1]:.1e}"])
-    print(f"step-size sweep, {name}: relative error of the directional derivative along a random v "
-          f"against ⟨g, v⟩, h = {results[0].steps[0]:.0e} … {results[0].steps[-1]:.0e}")
+    width = terminal_width()
+    print("\n".join(fit([f"step-size sweep, {name}: relative error of the directional derivative along a "
+                         f"random v against ⟨g, v⟩, h = {results[0].steps[0]:.0e} … {results[0].steps[-1]:.0e}"],
+                        width)))
     print(tabulate(rows, headers=["group", "method", "best h", "error at best h", "error at largest h",
                                   "error at smallest h"], tablefmt="simple", disable_numparse=True))
     for r in results:
@@ -347,12 +352,10 @@ def _cmd_taylor(args: argparse.Namespace) -> int:
     from ..report import plots
     from ..verify.convergence import taylor_test
 
-    net, X, y, name = _network_and_data(args)
-    backward = _bug_backward(args, net, X, y)
-    grads = (backward or net.backward(X, y)).gradients
+    net, X, y, name, grads = _network_gradients(args)
     results = taylor_test(net.loss_closure(X, y), net.params, grads, seed=args.seed)
-    print(f"Taylor remainder test, {name}: r1(ε) = |L(θ+εv) − L(θ) − ε⟨g,v⟩| shrinks as ε² "
-          "for a correct gradient, as ε for a wrong one")
+    print("\n".join(fit([f"Taylor remainder test, {name}: r1(ε) = |L(θ+εv) − L(θ) − ε⟨g,v⟩| shrinks as ε² "
+                         "for a correct gradient, as ε for a wrong one"], terminal_width())))
     print(tabulate([[r.name, f"{r.order:.3f}", r.n_points_used, "ok" if r.passed else "FAIL"] for r in results],
                    headers=["group", "observed order", "points fitted", "verdict"], tablefmt="simple",
                    disable_numparse=True))
@@ -366,48 +369,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     result = verify_backprop(fn, layout=args.layout, bias=args.bias, activation=args.activation,
                              reduction=args.reduction, sign=args.sign, max_examples=args.examples, seed=args.seed,
                              method=args.method)
-    print(result)
+    width = terminal_width()
+    # The verdict (and on failure the first failing link and the probable cause) is printed whatever
+    # --format says; --format chooses the files.
+    print("\n".join(fit(str(result).splitlines(), width, indent="    ")))
     if result.report is not None:
         print("\nPer layer, minimal failing network:")
-        print(tabulate(layer_rows(result.report.layers), headers=LAYER_HEADERS, tablefmt="simple",
-                       disable_numparse=True))
+        print("\n".join(layer_table(result.report, width, args.wide)))
     if args.out != "-":
-        paths = _save_verification(args, result)
+        paths = save_verification(args.out, args.target, result, [_SUFFIX[f] for f in args.format],
+                                  _verify_command(args))
         if paths:
-            print("\nreports written: " + ", ".join(str(p) for p in paths))
+            print("\n" + "\n".join(written(paths, width)))
     return EXIT_OK if result.passed else EXIT_FAILED
-
-
-def _save_verification(args: argparse.Namespace, result: BackpropVerification) -> list[Path]:
-    """The minimal failing network's report (or, without one, the verdict) and its arrays, in a new folder."""
-    file, _, function = args.target.rpartition(":")
-    name = f"verify-{os.path.splitext(os.path.basename(file))[0]}-{function}"
-    report, case = result.report, result.counterexample
-    suffixes = [_SUFFIX[f] for f in args.format]
-    if report is not None:
-        report.config["command"] = _verify_command(args)
-        report.notes.append(f"the minimal failing network that verify_backprop found after {result.examples} "
-                            "networks; its arrays are in counterexample.npz")
-        contents = report.rendered(suffixes)
-    else:
-        # Passed, or the function raised: the verdict is the whole report.
-        summary = {**result.to_dict(), "command": _verify_command(args)}
-        contents = {"txt": str(result) + "\n", "json": json.dumps(summary, indent=2) + "\n"}
-        contents = {k: v for k, v in contents.items() if k in suffixes}
-    if not contents:
-        return []
-    folder: dict[str, str | bytes] = {f"report.{k}": v for k, v in contents.items()}
-    if case is not None:
-        # Any: numpy's stubs give savez a bool keyword (allow_pickle, numpy >= 2) that these names never meet
-        arrays: dict[str, Any] = {"X": case.X, "y": case.y}
-        for l, W in enumerate(case.weights, 1):
-            arrays[f"W{l}"] = W
-        arrays.update({f"b{l}": b for l, b in enumerate(case.biases or (), 1)})
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        folder["counterexample.npz"] = buffer.getvalue()
-    # one folder with the report and its arrays, which appears whole
-    return write_folder(args.out, folder, name)
 
 
 def _verify_command(args: argparse.Namespace) -> str:
@@ -450,10 +424,11 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", metavar="xor|random|FILE.npz",
                    help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
                         "or a .npz file with arrays X and y")
-    g.add_argument("--samples", type=_positive, default=8, help="samples of --data random (default 8)")
+    g.add_argument("--samples", type=_positive, default=None,
+                   help=f"samples of --data random (default {DEFAULT_SAMPLES})")
     g.add_argument("--weights", metavar="FILE.npz",
                    help="load W1, b1, W2, … from a .npz file (sizes inferred); a .npy file is W1 of a one-layer net")
-    g.add_argument("--max-input-bytes", type=_byte_size, default=DEFAULT_MAX_INPUT_BYTES, metavar="SIZE",
+    g.add_argument("--max-input-bytes", type=byte_size_argument, default=DEFAULT_MAX_INPUT_BYTES, metavar="SIZE",
                    help="largest total size of the arrays a --weights or --data file may declare, checked before "
                         f"reading them, e.g. 512M or 4G (default here {format_bytes(DEFAULT_MAX_INPUT_BYTES)}: the "
                         "smaller of 1 GiB and an eighth of this machine's memory)")
@@ -461,6 +436,15 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
                    help="train this many full-batch gradient steps before checking (default 0)")
     g.add_argument("--seed", type=_non_negative, default=0,
                    help="seed for weights, data and random directions (default 0)")
+    g.add_argument("--bug", metavar="NAME", help="inject a catalogued backprop bug (`gradcheck bugs --list`) "
+                                                 "to see what it looks like")
+
+
+def _add_terminal_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("what is printed")
+    g.add_argument("--wide", action="store_true",
+                   help="full tables whatever the terminal's width (default: compact at 80 columns or fewer)")
+    g.add_argument("--verbose", action="store_true", help="also print the notes on how the numbers were obtained")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -486,14 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=list(METHODS),
                    help="numerical method (default auto: complex step, Richardson where needed)")
     p.add_argument("--out", default="reports", metavar="DIR",
-                   help="folder for the reports, written into a new sub-folder (default reports; - for none)")
+                   help="folder for the reports, one sub-folder per network (default reports; - for none)")
     p.add_argument("--name", help="sub-folder name (default from the network, e.g. xor-3-4-4-1-nobias-init)")
     p.add_argument("--replace", action="store_true",
-                   help="replace an existing report folder of the same name (default: a new -2, -3, … folder)")
+                   help="replace an existing report folder of the same name (default: replace it only when the "
+                        "same command wrote it, else write a new -2, -3, … folder)")
     p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
                    help="formats to write; text is also printed (default all)")
-    p.add_argument("--bug", metavar="NAME", help="inject a catalogued backprop bug to see what it looks like")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    _add_terminal_options(p)
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("bugs", help="plant every catalogued backprop bug and show that each is caught",
@@ -506,8 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensitivity", action="store_true",
                    help="also measure, per method, the smallest flagged relative error and the false alarms "
                         "on a stress set of random correct networks")
-    p.add_argument("--stress", type=_positive, default=210, metavar="N",
-                   help="networks in the stress set (default 210)")
+    p.add_argument("--stress", type=_positive, default=None, metavar="N",
+                   help=f"networks in the stress set of --sensitivity (default {DEFAULT_STRESS})")
     p.add_argument("--markdown", action="store_true", help="print the sensitivity table as Markdown")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
     p.set_defaults(func=_cmd_bugs)
@@ -523,7 +508,6 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Taylor remainder test per parameter group: order 2 for a correct gradient, "
                                    "1 for a wrong one. Exit 1 if any group is not of order 2.")
     _add_network_options(p)
-    p.add_argument("--bug", metavar="NAME", help="test a catalogued wrong backward pass instead")
     p.add_argument("--out", default="reports", metavar="DIR", help="folder for the plot (default reports; - for none)")
     p.set_defaults(func=_cmd_taylor)
 
@@ -552,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the reports, written into a new sub-folder (default reports; - for none)")
     p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
-                   help="formats to write (default all)")
+                   help="formats to write (default all); the verdict is always printed")
+    _add_terminal_options(p)
     p.set_defaults(func=_cmd_verify)
     return parser
 
@@ -564,6 +549,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if hasattr(args, "samples"):
+        # --samples applies only to random data; remember whether it was given, to refuse it elsewhere.
+        args.samples_given = args.samples is not None
+        args.samples = DEFAULT_SAMPLES if args.samples is None else args.samples
     try:
         return args.func(args)
     except InvalidArgument as exc:

@@ -12,6 +12,7 @@ with one line naming the file and the fix.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import stat
@@ -220,3 +221,21 @@ def ensure_fits(what: str, need: int, fix: str) -> None:
     if memory is not None and need > memory:
         raise InvalidArgument(f"{what}: needs about {format_bytes(need)} of memory, more than this machine's "
                               f"{format_bytes(memory)}; {fix}")
+
+
+def byte_size_argument(text: str) -> int:
+    """:func:`byte_size` as an argparse ``type``: a bad size is a usage error."""
+    try:
+        return byte_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ensure_check_fits(args: argparse.Namespace, sizes: list[int], n_samples: int, data: str) -> None:
+    """Refuse, before allocating, a network, data set or training history this machine cannot hold."""
+    given = [f"--layers {','.join(map(str, sizes))}" if args.layers else "",
+             f"--weights {args.weights}" if args.weights else "", data]
+    ensure_fits(" ".join(g for g in given if g) or "the network", network_check_bytes(sizes, n_samples),
+                "choose smaller --layers or fewer --samples")
+    if args.train:
+        ensure_fits(f"--train {args.train}", 8 * args.train, "the loss of every step is kept: choose fewer --train")

@@ -74,6 +74,9 @@ class _Check:
     nodeid: str
     passed: bool
     folder: str | None
+    #: The groups that did not pass and the first probable cause ("cause: message"), for the index.
+    failed: list[str] = field(default_factory=list)
+    cause: str = ""
 
 
 @dataclass(eq=False)  # hashable by identity, as pluggy needs of a plugin
@@ -108,7 +111,8 @@ class _Session:
             folder = self.folder_for(nodeid)
             # replace=True: a rerun into the same DIR refreshes the test's folder instead of adding "-2".
             report.save(self.report_dir, folder, replace=True)
-        self.checks.append(_Check(nodeid, report.passed, folder))
+        cause = next((f"{d.cause}: {d.message}" for d in report.diagnoses), "")
+        self.checks.append(_Check(nodeid, report.passed, folder, list(report.failed_groups), cause))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.checks or self.checks[-1].nodeid != report.nodeid:
@@ -147,21 +151,30 @@ class _Session:
         failed = sum(not c.passed for c in self.checks)
         if not self.checks:
             return "# gradcheck reports\n\nNo test used the gradcheck fixture in this session.\n"
+        n_tests = len({c.nodeid for c in self.checks})
         lines = ["# gradcheck reports", "",
-                 f"{len(self.checks)} checks in {len({c.nodeid for c in self.checks})} tests: "
+                 f"{_count(len(self.checks), 'check')} in {_count(n_tests, 'test')}: "
                  f"{len(self.checks) - failed} passed, {failed} failed.", "",
-                 "| test | verdict | test outcome | report |", "|---|---|---|---|"]
+                 "| test | verdict | test outcome | report | failing groups | probable cause |",
+                 "|---|---|---|---|---|---|"]
         for c in self.checks:
             test = c.nodeid.replace("|", "\\|")
+            cause = " ".join(c.cause.split()).replace("|", "\\|") or "—"
             lines.append(f"| `{test}` | {'passed' if c.passed else 'failed'} | "
-                         f"{self.outcomes.get(c.nodeid, '—')} | [{c.folder}]({c.folder}/report.md) |")
+                         f"{self.outcomes.get(c.nodeid, '—')} | [{c.folder}]({c.folder}/report.md) | "
+                         f"{', '.join(c.failed) or '—'} | {cause} |")
         return "\n".join(lines) + "\n"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report_dir is not None:
             failed = sum(not c.passed for c in self.checks)
-            terminalreporter.write_line(f"gradcheck: {len(self.checks)} checks ({failed} failed); "
+            terminalreporter.write_line(f"gradcheck: {_count(len(self.checks), 'check')} ({failed} failed); "
                                         f"index of the reports: {self.report_dir / 'index.md'}")
+
+
+def _count(n: int, noun: str) -> str:
+    # report.text.plural, without importing numpy into every pytest session that loads the plugin
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 _SESSION = pytest.StashKey[_Session]()

@@ -23,13 +23,36 @@ if TYPE_CHECKING:
     from .model import CheckReport, LayerResult, NetworkReport
 
 __all__ = ["GROUP_HEADERS", "ENTRY_HEADERS", "LAYER_HEADERS", "group_rows", "entry_rows", "layer_rows",
-           "row_label", "summary_line", "network_summary_line", "render_check", "render_network"]
+           "row_label", "summary_line", "network_summary_line", "render_check", "render_network", "plural",
+           "worst_ratio", "first_failure_text"]
 
+# "worst entry" is the entry with the largest error/tolerance ratio (see GroupResult.worst_index), so the
+# columns say so: that ratio, then where it is.
 GROUP_HEADERS = ["group", "shape", "method", "mismatched", "max abs err", "max rel err",
-                 "worst entry", "analytic", "numerical", "tolerance", "verdict"]
+                 "max err/tol", "at entry", "analytic", "numerical", "tolerance", "verdict"]
 ENTRY_HEADERS = ["entry", "analytic", "numerical", "abs error", "rel error", "tolerance"]
 LAYER_HEADERS = ["layer", "check", "compares", "mismatched", "max abs err", "max rel err",
-                 "worst entry", "verdict"]
+                 "max err/tol", "at entry", "verdict"]
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``"1 group"``, ``"2 groups"``; ``many`` for irregular plurals (``plural(1, "entry", "entries")``)."""
+    return f"{n} {noun if n == 1 else many or noun + 's'}"
+
+
+def worst_ratio(r: GroupResult) -> float:
+    """|analytic − numerical| / tolerance at the worst entry: above 1 fails; NaN when entries were not compared."""
+    if r.worst_index is None:
+        return float("nan")
+    err = abs(r.worst_analytic - r.worst_numerical)
+    if not np.isfinite(err):
+        return float("inf")
+    return err / r.worst_tolerance if r.worst_tolerance > 0 else (0.0 if err == 0 else float("inf"))
+
+
+def _ratio(r: GroupResult) -> str:
+    q = worst_ratio(r)
+    return "—" if np.isnan(q) else f"{q:.2g}"
 
 
 def _fmt(x: object) -> str:
@@ -49,7 +72,7 @@ def _table(rows: list[list[Any]], headers: list[str], fmt: str) -> str:
 def group_rows(groups: list[GroupResult]) -> list[list[str]]:
     """One row of cells under ``GROUP_HEADERS`` per group; the last cell is ``"ok"`` or ``"FAIL"``."""
     return [[g.name, "×".join(map(str, g.shape)) or "scalar", g.method, f"{g.n_mismatched}/{g.n_entries}",
-             _fmt(g.max_abs_error), _fmt(g.max_rel_error), _idx(g.worst_index),
+             _fmt(g.max_abs_error), _fmt(g.max_rel_error), _ratio(g), _idx(g.worst_index),
              _fmt(g.worst_analytic), _fmt(g.worst_numerical), _fmt(g.worst_tolerance),
              "ok" if g.passed else "FAIL"] for g in groups]
 
@@ -89,7 +112,7 @@ def layer_rows(layers: list[LayerResult]) -> list[list[str]]:
         for kind, r in layer.rows():
             what, how = row_label(kind, r, layer.layer)
             rows.append([str(layer.layer), what, how, f"{r.n_mismatched}/{r.n_entries}",
-                         _fmt(r.max_abs_error), _fmt(r.max_rel_error), _idx(r.worst_index),
+                         _fmt(r.max_abs_error), _fmt(r.max_rel_error), _ratio(r), _idx(r.worst_index),
                          "ok" if r.passed else "FAIL"])
     return rows
 
@@ -99,23 +122,31 @@ def summary_line(report: CheckReport, failed: list[str]) -> str:
     n = sum(g.n_entries for g in report.groups)
     verdict = "PASSED" if report.passed else f"FAILED ({', '.join(failed)})"
     methods = sorted({g.method for g in report.groups})
-    return (f"gradcheck {report.title}: {verdict} — {len(report.groups)} groups, {n} entries, "
-            f"method {report.method} ({', '.join(methods)}), {report.n_evaluations} loss calls, "
-            f"{report.elapsed:.3g} s")
+    return (f"gradcheck {report.title}: {verdict} — {plural(len(report.groups), 'group')}, "
+            f"{plural(n, 'entry', 'entries')}, method {report.method} ({', '.join(methods)}), "
+            f"{plural(report.n_evaluations, 'loss call')}, {report.elapsed:.3g} s")
 
 
 def network_summary_line(report: NetworkReport) -> str:
     """:func:`summary_line`, plus where backprop first breaks or that every delta formula holds."""
     # Parameter groups can all pass while a delta or formula row fails.
     line = summary_line(report, report.failed_groups or report.failed_rows)
-    first = report.first_failure
+    first = first_failure_text(report)
     if first is not None:
-        layer, kind = first
-        r = getattr(report.layers[layer - 1], kind)
-        line += f"; breaks first at layer {layer} ({row_label(kind, r, layer)[0]}, going down from the output)"
+        line += f"; {first}"
     elif report.layers and report.layers[0].delta is not None:
         line += "; every delta formula confirmed"
     return line
+
+
+def first_failure_text(report: NetworkReport) -> str | None:
+    """``"breaks first at layer 2 (δ2 = ∂L/∂z2, going down from the output)"``, or None when nothing failed."""
+    first = report.first_failure
+    if first is None:
+        return None
+    layer, kind = first
+    r = getattr(report.layers[layer - 1], kind)
+    return f"breaks first at layer {layer} ({row_label(kind, r, layer)[0]}, going down from the output)"
 
 
 def render_check(report: CheckReport, fmt: str) -> str:
@@ -126,8 +157,8 @@ def render_check(report: CheckReport, fmt: str) -> str:
              _table(group_rows(report.groups), GROUP_HEADERS, fmt)]
     for g in report.groups:
         if not g.passed:
-            parts += ["", ("## " if md else "") + f"{g.name}: {g.n_mismatched} of {g.n_entries} entries "
-                      f"outside tolerance (worst first)"]
+            parts += ["", ("## " if md else "") + f"{g.name}: {g.n_mismatched} of "
+                      f"{plural(g.n_entries, 'entry', 'entries')} outside tolerance (worst first)"]
             if g.worst:
                 parts.append(_table(entry_rows(g), ENTRY_HEADERS, fmt))
         for note in g.notes:
@@ -148,7 +179,7 @@ def render_network(report: NetworkReport, fmt: str) -> str:
     for l, kind, r in failing:
         what, how = row_label(kind, r, l)
         details += ["", ("### " if md else "") + f"layer {l}, {what} ({how}): "
-                    f"{r.n_mismatched} of {r.n_entries} entries outside tolerance"]
+                    f"{r.n_mismatched} of {plural(r.n_entries, 'entry', 'entries')} outside tolerance"]
         if r.worst:
             details.append(_table(entry_rows(r), ENTRY_HEADERS, fmt))
     taylor = []

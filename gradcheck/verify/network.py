@@ -28,6 +28,7 @@ own rounding error from :func:`backprop_rounding_bound`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -191,10 +192,14 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     -------
     NetworkReport
     """
+    start = time.perf_counter()
     p_bound, d_bound = backprop_rounding_bound(net, reference, y)
     n_params = sum(v.size for v in net.params.values())
-    shares = ProgressShares(options.progress, n_params + (sum(z.size for z in reference.cache.zs)
-                                                           if options.deltas else 0))
+    diagnose = options.diagnostics and grads is not None
+    # The Taylor test and the step sweep come after the measurements; the bar covers them too, each
+    # with a share as large as the parameter check's (they cost a few hundred loss calls per group).
+    shares = ProgressShares(options.progress, n_params * (3 if diagnose else 1)
+                            + (sum(z.size for z in reference.cache.zs) if options.deltas else 0))
     # Absent analytic values are stood in for by the correct ones: the
     # numerical values they bring are what the formula rows need; their own
     # rows are dropped below, so they can never pass anything off.
@@ -237,12 +242,18 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
                            config=base.config, elapsed=base.elapsed, n_evaluations=base.n_evaluations,
                            loss_value=base.loss_value, notes=base.notes, title=base.title, layers=layers,
                            error_maps=error_maps)
-    if options.diagnostics and grads is not None:
+    if diagnose:
+        assert grads is not None
         report.taylor = taylor_test(loss, net.params, grads, seed=options.seed)
+        shares(n_params, n_params)
+        shares.next_share(n_params)
         report.sweep = step_sweep(loss, net.params, grads, seed=options.seed)
+        shares(n_params, n_params)
     report.diagnoses = diagnose_network(
         report, net.params, X.shape[0], notation=notation,
         stale_check=None if grads is None else lambda: _stale_learning_rate(net, X, y, measured_grads))
+    # Everything above, not only the parameter measurements that run_check timed.
+    report.elapsed = time.perf_counter() - start
     return report
 
 
