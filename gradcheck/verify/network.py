@@ -170,6 +170,9 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     -------
     NetworkReport
     """
+    if net.criterion.name == "cross_entropy" and not np.isfinite(reference.loss):
+        raise InvalidArgument(f"loss: the cross-entropy is {reference.loss} at these weights and data (log 0: the "
+                              "logits overflow); scale the weights or inputs down")
     p_bound, d_bound = backprop_rounding_bound(net, reference, y)
     n_params = sum(v.size for v in net.params.values())
     shares = ProgressShares(options.progress, n_params + (sum(z.size for z in reference.cache.zs)
@@ -180,9 +183,9 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
     loss = net.loss_closure(X, y)
     param_engine, delta_engine = _engines(net, X, y, loss, options)
-    network = {"sizes": net.sizes, "activation": net.activation.name, "loss": net.criterion.name,
-               "reduction": net.criterion.reduction, "bias": net.bias, "samples": int(X.shape[0]),
-               "dtype": str(net.dtype)}
+    network: dict[str, Any] = {"sizes": net.sizes, "activation": net.activation_spec, "loss": net.criterion.name,
+                               "reduction": net.criterion.reduction, "bias": net.bias, "samples": int(X.shape[0]),
+                               "dtype": str(net.dtype), "weight_decay": net.weight_decay}
     if caller is not None:
         network["backprop"] = caller
     measured = run_check(loss, dict(net.params), measured_grads, replace(options, progress=shares),
@@ -253,13 +256,12 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
     """
     eps = float(np.finfo(net.dtype).eps)
     a = [np.abs(x) for x in reference.cache.activations]
-    fp = [np.abs(net.activation.derivative(x)) for x in reference.cache.activations]
+    fp = [np.ones_like(a[0])] + [np.abs(net.activations[l - 1].derivative(reference.cache.activations[l]))
+                                 for l in range(1, net.n_layers + 1)]
     L = net.n_layers
     N = a[0].shape[0]
     out = reference.cache.activations[L]
-    dL_da = np.abs(net.criterion.derivative(out, y))
-    dL_da_scale = np.abs(net.criterion.derivative(np.abs(out) + np.abs(y), np.zeros_like(y)))
-    E = eps * (dL_da * (1 + fp[L]) + dL_da_scale * fp[L])
+    E = _output_delta_rounding(net, out, y, fp[L], eps)
     params_bound: dict[str, np.ndarray] = {}
     delta_bound: list[np.ndarray] = []  # δ_L first, reversed at the end
     for l in range(L, 0, -1):
@@ -272,7 +274,28 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
             absW = np.abs(net.params[f"W{l}"])
             up = d @ absW.T
             E = (E @ absW.T + eps * net.sizes[l] * up) * fp[l - 1] + eps * up * (1 + fp[l - 1])
+    if net.weight_decay:
+        for l in range(1, L + 1):
+            # + λW_l: one more rounded product and sum.
+            params_bound[f"W{l}"] = params_bound[f"W{l}"] + 2 * eps * net.weight_decay * np.abs(net.params[f"W{l}"])
     return {k: params_bound[k] for k in net.params}, delta_bound[::-1]
+
+
+def _output_delta_rounding(net: DenseNet, out: np.ndarray, y: np.ndarray, fp_L: np.ndarray,
+                           eps: float) -> np.ndarray:
+    """First-order rounding bound of δ_L, shape (N, n_L), for the output link of ``net``."""
+    crit, act = net.criterion, net.activations[-1]
+    if crit.fused_delta is not None:
+        # c·(a − y): the rounding of a itself (about ε|a|), of the subtraction and of the scaling.
+        return 2 * eps * np.abs(crit.fused_delta(np.abs(out) + np.abs(y), np.zeros_like(y)))
+    dL_da = np.abs(crit.derivative(out, y))
+    dL_da_scale = np.abs(crit.derivative(np.abs(out) + np.abs(y), np.zeros_like(y)))
+    if act.elementwise:
+        return eps * (dL_da * (1 + fp_L) + dL_da_scale * fp_L)
+    # a ⊙ (g − ⟨a, g⟩) with every term taken in magnitude, per rounded operation.
+    g = dL_da + dL_da_scale
+    a = np.abs(out)
+    return eps * out.shape[1] * 2 * a * (g + np.sum(a * g, axis=1, keepdims=True))
 
 
 
@@ -296,11 +319,9 @@ def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
 
 def _z_loss(net: DenseNet, layer: int, y: np.ndarray) -> Callable[[dict[str, np.ndarray]], Any]:
     """L as a function of z_layer alone: the network run forward from that layer."""
-    value = net.criterion.value
-
     def loss(p: dict[str, np.ndarray]):
-        # X is not read when the pass starts from z.
-        return value(net.forward_cache(None, start=layer, z=p["z"]).output, y)  # type: ignore[arg-type]
+        # X is not read when the pass starts from z.  The weight-decay term does not depend on z: left out.
+        return net.output_loss(net.forward_cache(None, start=layer, z=p["z"]), y)  # type: ignore[arg-type]
 
     return loss
 
@@ -309,9 +330,7 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
                          candidates: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001)) -> float | None:
     """A learning rate lr with ∇L(θ + lr·g) = g, i.e. g is the gradient before the last update."""
     for lr in candidates:
-        before = DenseNet.from_params({k: net.params[k] + lr * np.asarray(grads[k], dtype=np.float64)
-                                       for k in net.params},
-                                      activation=net.activation.name, reduction=net.criterion.reduction)
+        before = net.like({k: net.params[k] + lr * np.asarray(grads[k], dtype=np.float64) for k in net.params})
         true = Backprop(before, before.forward_cache(X), y).run().gradients
         if all(np.allclose(true[k], grads[k], rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(true[k])))))
                for k in grads):
@@ -355,14 +374,15 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
                              params=at, loss_value=f0, grad_rounding=ROUNDING_MARGIN * bound)
 
     a = cache.activations
-    fp = [net.activation.derivative(x) for x in a]
+    fp = [np.ones_like(a[0])] + [net.activations[l - 1].derivative(a[l]) for l in range(1, L + 1)]
     base = measured.report
+    lam = net.weight_decay
     layers = []
     for l in range(1, L + 1):
         if l == L:
-            predicted = net.criterion.derivative(a[L], y) * fp[L]
+            predicted, link, fused = _output_link(net, a[L], y)
             err = est_d[l - 1]
-            label = notation.output_delta(l)
+            label = notation.output_delta(l, link, fused)
         else:
             W = net.params[f"W{l + 1}"]
             predicted = (num_d[l] @ W.T) * fp[l]
@@ -372,7 +392,8 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         w_formula = b_formula = None
         if measured.values is not None and measured.errors is not None:
             absA = np.abs(a[l - 1])
-            w_formula = row(notation.weight_formula(l), a[l - 1].T @ num_d[l - 1], measured.values[f"W{l}"],
+            w_formula = row(notation.weight_formula(l, decay=bool(lam)),
+                            a[l - 1].T @ num_d[l - 1] + lam * net.params[f"W{l}"], measured.values[f"W{l}"],
                             measured.errors[f"W{l}"] + absA.T @ est_d[l - 1], absA.T @ d_bound[l - 1],
                             net.params[f"W{l}"])
             if net.bias:
@@ -382,3 +403,14 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
                                   subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
     return layers
+
+
+def _output_link(net: DenseNet, out: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, str, str | None]:
+    """δ_L predicted from the output alone; its link ('jacobian' or 'elementwise') and fused form, if any."""
+    crit, act = net.criterion, net.activations[-1]
+    link = "elementwise" if act.elementwise else "jacobian"
+    L = net.n_layers
+    if crit.fused_delta is not None:
+        # Cross-entropy: the link collapses to c·(a − y), the formula this row confirms.
+        return crit.fused_delta(out, y), link, f"a{L} − y" if crit.reduction == "sum" else f"(a{L} − y)/N"
+    return act.backward(out, crit.derivative(out, y)), link, None
