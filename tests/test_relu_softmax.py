@@ -228,3 +228,43 @@ class TestNetwork:
         with pytest.raises(gc.InvalidArgument, match="^activation: this network has one activation per layer"):
             self.net().activation  # noqa: B018
         assert gc.DenseNet([2, 2]).activation.name == "sigmoid"
+
+
+class TestCheckNetwork:
+    """check_network on the new layers: every row passes, the output link reads as its fused form."""
+
+    @pytest.mark.parametrize("engine", ["structured", "generic"])
+    def test_softmax_cross_entropy_passes_layer_by_layer(self, engine):
+        rng = np.random.default_rng(4)
+        net = gc.DenseNet([4, 6, 3], activation=["tanh", "softmax"], loss="cross_entropy", weight_decay=1e-2, seed=4)
+        X, y = rng.standard_normal((5, 4)), np.eye(3)[[0, 1, 2, 2, 1]]
+        report = gc.check_network(net, X, y, engine=engine, diagnostics=False)
+        assert report.passed
+        out = report.layers[-1].recurrence
+        assert out.name == "δ2 = ∂L/∂a2 J_softmax(z2) = a2 − y" and out.passed
+        assert report.layers[0].weight_formula.name == "∂L/∂W1 = a0ᵀ δ1 + λW1"
+        assert report.config["network"]["activation"] == ["tanh", "softmax"]
+        assert report.config["network"]["weight_decay"] == 1e-2
+        if engine == "structured":
+            assert any("structured engine not used (the loss is cross_entropy" in n for n in report.notes)
+
+    def test_binary_cross_entropy_mean_output_link(self):
+        net = gc.DenseNet([3, 4, 2], activation="sigmoid", loss="cross_entropy", reduction="mean", seed=1)
+        X = np.random.default_rng(1).standard_normal((4, 3))
+        report = gc.check_network(net, X, np.array([[1, 0], [0, 0], [1, 1], [0, 1.0]]), diagnostics=False)
+        assert report.passed
+        assert report.layers[-1].recurrence.name == "δ2 = ∂L/∂a2 ⊙ f'(z2) = (a2 − y)/N"
+
+    def test_softmax_with_mse_uses_the_jacobian(self):
+        net = gc.DenseNet([3, 4, 3], activation=["relu", "softmax"], seed=2)
+        X = np.random.default_rng(2).standard_normal((4, 3))
+        report = gc.check_network(net, X, np.eye(3)[[0, 1, 2, 0]], diagnostics=False)
+        assert report.passed
+        assert report.layers[-1].recurrence.name == "δ2 = ∂L/∂a2 J_softmax(z2)"
+
+    def test_overflowing_logits_are_refused(self):
+        # z = 1e300·1e10 overflows to inf: the cross-entropy (log 0 in its a-form) is not finite.
+        net = gc.DenseNet.from_params({"W1": np.full((2, 2), 1e300)}, activation="softmax", loss="cross_entropy")
+        with np.errstate(all="ignore"), \
+                pytest.raises(gc.InvalidArgument, match="^loss: the cross-entropy is nan at these weights"):
+            gc.check_network(net, np.full((1, 2), 1e10), np.array([[1.0, 0.0]]))
