@@ -198,14 +198,9 @@ class _CorruptedEntry(Backprop):
         return grads
 
 
-def _net_like(net: DenseNet, params: dict[str, Array]) -> DenseNet:
-    """A network like ``net`` with other parameters."""
-    return DenseNet.from_params(params, activation=net.activation.name, reduction=net.criterion.reduction)
-
-
 class _Float16(Backprop):
     def gradients(self, deltas: list[Array]) -> dict[str, Array]:
-        half = _net_like(self.net, {k: v.astype(np.float16) for k, v in self.net.params.items()})
+        half = self.net.like({k: v.astype(np.float16) for k, v in self.net.params.items()})
         X = self.cache.a(0)
         g16 = half.backward(X.astype(np.float16), self.y.astype(np.float16)).gradients
         return {k: g16[k].astype(np.float64) for k in self.net.params}
@@ -220,7 +215,7 @@ class _StaleWeights(Backprop):
     # iteration, which contracts for these small networks.
     def gradients(self, deltas: list[Array]) -> dict[str, Array]:
         params = self.net.params
-        previous = _net_like(self.net, params)
+        previous = self.net.like(params)
         X = self.cache.a(0)
         g = super().gradients(deltas)
         for _ in range(200):
@@ -244,7 +239,7 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in [
     Bug("hidden-derivative-missing", "δ_{L−1} = δ_L W_Lᵀ without the factor σ'(z_{L−1})", "recurrence",
         _HiddenDerivativeMissing, lambda net, X: net.n_layers >= 2),
     Bug("sigma-prime-from-z", "σ'(z) computed as z(1 − z) instead of a(1 − a)", "output-delta",
-        _SigmaPrimeFromZ, lambda net, X: net.activation.name == "sigmoid"),
+        _SigmaPrimeFromZ, lambda net, X: all(f.name == "sigmoid" for f in net.activations)),
     Bug("sigma-prime-wrong-layer", "δ_l uses σ' of layer l+1 instead of layer l", "recurrence",
         _SigmaPrimeWrongLayer, lambda net, X: bool(_square_hidden(net))),
     Bug("sign-error", "δ_L = (y − a_L) ⊙ σ'(z_L): every gradient has the wrong sign", "sign",
