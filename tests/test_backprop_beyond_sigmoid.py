@@ -17,7 +17,7 @@ def sigmoid(z):
 def textbook_backprop(weights, biases, X, y, lmbda_over_n, sigma_prime_in_delta=False, decay_biases=False):
     """Nielsen-style column-vector code (W_l (n_l, n_(l-1)), X (n_0, N)): cross-entropy, L2 folded into ∇w."""
     activation, activations, zs = X, [X], []
-    for W, b in zip(weights, biases):
+    for W, b in zip(weights, biases, strict=False):
         z = W @ activation + b
         zs.append(z)
         activation = sigmoid(z)
@@ -29,9 +29,9 @@ def textbook_backprop(weights, biases, X, y, lmbda_over_n, sigma_prime_in_delta=
     for l in range(2, len(weights) + 1):
         sp = activations[-l] * (1 - activations[-l])
         deltas.insert(0, (weights[-l + 1].T @ deltas[0]) * sp)
-    nabla_w = [d @ a.T + lmbda_over_n * W for d, a, W in zip(deltas, activations[:-1], weights)]
+    nabla_w = [d @ a.T + lmbda_over_n * W for d, a, W in zip(deltas, activations[:-1], weights, strict=False)]
     nabla_b = [d.sum(axis=1, keepdims=True) + (lmbda_over_n * b if decay_biases else 0) for d, b in
-               zip(deltas, biases)]
+               zip(deltas, biases, strict=False)]
     return deltas, nabla_w, nabla_b
 
 
@@ -39,7 +39,7 @@ def textbook_backprop(weights, biases, X, y, lmbda_over_n, sigma_prime_in_delta=
 def textbook_case():
     rng = np.random.default_rng(7)
     sizes = [4, 5, 3]
-    weights = [rng.standard_normal((n, m)) for m, n in zip(sizes[:-1], sizes[1:])]
+    weights = [rng.standard_normal((n, m)) for m, n in zip(sizes[:-1], sizes[1:], strict=False)]
     biases = [rng.standard_normal((n, 1)) for n in sizes[1:]]
     X = rng.standard_normal((4, 6))
     y = (rng.random((3, 6)) < 0.5).astype(float)
@@ -85,7 +85,7 @@ class TestTextbookCrossEntropyL2:
 def softmax_backprop(weights, biases, X, y, lam=0.0):
     """Row-per-sample ReLU hidden layers, softmax output, categorical cross-entropy (sum), L2 λ."""
     a, zs = [X], []
-    for l, (W, b) in enumerate(zip(weights, biases)):
+    for l, (W, b) in enumerate(zip(weights, biases, strict=False)):
         z = a[-1] @ W + b
         zs.append(z)
         if l < len(weights) - 1:

@@ -113,7 +113,7 @@ class TestValidation:
         (lambda: dense_nets(activations=()), "activations"),
         (lambda: dense_nets(activations=["swish"]), "activations"),
         (lambda: dense_nets(activations=["softmax"]), "activations: softmax is for the output layer only"),
-        (lambda: dense_nets(activations=["tanh"], losses=["cross_entropy"]), "losses: cross_entropy needs a sigmoid or softmax"),
+        (lambda: dense_nets(activations=["tanh"], losses=["cross_entropy"]), "losses: cross_entropy needs a sigmoid"),
         (lambda: dense_nets(losses=["hinge"]), "losses"),
         (lambda: dense_nets(weight_decay=-1.0), "weight_decay"),
         (lambda: dense_nets(weight_decay=(0.2, 0.1)), "weight_decay"),
