@@ -40,6 +40,7 @@ from ..errors import InvalidArgument
 from ..model.backprop import Backprop, Backward
 from ..model.network import DenseNet, ForwardCache
 from ..numerical.engine import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine
+from ..numerical.kinks import kink_label
 from ..numerical.progress import Progress, ProgressShares
 from ..numerical.structured import StructuredEngine
 from ..report.model import LayerResult, NetworkReport
@@ -47,6 +48,7 @@ from ..report.records import GroupResult
 from .convergence import step_sweep, taylor_test
 from .core import Measured, run_check
 from .diagnose import diagnose_network
+from .kinks import KinkRegistry
 from .layout import IN_OUT, Notation
 from .options import CheckOptions
 from .tolerance import Tolerance, compare_group, dtype_eps_grad
@@ -183,6 +185,9 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
     loss = net.loss_closure(X, y)
     param_engine, delta_engine = _engines(net, X, y, loss, options)
+    kinks = KinkRegistry(net, X, y, reference) if net.kinked and options.method != "directional" else None
+    if kinks is not None:
+        param_engine = kinks.params_engine(param_engine, loss, measured_grads)
     network: dict[str, Any] = {"sizes": net.sizes, "activation": net.activation_spec, "loss": net.criterion.name,
                                "reduction": net.criterion.reduction, "bias": net.bias, "samples": int(X.shape[0]),
                                "dtype": str(net.dtype), "weight_decay": net.weight_decay}
@@ -195,11 +200,11 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     base = measured.report
     if options.deltas:
         subs = _delta_checks(net, y, reference, reference.deltas if deltas is None else deltas, d_bound, options,
-                             delta_engine, shares)
+                             delta_engine, shares, kinks)
         for l, sub in enumerate(subs, start=1):
             base.n_evaluations += sub.report.n_evaluations
             base.notes += [f"δ{l}: {n}" for n in sub.report.notes]
-        layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance, notation)
+        layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance, notation, kinks)
     else:
         layers = [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
                   for l in range(1, net.n_layers + 1)]
@@ -208,6 +213,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
             layer.weight = layer.bias = None
         if deltas is None:
             layer.delta = None
+    if kinks is not None:
+        _note_kinks(kinks, base, layers, grads is not None, deltas is not None and options.deltas)
     error_maps = {}
     if measured.values is not None and grads is not None:
         # The heatmaps show each entry against the tolerance that judged it.
@@ -338,9 +345,25 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
     return None
 
 
+def _note_kinks(kinks: KinkRegistry, base: Any, layers: list[LayerResult], grads: bool, deltas: bool) -> None:
+    """Name the entries judged at a kink in their groups and in the report's notes."""
+    total = 0
+    for g in base.groups:
+        n = kinks.annotate(g)
+        total += n if grads else 0
+    for layer in layers:
+        if layer.delta is not None:
+            n = kinks.annotate(layer.delta)
+            total += n if deltas else 0
+    if total:
+        base.notes.insert(0, f"{total} entr{'y' if total == 1 else 'ies'} at a {kink_label(kinks.net)} kink, "
+                             "checked one-sided (see the groups' notes); the Taylor test and the step sweep "
+                             "cross kinks and are only indicative there")
+
+
 def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: list[np.ndarray],
                   d_bound: list[np.ndarray], options: CheckOptions, delta_engine: DeltaEngine,
-                  shares: ProgressShares) -> list[Measured]:
+                  shares: ProgressShares, kinks: KinkRegistry | None = None) -> list[Measured]:
     """Per layer, the analytic δ_l against a numerical ∂L/∂z_l at the correct z_l (one group ``"z"`` each)."""
     options = replace(options, method=options.method if options.method in FULL_METHODS else "auto",
                       progress=shares)
@@ -348,8 +371,11 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
     for l in range(1, net.n_layers + 1):
         z = np.array(reference.cache.zs[l - 1], dtype=np.float64)
         z_loss = _z_loss(net, l, y)
+        engine = delta_engine(l, z, z_loss)
+        if kinks is not None:
+            engine = kinks.delta_engine(l, engine, z_loss, z, analytic[l - 1])
         sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic[l - 1])}, options,
-                        engine=delta_engine(l, z, z_loss), grad_rounding={"z": ROUNDING_MARGIN * d_bound[l - 1]})
+                        engine=engine, grad_rounding={"z": ROUNDING_MARGIN * d_bound[l - 1]})
         shares.next_share(z.size)
         sub.report.groups[0].name = f"δ{l}"
         subs.append(sub)
@@ -357,7 +383,8 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
 
 
 def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Measured, subs: list[Measured],
-                d_bound: list[np.ndarray], tol: Tolerance, notation: Notation) -> list[LayerResult]:
+                d_bound: list[np.ndarray], tol: Tolerance, notation: Notation,
+                kinks: KinkRegistry | None = None) -> list[LayerResult]:
     """Every layer's rows: the parameter and delta checks, and the formulas on numerical values alone."""
     L = net.n_layers
     eps = dtype_eps_grad(net.params["W1"], np.dtype(np.float64))
@@ -369,7 +396,10 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         est_d.append(sub.errors["z"])
 
     def row(name: str, predicted: np.ndarray, numerical: np.ndarray, error: np.ndarray,
-            bound: np.ndarray, at: np.ndarray | None) -> GroupResult:
+            bound: np.ndarray, at: np.ndarray | None, group: str) -> GroupResult:
+        if kinks is not None:
+            # At a kink any value between the one-sided derivatives is one the formula may give.
+            numerical, error = kinks.project(group, numerical, error, predicted)
         return compare_group(name, predicted, numerical, error, eps_grad=eps, tol=tol, method="formula",
                              params=at, loss_value=f0, grad_rounding=ROUNDING_MARGIN * bound)
 
@@ -388,18 +418,18 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
             predicted = (num_d[l] @ W.T) * fp[l]
             err = est_d[l - 1] + (est_d[l] @ np.abs(W).T) * np.abs(fp[l])
             label = notation.recurrence(l)
-        recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1])
+        recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1], f"δ{l}")
         w_formula = b_formula = None
         if measured.values is not None and measured.errors is not None:
             absA = np.abs(a[l - 1])
             w_formula = row(notation.weight_formula(l, decay=bool(lam)),
                             a[l - 1].T @ num_d[l - 1] + lam * net.params[f"W{l}"], measured.values[f"W{l}"],
                             measured.errors[f"W{l}"] + absA.T @ est_d[l - 1], absA.T @ d_bound[l - 1],
-                            net.params[f"W{l}"])
+                            net.params[f"W{l}"], f"W{l}")
             if net.bias:
                 b_formula = row(notation.bias_formula(l), num_d[l - 1].sum(axis=0), measured.values[f"b{l}"],
                                 measured.errors[f"b{l}"] + est_d[l - 1].sum(axis=0), d_bound[l - 1].sum(axis=0),
-                                net.params[f"b{l}"])
+                                net.params[f"b{l}"], f"b{l}")
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
                                   subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
     return layers
