@@ -118,3 +118,40 @@ class TestProject:
         assert v[0] == 1.0 and err[0] == 2e-9  # outside: compared with the nearer one-sided derivative
         v, err = project(np.zeros(1), np.zeros(1), np.array([-3.0]), [e])
         assert v[0] == 0.0 and err[0] == 1e-9
+
+
+class TestDecisive:
+    """The kink rule passes exactly the subgradients: between the sides passes, outside fails, tightly."""
+
+    def backward_with_b1_0(self, net, X, y, value):
+        b = net.backward(X, y)
+        b.gradients = dict(b.gradients, b1=b.gradients["b1"].copy())
+        b.gradients["b1"][0] = value
+        return b
+
+    def sides(self, net, X, y):
+        # D₋ from ReLU'(0) = 0, D₊ from ReLU'(0) = 1: both exact backprop values at the kink.
+        return net.gradients(X, y)["b1"][0], net.backward(X, y, steps=ReluOneAtKink).gradients["b1"][0]
+
+    @pytest.mark.parametrize("method", ["auto", "central"])
+    def test_between_passes_outside_fails(self, method):
+        net, X, y = kinked_net()
+        lo, hi = sorted(self.sides(net, X, y))
+        assert hi - lo > 0.01
+        for value, passed in (((lo + hi) / 2, True), (lo - 1e-3 * (hi - lo), False), (hi + 1e-3 * (hi - lo), False)):
+            report = gc.check_network(net, X, y, method=method, diagnostics=False,
+                                      backward=self.backward_with_b1_0(net, X, y, value))
+            assert report.group("b1").passed is passed, (value, str(report))
+            if not passed:
+                assert report.group("b1").worst_index == (0,)
+
+    def test_one_sided_tolerance_is_tight(self):
+        """The one-sided estimates stay sharp: the loss-noise line leaves entries near a kink at rest.
+
+        Error model: forward differences at h ≈ 1.5e-8 have truncation |f''|·h ≲ 1e-7 and round-off
+        8ε|L|/h ≈ 1.2e-7·|L| (|L| ≈ 1 here), so tolerances stay below 1e-5 — a margin of ~10 over the estimate.
+        """
+        net, X, y = kinked_net()
+        report = gc.check_network(net, X, y, method="auto", diagnostics=False)
+        tol = report.group("b1").tolerance
+        assert tol[0] < 1e-5 and tol[2] < 1e-5, tol

@@ -247,16 +247,20 @@ class StructuredEngine:
     fallback : str or None
         Why the network is outside the engine's model (see :func:`unsupported`):
         every request then goes to the generic engine, and the result says so.
+    still : dict of str to ndarray of bool, optional
+        Entries the loss-noise measurement leaves at rest (near a kink).
     """
 
     def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: _Responses,
                  groups: dict[str, tuple[int, str]], *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 executor: Executor | None = None, interpolate: bool = True, fallback: str | None = None) -> None:
+                 executor: Executor | None = None, interpolate: bool = True, fallback: str | None = None,
+                 still: dict[str, np.ndarray] | None = None) -> None:
         self.loss, self.params, self.rs, self.groups = loss, params, responses, groups
+        self.still = still
         self.memory_budget, self.executor, self.interpolate = int(memory_budget), executor, interpolate
         self.fallback = fallback
         # One generic engine for the whole check: it keeps what its first pass measured for remeasure.
-        self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget))) \
+        self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still) \
             if fallback is not None else None
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
 
@@ -303,7 +307,7 @@ class StructuredEngine:
         f0, precision, eps = loss_at_rest(ev)
         if not math.isfinite(f0):
             return generic.gradient(method, seed=seed, progress=progress)
-        loss_noise = estimate_loss_noise(ev, f0, seed) if method != "complex" else 0.0
+        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still) if method != "complex" else 0.0
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)

@@ -24,6 +24,8 @@ __all__ = ["KinkRegistry"]
 
 #: Entries listed by name in a group's note; the count covers them all.
 LISTED = 6
+#: The largest move, relative to max(1, |θ|), of the random-direction measurements.
+STILL_REACH = 1e-5
 
 
 @dataclass
@@ -56,6 +58,29 @@ class KinkRegistry:
                 z = np.real(zs(l))
                 parts += [np.sign(z - k).astype(np.int8).ravel() for k in self.net.activations[l - 1].kinks]
         return np.concatenate(parts) if parts else np.zeros(0, np.int8)
+
+    def still_params(self) -> dict[str, np.ndarray]:
+        """Per parameter group, the entries a random-direction measurement must leave at rest.
+
+        Those whose move by ``STILL_REACH``·max(1, |θ|) could reach a kink: the
+        loss-noise line moves an entry by at most 4e-6, the complex probe's
+        central difference by at most ε^(1/3) ≈ 6e-6, in those units.
+        """
+        out = {}
+        for name, p in self.net.params.items():
+            reach = np.full(p.size, STILL_REACH * max(1.0, float(np.max(np.abs(p), initial=0.0))))
+            mask = np.zeros(p.size, dtype=bool)
+            mask[self.screen.candidates(name, int(name[1:]), reach)] = True
+            out[name] = mask.reshape(p.shape)
+        return out
+
+    def still_z(self, layer: int) -> dict[str, np.ndarray]:
+        """As :meth:`still_params`, for the pre-activations z_layer of a delta check."""
+        z = np.asarray(self.reference.cache.z(layer))
+        reach = np.full(z.size, STILL_REACH * max(1.0, float(np.max(np.abs(z), initial=0.0))))
+        mask = np.zeros(z.size, dtype=bool)
+        mask[self.screen.candidates("z", layer, reach)] = True
+        return {"z": mask.reshape(z.shape)}
 
     def params_engine(self, base: Engine, loss: Callable, grads: dict[str, np.ndarray]) -> KinkEngine:
         """``base`` for ∂L/∂θ, with the kink entries judged one-sided."""

@@ -184,8 +184,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     # rows are dropped below, so they can never pass anything off.
     measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
     loss = net.loss_closure(X, y)
-    param_engine, delta_engine = _engines(net, X, y, loss, options)
     kinks = KinkRegistry(net, X, y, reference) if net.kinked and options.method != "directional" else None
+    param_engine, delta_engine = _engines(net, X, y, loss, options, kinks)
     if kinks is not None:
         param_engine = kinks.params_engine(param_engine, loss, measured_grads)
     network: dict[str, Any] = {"sizes": net.sizes, "activation": net.activation_spec, "loss": net.criterion.name,
@@ -307,21 +307,28 @@ def _output_delta_rounding(net: DenseNet, out: np.ndarray, y: np.ndarray, fp_L: 
 
 
 def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
-             options: CheckOptions) -> tuple[Engine, DeltaEngine]:
-    """The sources of numerical derivatives: for the parameters, and per layer for δ_l = ∂L/∂z_l."""
+             options: CheckOptions, kinks: KinkRegistry | None = None) -> tuple[Engine, DeltaEngine]:
+    """The sources of numerical derivatives: for the parameters, and per layer for δ_l = ∂L/∂z_l.
+
+    With kinks, the random-direction measurements (loss noise, complex probe)
+    leave the entries near a kink at rest.
+    """
     run = options.run
+    still = None if kinks is None else kinks.still_params()
     if options.engine == "structured":
         def structured_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
             return StructuredEngine.for_deltas(net, l, z, y, z_loss, executor=run.executor,
-                                               memory_budget=run.memory_budget)
+                                               memory_budget=run.memory_budget,
+                                               still=None if kinks is None else kinks.still_z(l))
 
-        return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget),
+        return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget,
+                                            still=still),
                 structured_deltas)
 
     def generic_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
-        return LossEngine(z_loss, {"z": z}, run)
+        return LossEngine(z_loss, {"z": z}, run, still=None if kinks is None else kinks.still_z(l))
 
-    return LossEngine(loss, dict(net.params), run), generic_deltas
+    return LossEngine(loss, dict(net.params), run, still=still), generic_deltas
 
 
 def _z_loss(net: DenseNet, layer: int, y: np.ndarray) -> Callable[[dict[str, np.ndarray]], Any]:
