@@ -20,8 +20,6 @@ from tabulate import tabulate
 
 from .._version import __version__
 from ..errors import InvalidArgument
-from ..model.activations import ACTIVATIONS, get_activation
-from ..model.losses import LOSSES, REDUCTIONS
 from ..model.network import DenseNet, xor_data
 from ..numerical.engine import FULL_METHODS, METHODS
 from ..report.files import new_report_dir, write_atomic, write_report_files
@@ -29,6 +27,7 @@ from ..report.text import LAYER_HEADERS, layer_rows
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import BackpropVerification, verify_backprop
+from .cli_model import activation_text, add_model_options
 from .user_function import load_function
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -68,32 +67,6 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected at least 2 positive layer widths such as 5,7,3,2, got {text!r}")
     return sizes
-
-
-def _activations(text: str) -> str | list[str]:
-    """``relu,sigmoid`` → one name per layer; one name → every layer."""
-    names = text.split(",")
-    for name in names:
-        try:
-            get_activation(name)
-        except InvalidArgument:
-            raise argparse.ArgumentTypeError(f"expected activation names from {', '.join(ACTIVATIONS)} (or "
-                                             f"leaky_relu:SLOPE), one or one per layer, got {name!r}") from None
-    return names[0] if len(names) == 1 else names
-
-
-def _decay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (λ of (λ/2)·Σ‖W‖²), got {text!r}")
-    return value
-
-
-def _activation_text(spec: str | list[str]) -> str:
-    return spec if isinstance(spec, str) else ",".join(spec)
 
 
 def _non_negative(text: str) -> int:
@@ -231,7 +204,7 @@ def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
         parts += ["--weights", args.weights]
     else:
         parts += ["--layers", ",".join(map(str, net.sizes)), "--bias" if net.bias else "--no-bias"]
-    parts += ["--activation", _activation_text(net.activation_spec), "--loss", net.criterion.name,
+    parts += ["--activation", activation_text(net.activation_spec), "--loss", net.criterion.name,
               "--reduction", net.criterion.reduction]
     if net.weight_decay:
         parts += ["--weight-decay", repr(net.weight_decay)]
@@ -432,7 +405,7 @@ def _verify_command(args: argparse.Namespace) -> str:
              "--examples", str(args.examples)]
     if args.bias is not None:
         parts.append("--bias" if args.bias else "--no-bias")
-    parts += ["--activation", _activation_text(args.activation), "--loss", args.loss]
+    parts += ["--activation", activation_text(args.activation), "--loss", args.loss]
     if args.reduction is not None:
         parts += ["--reduction", args.reduction]
     if args.weight_decay:
@@ -456,19 +429,6 @@ def _bug_backward(args: argparse.Namespace, net: DenseNet, X: np.ndarray, y: np.
     return bug.backward(net, X, y)
 
 
-def _add_model_options(g: Any) -> None:
-    """--activation, --loss, --reduction, --weight-decay (network checks and verify)."""
-    g.add_argument("--activation", default="sigmoid", type=_activations, metavar="NAME[,NAME...]",
-                   help=f"activation of every layer, or one per layer: {', '.join(ACTIVATIONS)}, leaky_relu:SLOPE "
-                        "(softmax on the output only; default sigmoid)")
-    g.add_argument("--loss", default="mse", choices=list(LOSSES),
-                   help="mse, or cross_entropy (with a sigmoid or softmax output; default mse)")
-    g.add_argument("--reduction", default=None, choices=list(REDUCTIONS),
-                   help="half_sum = ½Σ(a−y)² (the MSE default), sum (the cross-entropy default), or mean")
-    g.add_argument("--weight-decay", type=_decay, default=0.0, metavar="λ",
-                   help="L2 weight decay: the loss gets (λ/2)·Σ‖W_l‖², weights only (default 0)")
-
-
 def _add_network_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network and data")
     g.add_argument("--layers", type=_int_list, metavar="N0,N1,...",
@@ -477,7 +437,7 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bias", dest="bias", action="store_true", default=None,
                    help="give every layer a bias (default: on with --layers, off for the classic network)")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no biases")
-    _add_model_options(g)
+    add_model_options(g)
     g.add_argument("--data", metavar="xor|random|FILE.npz",
                    help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
                         "or a .npz file with arrays X and y")
@@ -570,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bias", dest="bias", action="store_true", default=None,
                    help="only networks with biases (default: with and without)")
     p.add_argument("--no-bias", dest="bias", action="store_false", help="only networks without biases")
-    _add_model_options(p)
+    add_model_options(p)
     p.add_argument("--method", default="auto", choices=list(METHODS), help="numerical method (default auto)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the drawing (default 0)")
     p.add_argument("--out", default="reports", metavar="DIR",

@@ -63,19 +63,18 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._validation import describe
 from ..errors import InvalidArgument
-from ..model.activations import Activation
-from ..model.network import DenseNet, ForwardCache
+from ..model.network import DenseNet
 from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
 from .progress import Progress, ProgressTracker
+from .responses import Responses, decay_differences, unsupported
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
 from .steps import rule_steps
 
@@ -84,57 +83,6 @@ __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", 
 #: Bytes of working arrays per chunk: small enough to stay in cache, large
 #: enough that numpy's per-call overhead is negligible.
 CHUNK_BYTES = 4 * 2**20
-
-
-@dataclass(frozen=True)
-class _Responses:
-    """What a worker needs to evaluate unit responses: the network at rest.
-
-    ``cache`` is the float64 forward pass at θ (from X, or from the z_l whose
-    derivatives are measured); ``weights[l - 1]`` is W_l and ``activations[l - 1]``
-    is f_l.  The loss is ``scale · Σ resid²`` with ``resid = a_L − y`` (plus the
-    weight-decay term, whose differences :func:`_decay_differences` adds).
-    """
-
-    cache: ForwardCache
-    weights: tuple[np.ndarray, ...]
-    resid: np.ndarray
-    scale: float
-    activations: tuple[Activation, ...]
-    weight_decay: float = 0.0
-
-    @classmethod
-    def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> _Responses:
-        """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``."""
-        return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
-                   tuple(net.activations), net.weight_decay)
-
-
-def unsupported(net: DenseNet) -> str | None:
-    """Why the structured engine cannot model ``net`` (its loss must be MSE of element-wise layers), or None.
-
-    Such networks go to the generic engine, which gives the same numbers the
-    structured engine would, at the cost of full forward passes.
-    """
-    if net.criterion.name != "mse":
-        return f"the loss is {net.criterion.name}, not mse"
-    if not all(f.elementwise for f in net.activations):
-        return "the output activation is " + net.activations[-1].name + ", not element-wise"
-    return None
-
-
-def _decay_differences(rs: _Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
-                       offsets: np.ndarray) -> np.ndarray | float:
-    """The change (λ/2)((w + t)² − w²) = λ(w·t + t²/2), t = o·h, of the weight-decay term; shape (E, K).
-
-    Entries (ei, ej) of W_layer; ``ei`` = −1 marks a bias, which the term leaves alone.
-    Exact in the arithmetic of t: no difference of two large sums.
-    """
-    if not rs.weight_decay:
-        return 0.0
-    w = np.where(ei >= 0, rs.weights[layer - 1][np.maximum(ei, 0), ej], 0.0)
-    t = offsets[None, :] * eh[:, None]
-    return np.where((ei >= 0)[:, None], rs.weight_decay * (w[:, None] * t + 0.5 * t * t), 0.0)
 
 
 #: Rows per matrix product are padded to a multiple of this: BLAS kernels
@@ -146,7 +94,7 @@ def _decay_differences(rs: _Responses, layer: int, ei: np.ndarray, ej: np.ndarra
 _ROW_ALIGN = 8
 
 
-def _psi(rs: _Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _psi(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Unit responses ψ_{layer, n, j}(t) for rows of (n, j, t); shape (R,), complex if t is."""
     R = len(t)
     pad = -R % _ROW_ALIGN
@@ -169,7 +117,7 @@ def _psi(rs: _Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray
     return rs.scale * np.einsum("rk,rk->r", d, d + 2.0 * rs.resid[n])
 
 
-def _units_task(rs: _Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
+def _units_task(rs: Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
                 offsets: np.ndarray) -> np.ndarray:
     """ψ at t = o·scale_u for units u = (un, uj) and every offset o; shape (len(un), len(offsets))."""
     k = len(offsets)
@@ -179,7 +127,7 @@ def _units_task(rs: _Responses, layer: int, un: np.ndarray, uj: np.ndarray, scal
     return _psi(rs, layer, un[u], uj[u], t).reshape(len(un), k)
 
 
-def _entries_task(rs: _Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
+def _entries_task(rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
                   offsets: np.ndarray) -> np.ndarray:
     """L(θ + o·h_e) − L(θ) for entries e = (ei, ej) of W_layer (ei = −1: b_layer[ej]); shape (E, K)."""
     x = rs.cache.a(layer - 1)
@@ -194,7 +142,7 @@ def _entries_task(rs: _Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh
     return out.sum(axis=2)
 
 
-def _pairs_task(rs: _Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
+def _pairs_task(rs: Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
                 hb: np.ndarray | None, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Σ over the pairs (pn, pj) of ψ at every weight and bias argument of unit pj in sample pn.
 
@@ -233,7 +181,7 @@ class StructuredEngine:
         The loss as a function of ``params`` (what the generic engine calls).
     params : dict of str to ndarray
         ``{"W1": …, "b1": …}`` or ``{"z": z_l}``.
-    responses : _Responses
+    responses : Responses
         The network at ``params``: its forward cache, weights and loss residual.
     groups : dict of str to (int, str)
         Group name → (layer, kind) with kind ``"W"``, ``"b"`` or ``"z"``.
@@ -251,7 +199,7 @@ class StructuredEngine:
         Entries the loss-noise measurement leaves at rest (near a kink).
     """
 
-    def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: _Responses,
+    def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: Responses,
                  groups: dict[str, tuple[int, str]], *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  executor: Executor | None = None, interpolate: bool = True, fallback: str | None = None,
                  still: dict[str, np.ndarray] | None = None) -> None:
@@ -275,7 +223,7 @@ class StructuredEngine:
         """
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
         cache = net.forward_cache(np.asarray(X, dtype=np.float64), params)
-        rs = _Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
+        rs = Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
         groups = {k: (int(k[1:]), k[0]) for k in net.params}
         return cls(loss if loss is not None else net.loss_closure(X, y), dict(net.params), rs, groups,
                    fallback=unsupported(net), **options)
@@ -287,7 +235,7 @@ class StructuredEngine:
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
         z = np.asarray(z, dtype=np.float64)
         cache = net.forward_cache(None, params, start=layer, z=z)  # type: ignore[arg-type]
-        rs = _Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
+        rs = Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
         return cls(loss, {"z": z}, rs, {"z": (layer, "z")}, fallback=unsupported(net), **options)
 
     # -- the engine protocol --------------------------------------------------
@@ -357,7 +305,7 @@ class StructuredEngine:
                 n_l = self.rs.cache.z(layer).shape[1]
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
                 D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, tracker, len(idx))
-                D = D + _decay_differences(self.rs, layer, ei, ej, h, offsets)
+                D = D + decay_differences(self.rs, layer, ei, ej, h, offsets)
             vals, errs = apply_rule(method, D, f0, h, eps, loss_noise)
         tracker.finish()
         return vals, errs, h, 0
@@ -384,7 +332,7 @@ class StructuredEngine:
                               size).reshape(N, n_l)
             DW = (rs.cache.a(layer - 1).T @ psi).reshape(-1, 1)
             ei, ej = np.divmod(np.arange(W.size), W.shape[1])
-            DW = DW + _decay_differences(rs, layer, ei, ej, np.full(W.size, COMPLEX_STEP), offsets)
+            DW = DW + decay_differences(rs, layer, ei, ej, np.full(W.size, COMPLEX_STEP), offsets)
             out = {f"W{layer}": (DW, np.full(W.size, COMPLEX_STEP))}
             if b is not None:
                 out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.full(b.size, COMPLEX_STEP))
@@ -397,7 +345,7 @@ class StructuredEngine:
         else:
             D = self._interpolated(layer, method, hw, hb, offsets, eps, executor, tracker, size)
         ei, ej = np.divmod(np.arange(W.size), W.shape[1])
-        out = {f"W{layer}": (D[: W.size] + _decay_differences(rs, layer, ei, ej, hw.reshape(-1), offsets),
+        out = {f"W{layer}": (D[: W.size] + decay_differences(rs, layer, ei, ej, hw.reshape(-1), offsets),
                              hw.reshape(-1))}
         if b is not None:
             out[f"b{layer}"] = (D[W.size:], hb.reshape(-1))  # type: ignore[union-attr]
@@ -549,7 +497,7 @@ def _size(n: float) -> str:
     return ""  # unreachable
 
 
-def unit_response_rounding(rs: _Responses, layer: int, eps: float) -> np.ndarray:
+def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
     """Per sample n, a bound on the rounding error of one evaluation of ψ_{layer, n, j}(t).
 
     A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
