@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 
 import gradcheck as gc
 from gradcheck.catalogue.bugs import CATALOGUE
-from gradcheck.catalogue.detection import ARCHITECTURES, build_case, stress_set
+from gradcheck.catalogue.detection import architectures, build_case, stress_set
 from gradcheck.model.backprop import Backprop
 
-CASES = [(bug, arch) for bug in CATALOGUE for arch in ARCHITECTURES
-         if CATALOGUE[bug].applies(*build_case(arch[1], arch[2], arch[3], 1)[:2])]
+CASES = [(bug, arch) for bug in CATALOGUE for arch in architectures(CATALOGUE[bug].models)
+         if CATALOGUE[bug].applies(*build_case(*arch[1:4], 1, arch[4])[:2])]
 
 
 def test_catalogue_has_at_least_fifteen_distinct_mistakes():
@@ -21,11 +21,11 @@ def test_catalogue_has_at_least_fifteen_distinct_mistakes():
 
 def test_every_bug_applies_to_some_architecture():
     for bug in CATALOGUE.values():
-        applicable = [a for a in ARCHITECTURES if bug.applies(*build_case(a[1], a[2], a[3], 1)[:2])]
+        applicable = [a for a in architectures(bug.models) if bug.applies(*build_case(*a[1:4], 1, a[4])[:2])]
         assert applicable, bug.name
 
 
-STEPS = ("output_error", "derivative", "output_delta", "propagate", "hidden_delta", "weight_gradient",
+STEPS = ("output_error", "derivative", "output_delta", "propagate", "hidden_delta", "decay", "weight_gradient",
          "bias_gradient", "gradients")
 
 
@@ -52,8 +52,8 @@ def test_a_bug_changes_only_what_its_step_computes():
 
 @pytest.mark.parametrize("bug,arch", CASES, ids=[f"{b}-{a[0].split()[0]}" for b, a in CASES])
 def test_bug_is_detected_located_and_diagnosed(bug, arch):
-    _, sizes, bias, samples = arch
-    net, X, y = build_case(sizes, bias, samples, 1)
+    _, sizes, bias, samples, model = arch
+    net, X, y = build_case(sizes, bias, samples, 1, model)
     b = CATALOGUE[bug]
     affected = b.affected_groups(net, X, y)
     assert affected, "a catalogued bug must change some gradient"

@@ -251,7 +251,9 @@ class TestBadInput:
         ({"grads": "{'W1': gW[0], 'W2': gW[1], 'w3': gW[1]}"}, r"^grads: unexpected keys \['w3'\]"),
         ({"sign": "'negative'"}, r"^sign: expected 'gradient' or 'descent'"),
         ({"layout": "'rows'"}, r"^layout: expected 'auto', 'in_out' or 'out_in'"),
-        ({"weight_decay": "0.1"}, r"^weight_decay: only 0.0 is supported"),
+        ({"weight_decay": "-0.1"}, r"^weight_decay: expected a finite number >= 0"),
+        ({"activation": "['softmax', 'sigmoid']"}, r"^activation: softmax is allowed on the output layer only"),
+        ({"loss": "'cross_entropy'", "activation": "'tanh'"}, r"^loss: cross_entropy needs a sigmoid"),
         ({"per_sample_deltas": "'yes'"}, r"^per_sample_deltas: expected True or False"),
         ({"rtol": "-1"}, r"^rtol: expected a finite number >= 0"),
     ])

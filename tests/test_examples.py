@@ -23,7 +23,7 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
 
 def test_every_example_is_tested_and_documented():
     tested = {"xor_classic.py", "xor_classic_layers.py", "textbook_network.py", "softmax_cross_entropy.py",
-              "test_with_fixture.py", "check_saved_network.sh"}
+              "relu_softmax_layers.py", "test_with_fixture.py", "check_saved_network.sh"}
     assert {p.name for p in EXAMPLES.iterdir() if p.is_file()} == tested
     for name in tested - {"check_saved_network.sh"}:
         assert ast.get_docstring(ast.parse((EXAMPLES / name).read_text(encoding="utf-8"))), name
@@ -48,6 +48,17 @@ def test_xor_classic_layers(tmp_path):
         assert f"XOR 3-4-1 at step {step}: PASSED" in result.stdout
     assert result.stdout.count("every delta formula confirmed") == 2
     assert "δ1 = (δ2 W2ᵀ) ⊙ f'(z1)" in result.stdout
+
+
+def test_relu_softmax_layers(tmp_path):
+    result = run([sys.executable, str(EXAMPLES / "relu_softmax_layers.py")], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "relu-softmax correct: PASSED" in result.stdout
+    assert "relu-softmax relu-derivative-one: FAILED" in result.stdout
+    assert "4 entries at a ReLU kink, checked one-sided" in result.stdout
+    assert "b1: 2 entries at a ReLU kink, checked one-sided: b1(0) one-sided" in result.stdout
+    assert "δ3 = ∂L/∂a3 J_softmax(z3) = a3 − y" in result.stdout
+    assert "breaks first at layer 2 (δ2 = ∂L/∂z2" in result.stdout
 
 
 def test_textbook_network(tmp_path):

@@ -41,6 +41,20 @@ class TestDenseNets:
         assert net.dtype == X.dtype == y.dtype == np.float32
         assert np.all(np.abs(y) <= 1)  # tanh targets stay in (−1, 1)
 
+    @settings(max_examples=25, deadline=None)
+    @given(dense_nets(min_layers=2, max_layers=3, activations=("relu", "leaky_relu:0.2"),
+                      output_activations=("sigmoid", "softmax"), losses=("mse", "cross_entropy"),
+                      reductions=("sum", "mean"), weight_decay=(0.0, 0.1)))
+    def test_relu_softmax_cross_entropy_decay(self, case):
+        net, X, y = case
+        assert net.activations[0].name in ("relu", "leaky_relu:0.2")
+        assert net.activations[-1].name in ("sigmoid", "softmax")
+        assert 0.0 <= net.weight_decay <= 0.1 and net.criterion.reduction in ("sum", "mean")
+        if net.activations[-1].name == "softmax":
+            np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-15)
+        report = gc.check_network(net, X, y, diagnostics=False)
+        assert report.passed, str(report)
+
     @given(dense_nets(sizes=[3, 4, 1], bias=True, max_samples=4))
     def test_fixed_sizes(self, case):
         net, X, y = case
@@ -97,7 +111,12 @@ class TestValidation:
         (lambda: dense_nets(max_width=0), "max_width"),
         (lambda: dense_nets(bias="yes"), "bias"),
         (lambda: dense_nets(activations=()), "activations"),
-        (lambda: dense_nets(activations=["relu"]), "activations"),
+        (lambda: dense_nets(activations=["swish"]), "activations"),
+        (lambda: dense_nets(activations=["softmax"]), "activations: softmax is for the output layer only"),
+        (lambda: dense_nets(activations=["tanh"], losses=["cross_entropy"]), "losses: cross_entropy needs a sigmoid"),
+        (lambda: dense_nets(losses=["hinge"]), "losses"),
+        (lambda: dense_nets(weight_decay=-1.0), "weight_decay"),
+        (lambda: dense_nets(weight_decay=(0.2, 0.1)), "weight_decay"),
         (lambda: dense_nets(activations=3), "activations"),
         (lambda: dense_nets(reductions=["avg"]), "reductions"),
         (lambda: dense_nets(weight_scale=(0.0, 1.0)), "weight_scale"),

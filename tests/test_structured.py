@@ -268,3 +268,64 @@ class TestCheckNetwork:
         net, X, y = make([2, 3], True, "mean", "sigmoid", 2, 1.0, 1.0)
         with pytest.raises(gc.InvalidArgument, match=r"^engine: expected 'structured' or 'generic'"):
             gc.check_network(net, X, y, engine="fast", diagnostics=False)
+
+
+# Beyond sigmoid/MSE: ReLU family per layer and weight decay stay in the structured engine; softmax and
+# cross-entropy go to the generic engine.  Same yardstick (2r) as above.
+NEW_ARCHITECTURES = [
+    # sizes, activation(s), reduction, weight decay, with units exactly at the kink
+    ([4, 6, 3, 2], ["relu", "relu", "sigmoid"], "half_sum", 0.0, True),
+    ([5, 7, 3], ["leaky_relu:0.1", "identity"], "mean", 0.3, True),
+    ([3, 5, 4, 1], ["tanh", "relu", "sigmoid"], "sum", 0.05, False),
+    ([6, 4, 2], "relu", "half_sum", 1.0, False),
+]
+
+
+def make_new(sizes, activation, reduction, decay, at_kink, seed=3):
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(sizes)):
+        params[f"W{l}"] = rng.uniform(-1, 1, (sizes[l - 1], sizes[l]))
+        params[f"b{l}"] = rng.uniform(-1, 1, sizes[l])
+    X = rng.standard_normal((5, sizes[0]))
+    if at_kink:
+        # Sample 0 is all zeros and the first-layer biases of units 0 and 2 are 0: z1[0, 0] = z1[0, 2] = 0.
+        X[0] = 0.0
+        params["b1"][[0, 2]] = 0.0
+    net = gc.DenseNet.from_params(params, activation=activation, reduction=reduction, weight_decay=decay)
+    return net, X, rng.uniform(0, 1, (5, sizes[-1]))
+
+
+@pytest.mark.parametrize("method", LOCAL_METHODS)
+@pytest.mark.parametrize("arch", NEW_ARCHITECTURES, ids=lambda a: "-".join(map(str, a[0])) + f"-{a[1]}-{a[3]}")
+def test_relu_family_and_weight_decay_equal_the_generic_engine(arch, method):
+    net, X, y = make_new(*arch)
+    fast = structured_gradient(net, X, y, method)
+    slow = LossEngine(net.loss_closure(X, y), dict(net.params)).gradient(method)
+    assert not any("structured engine not used" in n for n in fast.notes)
+    assert_same_as_generic(fast, slow, net.n_layers)
+
+
+@pytest.mark.parametrize("method", ["central", "complex", "forward"])
+def test_relu_deltas_equal_the_generic_engine(method):
+    net, X, y = make_new([4, 6, 3, 2], ["relu", "leaky_relu", "sigmoid"], "half_sum", 0.1, True)
+    cache = net.forward_cache(X)
+    for layer in range(1, net.n_layers + 1):
+        z = np.array(cache.zs[layer - 1])
+        loss = _z_loss(net, layer, y)
+        fast = StructuredEngine.for_deltas(net, layer, z, y, loss).gradient(method)
+        slow = LossEngine(loss, {"z": z}).gradient(method)
+        assert_same_as_generic(fast, slow, net.n_layers - layer + 1)
+
+
+@pytest.mark.parametrize("activation, loss", [(["relu", "softmax"], "cross_entropy"), (["tanh", "softmax"], "mse"),
+                                              (["relu", "sigmoid"], "cross_entropy")])
+def test_softmax_and_cross_entropy_go_to_the_generic_engine(activation, loss):
+    net = gc.DenseNet([4, 5, 3], activation=activation, loss=loss, weight_decay=0.01, seed=0)
+    X = np.random.default_rng(0).standard_normal((4, 4))
+    y = np.eye(3)[[0, 1, 2, 1]]
+    fast = structured_gradient(net, X, y, "central")
+    slow = LossEngine(net.loss_closure(X, y), dict(net.params)).gradient("central")
+    assert any(n.startswith("structured engine not used (") for n in fast.notes)
+    for name in slow.values:  # the same engine on the same closure: the same numbers
+        np.testing.assert_array_equal(fast.values[name], slow.values[name])

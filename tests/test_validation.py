@@ -51,9 +51,11 @@ class TestDenseNetOptions:
     @pytest.mark.parametrize(
         "kwargs,match",
         [
-            ({"activation": "relu"}, r"^activation: expected one of \['identity', 'sigmoid', 'tanh'\], got 'relu'"),
+            ({"activation": "ReLU"}, r"^activation: expected one of \['identity', 'leaky_relu', 'relu', 'sigmoid', "
+                                     r"'softmax', 'tanh'\] \(or 'leaky_relu:<slope>'\), got 'ReLU'"),
             ({"activation": None}, r"^activation: "),
-            ({"loss": "cross_entropy"}, r"^loss: expected 'mse', got 'cross_entropy'"),
+            ({"loss": "hinge"}, r"^loss: expected 'mse' or 'cross_entropy', got 'hinge'"),
+            ({"loss": "cross_entropy", "activation": "tanh"}, r"^loss: cross_entropy needs a sigmoid \(binary\)"),
             ({"reduction": "avg"}, r"^reduction: expected one of \['half_sum', 'sum', 'mean'\], got 'avg'"),
             ({"dtype": np.int64}, r"^dtype: expected a floating dtype"),
             ({"dtype": np.complex128}, r"^dtype: expected a floating dtype"),

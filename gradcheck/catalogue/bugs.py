@@ -43,6 +43,10 @@ class Bug:
     applies : callable
         ``applies(net, X) -> bool``: whether the mistake can be made on this
         architecture (a missing transpose needs a square weight matrix).
+    models : {'classic', 'layers'}
+        Planted in the sigmoid/MSE architectures, or in those with ReLU,
+        softmax, cross-entropy and weight decay (see
+        :mod:`gradcheck.catalogue.detection`).
     """
 
     name: str
@@ -50,6 +54,7 @@ class Bug:
     cause: str
     steps: type[Backprop]
     applies: Callable[[DenseNet, Array], bool] = field(default=lambda net, X: True)
+    models: str = "classic"
 
     def backward(self, net: DenseNet, X: Array, y: Array) -> Backward:
         """The wrong backward pass on this network and data."""
@@ -198,14 +203,9 @@ class _CorruptedEntry(Backprop):
         return grads
 
 
-def _net_like(net: DenseNet, params: dict[str, Array]) -> DenseNet:
-    """A network like ``net`` with other parameters."""
-    return DenseNet.from_params(params, activation=net.activation.name, reduction=net.criterion.reduction)
-
-
 class _Float16(Backprop):
     def gradients(self, deltas: list[Array]) -> dict[str, Array]:
-        half = _net_like(self.net, {k: v.astype(np.float16) for k, v in self.net.params.items()})
+        half = self.net.like({k: v.astype(np.float16) for k, v in self.net.params.items()})
         X = self.cache.a(0)
         g16 = half.backward(X.astype(np.float16), self.y.astype(np.float16)).gradients
         return {k: g16[k].astype(np.float64) for k in self.net.params}
@@ -220,7 +220,7 @@ class _StaleWeights(Backprop):
     # iteration, which contracts for these small networks.
     def gradients(self, deltas: list[Array]) -> dict[str, Array]:
         params = self.net.params
-        previous = _net_like(self.net, params)
+        previous = self.net.like(params)
         X = self.cache.a(0)
         g = super().gradients(deltas)
         for _ in range(200):
@@ -238,13 +238,64 @@ def _multi_sample(net: DenseNet, X: Array) -> bool:
     return X.shape[0] > 1
 
 
+# -- mistakes of ReLU, softmax, cross-entropy and weight decay --------------------
+
+def _hidden_named(net: DenseNet, prefix: str) -> list[int]:
+    """Hidden layers whose activation's name starts with ``prefix``."""
+    return [l for l in range(1, net.n_layers) if net.activations[l - 1].name.startswith(prefix)]
+
+
+class _ReluDerivativeOne(Backprop):
+    # ReLU'(z) taken as 1 everywhere: the identity's derivative, the negative side not masked.
+    def derivative(self, l: int) -> Array:
+        if l in _hidden_named(self.net, "relu"):
+            return np.ones_like(self.cache.a(l))
+        return super().derivative(l)
+
+
+class _LeakyAsRelu(Backprop):
+    # Leaky ReLU's derivative written from a with ReLU's rule (a > 0 → 1, else 0): the slope of the
+    # negative side is lost.
+    def derivative(self, l: int) -> Array:
+        if l in _hidden_named(self.net, "leaky_relu"):
+            return (self.cache.a(l) > 0).astype(self.cache.a(l).dtype)
+        return super().derivative(l)
+
+
+class _SigmaPrimeInCrossEntropy(Backprop):
+    # The MSE habit: δ_L = (a − y) ⊙ σ'(z_L), although cross-entropy's σ' cancels.
+    def output_delta(self) -> Array:
+        return super().output_delta() * self.derivative(self.net.n_layers)
+
+
+class _SoftmaxDiagonal(Backprop):
+    # The softmax Jacobian diag(a) − a aᵀ treated as its diagonal a(1 − a), element-wise like a sigmoid.
+    def output_delta(self) -> Array:
+        return self.output_error() * self.derivative(self.net.n_layers)
+
+
+class _DecayOnBiases(Backprop):
+    def bias_gradient(self, l: int, deltas: list[Array]) -> Array:
+        return super().bias_gradient(l, deltas) + self.net.weight_decay * self.net.params[f"b{l}"]
+
+
+class _DecayNotDividedByN(Backprop):
+    # Nielsen's convention (λ/2N)·Σ‖W‖² differentiated as λ·W: the decay term is N times too large.
+    def decay(self, l: int) -> Array | float:
+        return self.cache.a(0).shape[0] * super().decay(l)
+
+
+def _output(net: DenseNet, name: str, loss: str | None = None) -> bool:
+    return net.activations[-1].name == name and (loss is None or net.criterion.name == loss)
+
+
 CATALOGUE: dict[str, Bug] = {b.name: b for b in [
     Bug("output-derivative-missing", "δ_L = ∂L/∂a_L without the factor σ'(z_L)", "output-delta",
         _OutputDerivativeMissing),
     Bug("hidden-derivative-missing", "δ_{L−1} = δ_L W_Lᵀ without the factor σ'(z_{L−1})", "recurrence",
         _HiddenDerivativeMissing, lambda net, X: net.n_layers >= 2),
     Bug("sigma-prime-from-z", "σ'(z) computed as z(1 − z) instead of a(1 − a)", "output-delta",
-        _SigmaPrimeFromZ, lambda net, X: net.activation.name == "sigmoid"),
+        _SigmaPrimeFromZ, lambda net, X: all(f.name == "sigmoid" for f in net.activations)),
     Bug("sigma-prime-wrong-layer", "δ_l uses σ' of layer l+1 instead of layer l", "recurrence",
         _SigmaPrimeWrongLayer, lambda net, X: bool(_square_hidden(net))),
     Bug("sign-error", "δ_L = (y − a_L) ⊙ σ'(z_L): every gradient has the wrong sign", "sign",
@@ -272,4 +323,18 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in [
         _CorruptedEntry),
     Bug("stale-weights", f"gradients of the weights before the last update θ ← θ − {STALE_LEARNING_RATE}·g", "stale",
         _StaleWeights),
+    Bug("relu-derivative-one", "ReLU'(z) taken as 1 everywhere: the negative side not masked", "recurrence",
+        _ReluDerivativeOne, lambda net, X: bool(_hidden_named(net, "relu")), "layers"),
+    Bug("leaky-relu-as-relu", "leaky ReLU' written from a with ReLU's rule: 0 instead of the slope below the kink",
+        "recurrence", _LeakyAsRelu, lambda net, X: bool(_hidden_named(net, "leaky_relu")), "layers"),
+    Bug("sigma-prime-in-cross-entropy", "δ_L = (a_L − y) ⊙ σ'(z_L) with cross-entropy, whose σ' cancels",
+        "output-delta", _SigmaPrimeInCrossEntropy, lambda net, X: _output(net, "sigmoid", "cross_entropy"),
+        "layers"),
+    Bug("softmax-jacobian-diagonal", "the softmax Jacobian diag(a) − a aᵀ taken as its diagonal a(1 − a)",
+        "output-delta", _SoftmaxDiagonal, lambda net, X: _output(net, "softmax"), "layers"),
+    Bug("decay-on-biases", "weight decay λ·b added to the bias gradients too", "regulariser", _DecayOnBiases,
+        lambda net, X: net.bias and net.weight_decay > 0, "layers"),
+    Bug("decay-not-divided-by-n", "λ instead of λ/N: the (λ/2N)·Σ‖W‖² term differentiated as N·λ·W",
+        "regulariser", _DecayNotDividedByN, lambda net, X: net.weight_decay > 0 and _multi_sample(net, X),
+        "layers"),
 ]}

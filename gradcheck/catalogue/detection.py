@@ -24,8 +24,8 @@ from ..verify.network import check_network
 from ..verify.params import check_params
 from .bugs import CATALOGUE, Bug
 
-__all__ = ["ARCHITECTURES", "CatalogueRow", "build_case", "run_catalogue", "sensitivity", "stress_set",
-           "false_alarms", "SENSITIVITY_METHODS"]
+__all__ = ["ARCHITECTURES", "LAYER_ARCHITECTURES", "architectures", "CatalogueRow", "build_case", "run_catalogue",
+           "sensitivity", "stress_set", "false_alarms", "SENSITIVITY_METHODS"]
 
 #: (label, sizes, bias, samples or "xor"): square and non-square layers, with and without biases.
 ARCHITECTURES: tuple[tuple[str, list[int], bool, int | str], ...] = (
@@ -35,10 +35,30 @@ ARCHITECTURES: tuple[tuple[str, list[int], bool, int | str], ...] = (
     ("3-5-2 no bias", [3, 5, 2], False, 4),
 )
 
+#: (label, sizes, bias, samples, model options) for the mistakes of ReLU, softmax, cross-entropy and
+#: weight decay (bugs with ``models='layers'``).
+LAYER_ARCHITECTURES: tuple[tuple[str, list[int], bool, int, dict[str, Any]], ...] = (
+    ("4-6-5-3 relu/softmax, cross-entropy, λ=0.01, bias", [4, 6, 5, 3], True, 6,
+     {"activation": ["relu", "relu", "softmax"], "loss": "cross_entropy", "weight_decay": 0.01}),
+    ("3-5-2 leaky/sigmoid, cross-entropy mean, λ=0.05, bias", [3, 5, 2], True, 5,
+     {"activation": ["leaky_relu:0.1", "sigmoid"], "loss": "cross_entropy", "reduction": "mean",
+      "weight_decay": 0.05}),
+    ("3-4-3 tanh/softmax, MSE", [3, 4, 3], False, 5, {"activation": ["tanh", "softmax"]}),
+)
+
+
+def architectures(models: str) -> tuple[tuple[str, list[int], bool, int | str, dict[str, Any]], ...]:
+    """The architectures a bug of ``models`` ('classic' or 'layers') is planted in, with their model options."""
+    if models == "layers":
+        return LAYER_ARCHITECTURES
+    return tuple((label, sizes, bias, samples, {}) for label, sizes, bias, samples in ARCHITECTURES)
+
+
 SENSITIVITY_METHODS = ("forward", "central", "richardson", "complex", "scipy-fprime", "scipy-differentiate", "auto")
 
 
-def build_case(sizes: list[int], bias: bool, samples: int | str, seed: int) -> tuple[DenseNet, np.ndarray, np.ndarray]:
+def build_case(sizes: list[int], bias: bool, samples: int | str, seed: int,
+               model: dict[str, Any] | None = None) -> tuple[DenseNet, np.ndarray, np.ndarray]:
     """The network and data of one entry of :data:`ARCHITECTURES`.
 
     Parameters
@@ -51,6 +71,9 @@ def build_case(sizes: list[int], bias: bool, samples: int | str, seed: int) -> t
         ``'xor'`` for :func:`gradcheck.xor_data`.
     seed : int
         Seeds the network's parameters (``seed``) and the random data (``seed + 1000``).
+    model : dict, optional
+        ``activation``, ``loss``, ``reduction``, ``weight_decay`` for :class:`DenseNet`
+        (default: sigmoid and MSE); a softmax output gets one-hot targets.
 
     Returns
     -------
@@ -58,13 +81,15 @@ def build_case(sizes: list[int], bias: bool, samples: int | str, seed: int) -> t
     X : ndarray of shape (N, n_0)
     y : ndarray of shape (N, n_L)
     """
-    net = DenseNet(sizes, bias=bias, seed=seed)
+    net = DenseNet(sizes, bias=bias, seed=seed, **(model or {}))
     if samples == "xor":
         X, y = xor_data()
     else:
         rng = np.random.default_rng(seed + 1000)
         X = rng.standard_normal((int(samples), sizes[0]))
         y = rng.random((int(samples), sizes[-1]))
+        if net.activations[-1].name == "softmax":
+            y = np.eye(sizes[-1])[rng.integers(sizes[-1], size=int(samples))]
     return net, X, y
 
 
@@ -102,10 +127,10 @@ def run_catalogue(bugs: dict[str, Bug] | None = None, *, method: str = "auto", s
     list of CatalogueRow
     """
     bugs = CATALOGUE if bugs is None else bugs
-    jobs = [(b, arch) for b in bugs.values() for arch in ARCHITECTURES]
+    jobs = [(b, arch) for b in bugs.values() for arch in architectures(b.models)]
     rows = []
-    for k, (bug, (label, sizes, bias, samples)) in enumerate(jobs):
-        net, X, y = build_case(sizes, bias, samples, seed)
+    for k, (bug, (label, sizes, bias, samples, model)) in enumerate(jobs):
+        net, X, y = build_case(sizes, bias, samples, seed, model)
         if bug.applies(net, X):
             wrong = bug.backward(net, X, y)
             report = check_network(net, X, y, method=method, seed=seed, backward=wrong, diagnostics=False)

@@ -120,8 +120,9 @@ def _first_failure(report: NetworkReport) -> str:
 
 
 def verify_backprop(fn: Callable[..., Any], *, layout: str = "in_out", bias: bool | None = None,
-                    activation: str | Sequence[str] = "sigmoid", loss: str = "mse", reduction: str = "half_sum",
-                    sign: str = "gradient", max_examples: int = 100, seed: int | None = None,
+                    activation: str | Sequence[str] = "sigmoid", loss: str = "mse", reduction: str | None = None,
+                    weight_decay: float = 0.0, sign: str = "gradient", max_examples: int = 100,
+                    seed: int | None = None,
                     **options: Any) -> BackpropVerification:
     """Check a backprop function on many drawn networks and shrink any failure to a minimal network.
 
@@ -142,8 +143,10 @@ def verify_backprop(fn: Callable[..., Any], *, layout: str = "in_out", bias: boo
         Networks with biases (True), without (False), or both (None).
     activation : str or sequence of str
         As for :func:`gradcheck.check_backprop`; a sequence (one per layer)
-        fixes the depth.
-    loss, reduction, sign
+        fixes the depth (a softmax output needs one: softmax is for the
+        output layer only).  The output activation sets the targets' range
+        (softmax: rows summing to 1).
+    loss, reduction, weight_decay, sign
         As for :func:`gradcheck.check_backprop`.
     max_examples : int, >= 1
         Networks to draw when none fails.
@@ -215,7 +218,8 @@ def verify_backprop(fn: Callable[..., Any], *, layout: str = "in_out", bias: boo
              f"widths 1–{_MAX_WIDTH}, "
              f"1–{_MAX_SAMPLES} samples, weight scale {_WEIGHT_SCALE[0]:g}–{_WEIGHT_SCALE[1]:g}, "
              f"{'with and without biases' if bias is None else 'with biases' if bias else 'without biases'}")
-    check = {"activation": activation, "loss": loss, "reduction": reduction, "sign": sign, **options}
+    check = {"activation": activation, "loss": loss, "reduction": reduction, "weight_decay": weight_decay,
+             "sign": sign, **options}
     search = {"diagnostics": False, **check}
     failed: list[bool] = []  # per network checked, in order
 

@@ -18,8 +18,6 @@ from tabulate import tabulate
 
 from .._version import __version__
 from ..errors import InvalidArgument
-from ..model.activations import ACTIVATIONS
-from ..model.losses import REDUCTIONS
 from ..model.network import DenseNet, xor_data
 from ..numerical.engine import FULL_METHODS, METHODS
 from ..report.files import write_folder
@@ -27,6 +25,7 @@ from ..report.terminal import fit, layer_table, render_terminal, terminal_width
 from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import verify_backprop
+from .cli_model import activation_text, add_model_options
 from .console import ProgressBar, folder_for, refuse_out_options, save_verification, written
 from .inputs import (
     DEFAULT_MAX_INPUT_BYTES,
@@ -125,7 +124,8 @@ def _network_and_data(args: argparse.Namespace,
             raise InvalidArgument("--bias/--no-bias: the biases come from --weights (b1, b2, … present or not); "
                                   "drop the option")
         weights = load_arrays(args.weights, "--weights", args.max_input_bytes, single="W1")
-        net = DenseNet.from_params(weights, activation=args.activation, reduction=args.reduction)
+        net = DenseNet.from_params(weights, activation=args.activation, loss=args.loss, reduction=args.reduction,
+                                   weight_decay=args.weight_decay)
         if args.layers and args.layers != net.sizes:
             raise InvalidArgument(f"--layers {','.join(map(str, args.layers))} disagrees with the sizes "
                                   f"{','.join(map(str, net.sizes))} of --weights {args.weights}; drop one of them")
@@ -133,7 +133,8 @@ def _network_and_data(args: argparse.Namespace,
         sizes = args.layers or sizes_default or CLASSIC[-1]
         bias = args.bias if args.bias is not None else args.layers is not None
         ensure_check_fits(args, sizes, 0, "")  # the data is checked with the network once it is known
-        net = DenseNet(sizes, activation=args.activation, reduction=args.reduction, bias=bias, seed=args.seed)
+        net = DenseNet(sizes, activation=args.activation, loss=args.loss, reduction=args.reduction, bias=bias,
+                       seed=args.seed, weight_decay=args.weight_decay)
     data = _data_source(args, net)
     if data == "xor":
         if net.sizes[0] != 3 or net.sizes[-1] != 1:
@@ -145,6 +146,8 @@ def _network_and_data(args: argparse.Namespace,
         rng = np.random.default_rng(args.seed)
         X = rng.standard_normal((args.samples, net.sizes[0]))
         y = rng.random((args.samples, net.sizes[-1]))
+        if net.activations[-1].name == "softmax":  # one class per sample: rows summing to 1
+            y = np.eye(net.sizes[-1])[rng.integers(net.sizes[-1], size=args.samples)]
     else:
         arrays = load_arrays(data, "--data", args.max_input_bytes)
         missing = [k for k in ("X", "y") if k not in arrays]
@@ -176,7 +179,10 @@ def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
         parts += ["--weights", args.weights]
     else:
         parts += ["--layers", ",".join(map(str, net.sizes)), "--bias" if net.bias else "--no-bias"]
-    parts += ["--activation", net.activation.name, "--reduction", net.criterion.reduction]
+    parts += ["--activation", activation_text(net.activation_spec), "--loss", net.criterion.name,
+              "--reduction", net.criterion.reduction]
+    if net.weight_decay:
+        parts += ["--weight-decay", repr(net.weight_decay)]
     if args.data:
         parts += ["--data", args.data]
     if _data_source(args, net) == "random":
@@ -366,9 +372,9 @@ def _cmd_taylor(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     _check_out(args.out)
     fn = load_function(args.target)
-    result = verify_backprop(fn, layout=args.layout, bias=args.bias, activation=args.activation,
-                             reduction=args.reduction, sign=args.sign, max_examples=args.examples, seed=args.seed,
-                             method=args.method)
+    result = verify_backprop(fn, layout=args.layout, bias=args.bias, activation=args.activation, loss=args.loss,
+                             reduction=args.reduction, weight_decay=args.weight_decay, sign=args.sign,
+                             max_examples=args.examples, seed=args.seed, method=args.method)
     width = terminal_width()
     # The verdict (and on failure the first failing link and the probable cause) is printed whatever
     # --format says; --format chooses the files.
@@ -390,8 +396,12 @@ def _verify_command(args: argparse.Namespace) -> str:
              "--examples", str(args.examples)]
     if args.bias is not None:
         parts.append("--bias" if args.bias else "--no-bias")
-    parts += ["--activation", args.activation, "--reduction", args.reduction, "--seed", str(args.seed),
-              "--method", args.method]
+    parts += ["--activation", activation_text(args.activation), "--loss", args.loss]
+    if args.reduction is not None:
+        parts += ["--reduction", args.reduction]
+    if args.weight_decay:
+        parts += ["--weight-decay", repr(args.weight_decay)]
+    parts += ["--seed", str(args.seed), "--method", args.method]
     return " ".join(parts)
 
 
@@ -418,9 +428,7 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bias", dest="bias", action="store_true", default=None,
                    help="give every layer a bias (default: on with --layers, off for the classic network)")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no biases")
-    g.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS))
-    g.add_argument("--reduction", default="half_sum", choices=list(REDUCTIONS),
-                   help="MSE reduction (default half_sum = ½Σ(a−y)²)")
+    add_model_options(g)
     g.add_argument("--data", metavar="xor|random|FILE.npz",
                    help="data: the XOR set (default for 3 inputs, 1 output), seeded random data, "
                         "or a .npz file with arrays X and y")
@@ -528,9 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bias", dest="bias", action="store_true", default=None,
                    help="only networks with biases (default: with and without)")
     p.add_argument("--no-bias", dest="bias", action="store_false", help="only networks without biases")
-    p.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS))
-    p.add_argument("--reduction", default="half_sum", choices=list(REDUCTIONS),
-                   help="MSE reduction (default half_sum = ½Σ(a−y)²)")
+    add_model_options(p)
     p.add_argument("--method", default="auto", choices=list(METHODS), help="numerical method (default auto)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the drawing (default 0)")
     p.add_argument("--out", default="reports", metavar="DIR",

@@ -36,8 +36,8 @@ import numpy as np
 
 from .._validation import check_choices, check_float_dtype, check_sizes, describe
 from ..errors import InvalidArgument
-from ..model.activations import ACTIVATIONS
-from ..model.losses import REDUCTIONS
+from ..model.activations import ACTIVATIONS, get_activation
+from ..model.losses import CE_OUTPUTS, CE_REDUCTIONS, LOSSES, REDUCTIONS
 from ..model.network import DenseNet
 from ..verify.layout import LAYOUTS
 
@@ -68,9 +68,12 @@ def _check_range(what: str, low: Any, high: Any, least: int) -> tuple[int, int]:
 
 
 def _targets(rng: np.random.Generator, activation: str, shape: tuple[int, int]) -> np.ndarray:
-    """Targets inside the range the output activation can reach."""
+    """Targets inside the range the output activation can reach (softmax: rows that sum to 1)."""
     if activation == "sigmoid":
         return rng.uniform(0.0, 1.0, shape)
+    if activation == "softmax":
+        u = rng.uniform(0.0, 1.0, shape) + 1e-3
+        return u / u.sum(axis=1, keepdims=True)
     if activation == "tanh":
         return rng.uniform(-1.0, 1.0, shape)
     return rng.standard_normal(shape)
@@ -86,7 +89,7 @@ def _inputs_targets(seed: int, n_samples: int, sizes: Sequence[int], activation:
 
 
 def _data(seed: int, n_samples: int, net: DenseNet) -> tuple[np.ndarray, np.ndarray]:
-    return _inputs_targets(seed, n_samples, net.sizes, net.activation.name, net.dtype)
+    return _inputs_targets(seed, n_samples, net.sizes, net.activations[-1].name, net.dtype)
 
 
 def _layer_arrays(seed: int, sizes: Sequence[int], scale: float, bias: bool,
@@ -146,15 +149,17 @@ _SIZE_DEFAULTS = {"min_layers": 1, "max_layers": 4, "min_width": 1, "max_width":
 def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None = None,
                min_layers: int = 1, max_layers: int = 4, min_width: int = 1, max_width: int = 8,
                min_samples: int = 1, max_samples: int = 16, bias: bool | None = None,
-               activations: Sequence[str] = ("sigmoid",),
-               reductions: Sequence[str] = ("half_sum", "sum", "mean"),
+               activations: Sequence[str] = ("sigmoid",), output_activations: Sequence[str] | None = None,
+               losses: Sequence[str] = ("mse",), reductions: Sequence[str] | None = None,
+               weight_decay: float | tuple[float, float] = 0.0,
                weight_scale: tuple[float, float] = (0.1, 3.0),
                dtype: Any = np.float64) -> st.SearchStrategy[tuple[DenseNet, np.ndarray, np.ndarray]]:
     """A :class:`~gradcheck.DenseNet` with data: ``(net, X, y)``.
 
     Weights and biases are drawn as ``scale · N(0, 1)``, the inputs ``X`` as
     ``N(0, 1)`` and the targets ``y`` inside the range of the output
-    activation (sigmoid: [0, 1); tanh: [−1, 1); identity: N(0, 1)).
+    activation (sigmoid: [0, 1); tanh: [−1, 1); softmax: rows of [0, 1)
+    summing to 1; others: N(0, 1)).
 
     Parameters
     ----------
@@ -167,10 +172,19 @@ def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None
         Range of the number of samples N.
     bias : bool or None
         Biases on every layer (True), on none (False), or drawn (None).
-    activations : sequence of {'sigmoid', 'tanh', 'identity'}
-        Activations to choose from (one per network, used on every layer).
-    reductions : sequence of {'half_sum', 'sum', 'mean'}
-        MSE reductions to choose from.
+    activations : sequence of str
+        Activations to choose from, one per network for its hidden layers
+        (and its output, without ``output_activations``): 'sigmoid', 'tanh',
+        'identity', 'relu', 'leaky_relu' or 'leaky_relu:<slope>'.
+    output_activations : sequence of str, optional
+        Activations of the output layer to choose from (these may include 'softmax').
+    losses : sequence of {'mse', 'cross_entropy'}
+        Losses to choose from; cross-entropy is drawn only with a sigmoid or
+        softmax output.
+    reductions : sequence of {'half_sum', 'sum', 'mean'}, optional
+        Reductions to choose from, among those the drawn loss takes (default: all of them).
+    weight_decay : float or (float, float)
+        λ of the L2 term, or a range ``(low, high)`` with 0 <= low <= high to draw it from.
     weight_scale : (float, float)
         Range ``(low, high)``, ``0 < low <= high``, of the standard deviation
         of the parameters; large scales saturate sigmoid units.
@@ -192,10 +206,10 @@ def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None
     >>> net, X, y = dense_nets(sizes=[3, 4, 1], min_samples=4, max_samples=4).example()  # doctest: +SKIP
     >>> net.sizes, X.shape, y.shape  # doctest: +SKIP
     ([3, 4, 1], (4, 3), (4, 1))
-    >>> dense_nets(activations=["relu"])  # doctest: +ELLIPSIS
+    >>> dense_nets(activations=["swish"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    gradcheck.errors.InvalidArgument: activations: expected one or more of ... (unknown: ['relu'])
+    gradcheck.errors.InvalidArgument: activations: expected ... (unknown: ['swish'])
     """
     ranges = {"min_layers": min_layers, "max_layers": max_layers, "min_width": min_width, "max_width": max_width}
     if sizes is None:
@@ -209,8 +223,13 @@ def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None
     samples = _check_range("samples", min_samples, max_samples, 1)
     if bias is not None and not isinstance(bias, (bool, np.bool_)):
         raise InvalidArgument(f"bias: expected True, False or None (drawn), got {describe(bias)}")
-    activation_names = check_choices("activations", activations, sorted(ACTIVATIONS))
-    reduction_names = check_choices("reductions", reductions, REDUCTIONS)
+    hidden_names = _activation_choices("activations", activations, hidden=True)
+    output_names = hidden_names if output_activations is None else \
+        _activation_choices("output_activations", output_activations, hidden=False)
+    loss_names = check_choices("losses", losses, LOSSES)
+    reduction_names = list(REDUCTIONS) if reductions is None else check_choices("reductions", reductions, REDUCTIONS)
+    combos = _loss_combinations(output_names, loss_names, reduction_names)
+    decays = _check_decay(weight_decay)
     scales = _check_scale(weight_scale)
     dtype = check_float_dtype(dtype)
 
@@ -219,8 +238,9 @@ def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None
         widths = check_sizes(draw(sizes_strategy))
         n_samples = draw(st.integers(*samples))
         has_bias = draw(st.booleans()) if bias is None else bool(bias)
-        activation = draw(st.sampled_from(activation_names))
-        reduction = draw(st.sampled_from(reduction_names))
+        hidden = draw(st.sampled_from(hidden_names))
+        output, loss, reduction = draw(st.sampled_from(combos))
+        decay = draw(st.floats(*decays)) if decays[1] > decays[0] else decays[0]
         scale = draw(st.floats(*scales))
         seed = draw(_SEEDS)
         weights, biases = _layer_arrays(seed, widths, scale, has_bias, dtype)
@@ -229,10 +249,57 @@ def dense_nets(*, sizes: Sequence[int] | st.SearchStrategy[Sequence[int]] | None
             params[f"W{l}"] = W
             if biases is not None:
                 params[f"b{l}"] = biases[l - 1]
-        net = DenseNet.from_params(params, activation=activation, reduction=reduction)
+        activation = [hidden] * (len(widths) - 2) + [output]
+        net = DenseNet.from_params(params, activation=activation, loss=loss, reduction=reduction,
+                                   weight_decay=decay)
         return (net, *_data(seed + 1, n_samples, net))
 
     return draw_net()
+
+
+def _activation_choices(name: str, values: Any, hidden: bool) -> list[str]:
+    """Activation names, each valid (``leaky_relu:<slope>`` included), softmax only for an output."""
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise InvalidArgument(f"{name}: expected a non-empty list of activation names from {sorted(ACTIVATIONS)}, "
+                              f"got {describe(values)}")
+    unknown = []
+    for v in values:
+        try:
+            f = get_activation(v)
+        except InvalidArgument:
+            unknown.append(v)
+            continue
+        if hidden and not f.elementwise:
+            raise InvalidArgument(f"{name}: {f.name} is for the output layer only; pass it in output_activations")
+    if unknown:
+        raise InvalidArgument(f"{name}: expected names from {sorted(ACTIVATIONS)} or 'leaky_relu:<slope>' "
+                              f"(unknown: {unknown})")
+    return list(values)
+
+
+def _loss_combinations(outputs: list[str], losses: list[str], reductions: list[str]) -> list[tuple[str, str, str]]:
+    """Every (output activation, loss, reduction) that is defined; refuses an option that allows none."""
+    combos = [(o, loss, r) for o in outputs for loss in losses for r in reductions
+              if loss == "mse" or (o in CE_OUTPUTS and r in CE_REDUCTIONS)]
+    if not combos:
+        raise InvalidArgument(f"losses: cross_entropy needs a sigmoid or softmax output and reduction 'sum' or "
+                              f"'mean'; the options allow none (outputs {outputs}, reductions {reductions})")
+    return combos
+
+
+def _check_decay(weight_decay: Any) -> tuple[float, float]:
+    message = (f"weight_decay: expected a number >= 0 or a pair (low, high) with 0 <= low <= high, finite, "
+               f"got {describe(weight_decay)}")
+    try:
+        pair = (weight_decay, weight_decay) if not isinstance(weight_decay, (tuple, list)) else weight_decay
+        if any(isinstance(v, bool) for v in pair):
+            raise TypeError
+        low, high = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise InvalidArgument(message) from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+        raise InvalidArgument(message)
+    return low, high
 
 
 def _check_scale(weight_scale: Any) -> tuple[float, float]:
@@ -373,7 +440,8 @@ def backprop_cases(*, layout: str = "in_out", min_layers: int = 1, max_layers: i
         Range of the standard deviation of weights and biases: one of 6 values
         spread geometrically over it (shrinking toward the one nearest 1).
     activation : str
-        The output activation, which sets the range of the targets ``y``.
+        The output activation, which sets the range of the targets ``y``
+        (softmax: rows summing to 1).
 
     Returns
     -------
@@ -401,7 +469,11 @@ def backprop_cases(*, layout: str = "in_out", min_layers: int = 1, max_layers: i
     if bias is not None and not isinstance(bias, (bool, np.bool_)):
         raise InvalidArgument(f"bias: expected True, False or None (drawn), got {describe(bias)}")
     scales = _check_scale(weight_scale)
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+    try:
+        known = isinstance(activation, str) and get_activation(activation).name is not None
+    except InvalidArgument:
+        known = False
+    if not known:
         raise InvalidArgument(f"activation: expected the name of the output activation, one of "
                               f"{sorted(ACTIVATIONS)}, got {describe(activation)}")
     biases = st.booleans() if bias is None else st.just(bool(bias))

@@ -1,14 +1,32 @@
-"""Element-wise activation functions, each value beside its derivative.
+"""Activation functions, each value beside its derivative.
 
 The derivative is written from the activation's *output* ``a = f(z)``, as the
-delta formulas of backpropagation use it (sigmoid: ``σ'(z) = a(1 − a)``).
-Every function accepts real or complex arrays: complex input is what the
-complex-step derivative feeds through a network.
+delta formulas of backpropagation use it (sigmoid: ``σ'(z) = a(1 − a)``;
+ReLU: 1 where a > 0, else 0).  Every function accepts real or complex
+arrays: complex input is what the complex-step derivative feeds through a
+network (ReLU and leaky ReLU pick their branch by the real part).
+
+======================= ================================ ==================================
+name                    value a = f(z)                   derivative, from a
+======================= ================================ ==================================
+sigmoid                 1 / (1 + e^(−z))                 a(1 − a)
+tanh                    tanh z                           1 − a²
+identity                z                                1
+relu                    max(z, 0)                        1 if a > 0 else 0   (kink at z = 0)
+leaky_relu[:s]          z if z > 0 else s·z (s = 0.01)   1 if a > 0 else s   (kink at z = 0)
+softmax                 e^(z_k) / Σ_j e^(z_j), per row   Jacobian diag(a) − a aᵀ (output only)
+======================= ================================ ==================================
+
+At a kink the derivative written from a is one of the two one-sided
+derivatives (0 for ReLU at z = 0), a valid subgradient.  Softmax is not
+element-wise: :meth:`Activation.backward` applies its Jacobian, and its
+``derivative`` is only the Jacobian's diagonal a(1 − a).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +34,11 @@ from scipy.special import expit
 
 from ..errors import InvalidArgument
 
-__all__ = ["Activation", "ACTIVATIONS", "get_activation", "sigmoid", "tanh", "identity"]
+__all__ = ["Activation", "ACTIVATIONS", "get_activation", "activation_list", "sigmoid", "tanh", "identity",
+           "relu", "leaky_relu", "softmax", "LEAKY_SLOPE"]
+
+#: The default slope of ``"leaky_relu"`` for z < 0 (``"leaky_relu:0.2"`` sets another).
+LEAKY_SLOPE = 0.01
 
 
 @dataclass(frozen=True)
@@ -30,12 +52,42 @@ class Activation:
     value : callable
         ``value(z) -> a``, element-wise, any shape, real or complex.
     derivative : callable
-        ``derivative(a) -> f'(z)`` written from the output ``a = value(z)``.
+        ``derivative(a) -> f'(z)`` written from the output ``a = value(z)``
+        (softmax: the diagonal of its Jacobian).
+    kinks : tuple of float
+        The z where the derivative jumps (ReLU: ``(0.0,)``); empty for a smooth function.
+    lipschitz : float
+        A bound on |f(z) − f(z')| / |z − z'| (1/4 for sigmoid): how far a change
+        of z can move a.
+    elementwise : bool
+        False for softmax, whose every output depends on the whole row of z.
     """
 
     name: str
     value: Callable[[np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray], np.ndarray]
+    kinks: tuple[float, ...] = ()
+    lipschitz: float = 1.0
+    elementwise: bool = True
+
+    def backward(self, a: np.ndarray, upstream: np.ndarray) -> np.ndarray:
+        """∂L/∂z from ∂L/∂a: f'(z) ⊙ upstream, or softmax's Jacobian product.
+
+        Parameters
+        ----------
+        a : ndarray of shape (N, n)
+            The output a = f(z).
+        upstream : ndarray of shape (N, n)
+            ∂L/∂a.
+
+        Returns
+        -------
+        ndarray of shape (N, n)
+            ∂L/∂z; for softmax, per row, (diag(a) − a aᵀ)·g = a ⊙ (g − ⟨a, g⟩).
+        """
+        if self.elementwise:
+            return upstream * self.derivative(a)
+        return a * (upstream - np.sum(a * upstream, axis=-1, keepdims=True))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -70,11 +122,68 @@ def _identity_prime(a: np.ndarray) -> np.ndarray:
     return np.ones_like(a)
 
 
-sigmoid = Activation("sigmoid", _sigmoid, _sigmoid_prime)
+def _relu(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z)
+    # The branch is chosen by the real part, so a complex step follows the piece z lies on.
+    return np.where(z.real > 0, z, np.zeros((), z.dtype))
+
+
+def _step(a: np.ndarray, below: float) -> np.ndarray:
+    a = np.asarray(a)
+    return np.where(a.real > 0, np.ones((), a.real.dtype), np.asarray(below, a.real.dtype))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z)
+    # Shifting by the row's largest real part changes nothing mathematically and
+    # keeps exp from overflowing; a complex step leaves the shift unchanged.
+    e = np.exp(z - np.max(z.real, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+sigmoid = Activation("sigmoid", _sigmoid, _sigmoid_prime, lipschitz=0.25)
 tanh = Activation("tanh", np.tanh, _tanh_prime)
 identity = Activation("identity", _identity, _identity_prime)
+relu = Activation("relu", _relu, lambda a: _step(a, 0.0), kinks=(0.0,))
+softmax = Activation("softmax", _softmax, _sigmoid_prime, elementwise=False)
 
-ACTIVATIONS: dict[str, Activation] = {f.name: f for f in (sigmoid, tanh, identity)}
+
+def leaky_relu(slope: float = LEAKY_SLOPE) -> Activation:
+    """Leaky ReLU with ``slope`` for z < 0: f(z) = z if z > 0 else slope·z.
+
+    Parameters
+    ----------
+    slope : float, >= 0
+        The slope below the kink.  A non-negative slope keeps the sign of a
+        equal to that of z, which is what lets the derivative be written from a.
+
+    Returns
+    -------
+    Activation
+        Named ``"leaky_relu"`` for the default slope, ``"leaky_relu:<slope>"`` otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = leaky_relu(0.2)
+    >>> f.name, f.value(np.array([-1.0, 2.0])).tolist(), f.derivative(np.array([-0.2, 2.0])).tolist()
+    ('leaky_relu:0.2', [-0.2, 2.0], [0.2, 1.0])
+    """
+    if isinstance(slope, bool) or not isinstance(slope, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(slope) or slope < 0:
+        raise InvalidArgument(f"slope: expected a finite number >= 0 for leaky_relu, got {slope!r}; "
+                              f"the default is {LEAKY_SLOPE}")
+    s = float(slope)
+
+    def value(z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z)
+        return np.where(z.real > 0, z, s * z)
+
+    name = "leaky_relu" if s == LEAKY_SLOPE else f"leaky_relu:{s!r}"
+    return Activation(name, value, lambda a: _step(a, s), kinks=(0.0,), lipschitz=max(1.0, s))
+
+
+ACTIVATIONS: dict[str, Activation] = {f.name: f for f in (sigmoid, tanh, identity, relu, leaky_relu(), softmax)}
 
 
 def get_activation(name: str | Activation) -> Activation:
@@ -82,7 +191,7 @@ def get_activation(name: str | Activation) -> Activation:
 
     Parameters
     ----------
-    name : {'sigmoid', 'tanh', 'identity'} or Activation
+    name : {'sigmoid', 'tanh', 'identity', 'relu', 'leaky_relu', 'leaky_relu:<slope>', 'softmax'} or Activation
 
     Returns
     -------
@@ -92,13 +201,67 @@ def get_activation(name: str | Activation) -> Activation:
     ------
     InvalidArgument
         If the name is unknown.
+
+    Examples
+    --------
+    >>> get_activation("leaky_relu:0.1").name
+    'leaky_relu:0.1'
     """
     if isinstance(name, Activation):
         return name
+    if isinstance(name, str) and name.startswith("leaky_relu:"):
+        try:
+            slope = float(name.split(":", 1)[1])
+        except ValueError:
+            raise InvalidArgument(f"activation: expected 'leaky_relu:<slope>' with a number, got {name!r}; "
+                                  "e.g. 'leaky_relu:0.2'") from None
+        return leaky_relu(slope)
     try:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
         raise InvalidArgument(
-            f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}; "
+            f"activation: expected one of {sorted(ACTIVATIONS)} (or 'leaky_relu:<slope>'), got {name!r}; "
             "pass one of those names"
         ) from None
+
+
+def activation_list(spec: str | Activation | Sequence[str | Activation], n_layers: int) -> list[Activation]:
+    """One activation per layer from one name (every layer) or a list of names (one per layer).
+
+    Parameters
+    ----------
+    spec : str, Activation, or sequence of them of length ``n_layers``
+    n_layers : int
+        L, the number of weight layers.
+
+    Returns
+    -------
+    list of Activation
+        ``[f_1, …, f_L]``.
+
+    Raises
+    ------
+    InvalidArgument
+        An unknown name, a list of the wrong length, or softmax anywhere but
+        the output layer.
+
+    Examples
+    --------
+    >>> [f.name for f in activation_list(["relu", "softmax"], 2)]
+    ['relu', 'softmax']
+    """
+    if isinstance(spec, (str, Activation)):
+        acts = [get_activation(spec)] * n_layers
+    elif isinstance(spec, Sequence) and not isinstance(spec, (bytes, np.ndarray)):
+        if len(spec) != n_layers:
+            raise InvalidArgument(f"activation: expected one name or a list of {n_layers} names (one per layer), "
+                                  f"got a list of {len(spec)}")
+        acts = [get_activation(s) for s in spec]
+    else:
+        raise InvalidArgument(f"activation: expected a name such as 'sigmoid' or a list of names, one per layer, "
+                              f"got {spec!r}")
+    for l, f in enumerate(acts[:-1], start=1):
+        if not f.elementwise:
+            raise InvalidArgument(f"activation: {f.name} is allowed on the output layer only, got it on layer {l} "
+                                  f"of {n_layers}; use e.g. ['relu', …, '{f.name}']")
+    return acts

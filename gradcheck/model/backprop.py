@@ -1,15 +1,18 @@
 """Analytic backpropagation for dense networks: the delta formulas.
 
 Layers are numbered from 1 to L; ``a_0`` is the input ``X`` of shape (N, n_0)
-and every layer computes ``z_l = a_{l−1} W_l + b_l`` and ``a_l = f(z_l)``.
+and every layer computes ``z_l = a_{l−1} W_l + b_l`` and ``a_l = f_l(z_l)``.
 With ``δ_l = ∂L/∂z_l`` of shape (N, n_l) the backward pass is
 
-    δ_L = ∂L/∂a_L ⊙ f'(z_L)                 (MSE half_sum: (a_L − y) ⊙ a_L(1 − a_L))
-    δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ f'(z_l)       l = L−1, …, 1
-    ∂L/∂W_l = a_{l−1}ᵀ δ_l                   shape (n_{l−1}, n_l)
+    δ_L = ∂L/∂a_L ⊙ f'_L(z_L)               (MSE half_sum: (a_L − y) ⊙ a_L(1 − a_L))
+    δ_L = J_softmax(z_L)ᵀ ∂L/∂a_L           a softmax output: per row a ⊙ (g − ⟨a, g⟩)
+    δ_L = c·(a_L − y)                       cross-entropy with its sigmoid or softmax output (fused)
+    δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ f'_l(z_l)     l = L−1, …, 1
+    ∂L/∂W_l = a_{l−1}ᵀ δ_l + λ W_l           shape (n_{l−1}, n_l); λ the weight decay
     ∂L/∂b_l = Σ_samples δ_l                  shape (n_l,)
 
-where ``f'(z_l)`` is written from the output ``a_l`` (sigmoid: ``a_l(1 − a_l)``).
+where ``f'_l(z_l)`` is written from the output ``a_l`` (sigmoid: ``a_l(1 − a_l)``;
+ReLU: 1 where a_l > 0, else 0) and c is 1 (``sum``) or 1/N (``mean``).
 Each formula is one method of :class:`Backprop`; :meth:`Backprop.run` chains
 them.  The bug catalogue (:mod:`gradcheck.catalogue.bugs`) plants a mistake by
 overriding one of these steps, so the formulas are written here only.
@@ -89,12 +92,18 @@ class Backprop:
         return self.net.criterion.derivative(self.cache.output, self.y)
 
     def derivative(self, l: int) -> np.ndarray:
-        """f'(z_l) written from a_l, shape (N, n_l), for l = 1 … L."""
-        return self.net.activation.derivative(self.cache.a(l))
+        """f'_l(z_l) written from a_l, shape (N, n_l), for l = 1 … L (softmax: the Jacobian's diagonal)."""
+        return self.net.activations[l - 1].derivative(self.cache.a(l))
 
     def output_delta(self) -> np.ndarray:
-        """δ_L = ∂L/∂a_L ⊙ f'(z_L), shape (N, n_L)."""
-        return self.output_error() * self.derivative(self.net.n_layers)
+        """δ_L, shape (N, n_L): c·(a_L − y) fused for cross-entropy, else ∂L/∂a_L through f_L's Jacobian."""
+        L = self.net.n_layers
+        fused = self.net.criterion.fused_delta
+        if fused is not None:
+            return fused(self.cache.output, self.y)
+        if self.net.activations[L - 1].elementwise:
+            return self.output_error() * self.derivative(L)
+        return self.net.activations[L - 1].backward(self.cache.output, self.output_error())
 
     def propagate(self, l: int, upper: np.ndarray) -> np.ndarray:
         """∂L/∂a_l = δ_{l+1} W_{l+1}ᵀ, shape (N, n_l), from ``upper`` = δ_{l+1}."""
@@ -104,9 +113,14 @@ class Backprop:
         """δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ f'(z_l), shape (N, n_l), for l = L−1 … 1."""
         return self.propagate(l, upper) * self.derivative(l)
 
+    def decay(self, l: int) -> np.ndarray | float:
+        """λ·W_l, the weight-decay term of ∂L/∂W_l (0 without weight decay)."""
+        lam = self.net.weight_decay
+        return lam * self.net.params[f"W{l}"] if lam else 0.0
+
     def weight_gradient(self, l: int, deltas: list[np.ndarray]) -> np.ndarray:
-        """∂L/∂W_l = a_{l−1}ᵀ δ_l, shape (n_{l−1}, n_l); ``deltas[k - 1]`` is δ_k."""
-        return self.cache.a(l - 1).T @ deltas[l - 1]
+        """∂L/∂W_l = a_{l−1}ᵀ δ_l + λ W_l, shape (n_{l−1}, n_l); ``deltas[k - 1]`` is δ_k."""
+        return self.cache.a(l - 1).T @ deltas[l - 1] + self.decay(l)
 
     def bias_gradient(self, l: int, deltas: list[np.ndarray]) -> np.ndarray:
         """∂L/∂b_l = Σ_samples δ_l, shape (n_l,); ``deltas[k - 1]`` is δ_k."""
@@ -134,5 +148,5 @@ class Backprop:
         deltas = [self.output_delta()]
         for l in range(L - 1, 0, -1):
             deltas.insert(0, self.hidden_delta(l, deltas[0]))
-        loss = float(np.real(self.net.criterion.value(self.cache.output, self.y)))
+        loss = float(np.real(self.net.output_loss(self.cache, self.y) + self.net.penalty()))
         return Backward(loss, deltas, self.gradients(deltas), self.cache)

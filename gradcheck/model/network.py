@@ -24,7 +24,7 @@ from .._validation import (
     describe,
 )
 from ..errors import InvalidArgument
-from .activations import Activation, get_activation
+from .activations import Activation, activation_list
 from .backprop import Backprop, Backward
 from .losses import Loss, get_loss
 
@@ -87,16 +87,22 @@ def xor_data() -> tuple[np.ndarray, np.ndarray]:
 
 
 class DenseNet:
-    """A dense network, the same activation on every layer, trained on MSE.
+    """A dense network: one activation per layer, MSE or cross-entropy, optional L2 weight decay.
 
     Parameters
     ----------
     sizes : sequence of int, length >= 2
         Layer widths ``[n_0, n_1, …, n_L]``; ``n_0`` inputs, ``n_L`` outputs.
-    activation : {'sigmoid', 'tanh', 'identity'}
-    loss : {'mse'}
-    reduction : {'half_sum', 'sum', 'mean'}
-        See :mod:`gradcheck.model.losses`; ``half_sum`` is ½Σ(a − y)².
+    activation : str or sequence of L str
+        One name for every layer, or one per layer, from 'sigmoid', 'tanh',
+        'identity', 'relu', 'leaky_relu' (slope 0.01; 'leaky_relu:0.2' sets
+        it) and 'softmax' (output layer only); see :mod:`gradcheck.model.activations`.
+    loss : {'mse', 'cross_entropy'}
+        Cross-entropy needs a sigmoid (binary, summed over the outputs) or a
+        softmax (categorical) output; targets in [0, 1], softmax rows summing to 1.
+    reduction : {'half_sum', 'sum', 'mean'} or None
+        See :mod:`gradcheck.model.losses`; None: ``half_sum`` (½Σ(a − y)²) for
+        MSE, ``sum`` for cross-entropy (which takes 'sum' or 'mean' over samples).
     bias : bool
         Whether every layer has a bias vector ``b_l`` of shape (n_l,).
     seed : int or None
@@ -104,6 +110,9 @@ class DenseNet:
         ``2·U[0, 1) − 1`` in the order W1, b1, W2, b2, ….
     dtype : numpy floating dtype
         Dtype of the parameters and of the computation.
+    weight_decay : float, >= 0
+        λ: the loss gets (λ/2)·Σ_l ‖W_l‖² (weights only, never biases), and
+        ∂L/∂W_l gets λ·W_l.
 
     Attributes
     ----------
@@ -112,8 +121,9 @@ class DenseNet:
     sizes : list of int
         ``[n_0, …, n_L]``.
     bias : bool
-    activation : Activation
-        The activation function and its derivative.
+    activations : list of Activation
+        ``activations[l - 1]`` is f_l, the activation of layer l, with its derivative.
+    weight_decay : float
     criterion : Loss
         The loss function of the network output and its derivative ∂L/∂a_L
         (:meth:`loss` evaluates it on data, :meth:`loss_closure` as a
@@ -132,12 +142,13 @@ class DenseNet:
     def __init__(
         self,
         sizes: Sequence[int],
-        activation: str = "sigmoid",
+        activation: str | Sequence[str] = "sigmoid",
         loss: str = "mse",
-        reduction: str = "half_sum",
+        reduction: str | None = None,
         bias: bool = True,
         seed: int | None = None,
         dtype: type | np.dtype = np.float64,
+        weight_decay: float = 0.0,
     ) -> None:
         sizes = check_sizes(sizes)
         dtype = check_float_dtype(dtype)
@@ -147,23 +158,29 @@ class DenseNet:
             params[f"W{l}"] = (2 * rng.random((sizes[l - 1], sizes[l])) - 1).astype(dtype)
             if bias:
                 params[f"b{l}"] = (2 * rng.random(sizes[l]) - 1).astype(dtype)
-        self._setup(sizes, params, activation, loss, reduction, bool(bias))
+        self._setup(sizes, params, activation, loss, reduction, bool(bias), weight_decay)
 
-    def _setup(self, sizes: list[int], params: dict[str, np.ndarray], activation: str,
-               loss: str, reduction: str, bias: bool) -> None:
+    def _setup(self, sizes: list[int], params: dict[str, np.ndarray], activation: str | Sequence[str],
+               loss: str, reduction: str | None, bias: bool, weight_decay: float) -> None:
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(weight_decay) or weight_decay < 0:
+            raise InvalidArgument(f"weight_decay: expected a finite number >= 0 (λ of the (λ/2)·Σ‖W_l‖² term), "
+                                  f"got {describe(weight_decay)}")
         self.sizes = sizes
         self.params = params
         self.bias = bias
-        self.activation: Activation = get_activation(activation)
-        self.criterion: Loss = get_loss(loss, reduction)
+        self.activations: list[Activation] = activation_list(activation, len(sizes) - 1)
+        self.criterion: Loss = get_loss(loss, reduction, output=self.activations[-1].name)
+        self.weight_decay = float(weight_decay)
 
     @classmethod
     def from_params(
         cls,
         params: Mapping[str, np.ndarray],
-        activation: str = "sigmoid",
+        activation: str | Sequence[str] = "sigmoid",
         loss: str = "mse",
-        reduction: str = "half_sum",
+        reduction: str | None = None,
+        weight_decay: float = 0.0,
     ) -> DenseNet:
         """Build a network around existing weights (copied, never modified).
 
@@ -173,7 +190,7 @@ class DenseNet:
             ``"W1"``, ``"W2"``, … (W_l of shape (n_{l−1}, n_l)) and optionally
             ``"b1"``, ``"b2"``, … (b_l of shape (n_l,)), either for every layer
             or for none.  Sizes are inferred from the weights.
-        activation, loss, reduction
+        activation, loss, reduction, weight_decay
             As in :class:`DenseNet`.
 
         Returns
@@ -249,8 +266,23 @@ class DenseNet:
         dtype = np.result_type(*out.values())
         net = cls.__new__(cls)
         net._setup(sizes, {k: v.astype(dtype, copy=False) for k, v in out.items()},
-                   activation, loss, bias=bias, reduction=reduction)
+                   activation, loss, bias=bias, reduction=reduction, weight_decay=weight_decay)
         return net
+
+    def like(self, params: Mapping[str, np.ndarray]) -> DenseNet:
+        """The same network (activations, loss, reduction, weight decay) around other parameters.
+
+        Parameters
+        ----------
+        params : mapping of str to array_like
+            As for :meth:`from_params`.
+
+        Returns
+        -------
+        DenseNet
+        """
+        return DenseNet.from_params(params, activation=self.activation_spec, loss=self.criterion.name,
+                                    reduction=self.criterion.reduction, weight_decay=self.weight_decay)
 
     # -- structure -------------------------------------------------------
 
@@ -264,14 +296,34 @@ class DenseNet:
         """Dtype of the parameters and of the computation."""
         return self.params["W1"].dtype
 
+    @property
+    def activation(self) -> Activation:
+        """The activation every layer shares (a network with several: see :attr:`activations`)."""
+        if any(f.name != self.activations[0].name for f in self.activations):
+            raise InvalidArgument(f"activation: this network has one activation per layer "
+                                  f"{[f.name for f in self.activations]}; use net.activations[l - 1]")
+        return self.activations[0]
+
+    @property
+    def activation_spec(self) -> str | list[str]:
+        """The ``activation`` argument that rebuilds the network: one name, or one per layer."""
+        names = [f.name for f in self.activations]
+        return names[0] if len(set(names)) == 1 else names
+
+    @property
+    def kinked(self) -> bool:
+        """Whether some layer's activation has a kink (ReLU, leaky ReLU)."""
+        return any(f.kinks for f in self.activations)
+
     def weights(self, params: Mapping[str, np.ndarray] | None = None) -> list[np.ndarray]:
         """``[W_1, …, W_L]`` from ``params`` (default: the network's own)."""
         p = self.params if params is None else params
         return [p[f"W{l}"] for l in range(1, self.n_layers + 1)]
 
     def __repr__(self) -> str:
-        return (f"DenseNet({self.sizes}, activation={self.activation.name!r}, "
-                f"reduction={self.criterion.reduction!r}, bias={self.bias})")
+        return (f"DenseNet({self.sizes}, activation={self.activation_spec!r}, loss={self.criterion.name!r}, "
+                f"reduction={self.criterion.reduction!r}, bias={self.bias}"
+                + (f", weight_decay={self.weight_decay!r})" if self.weight_decay else ")"))
 
     # -- forward ---------------------------------------------------------
 
@@ -296,21 +348,21 @@ class DenseNet:
         ForwardCache
         """
         p = self.params if params is None else params
-        f = self.activation.value
+        f = [act.value for act in self.activations]
         zs: list[np.ndarray] = []
         if z is None:
             acts = [X]
             first = 1
         else:
             zs.append(z)
-            acts = [f(z)]
+            acts = [f[start - 1](z)]
             first = start + 1
         for l in range(first, self.n_layers + 1):
             zl = acts[-1] @ p[f"W{l}"]
             if self.bias:
                 zl = zl + p[f"b{l}"]
             zs.append(zl)
-            acts.append(f(zl))
+            acts.append(f[l - 1](zl))
         return ForwardCache(zs, acts, first=0 if z is None else start)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -352,7 +404,27 @@ class DenseNet:
         y : ndarray of shape (N, n_L)
         """
         X, y = check_data(X, y, self.sizes[0], self.sizes[-1])
+        self.criterion.check_targets(y)
         return X.astype(self.dtype, copy=copy), y.astype(self.dtype, copy=copy)
+
+    def penalty(self, params: Mapping[str, np.ndarray] | None = None):
+        """The weight-decay term (λ/2)·Σ_l ‖W_l‖² (biases excluded); 0 without weight decay.
+
+        Written as Σ W·W (no abs), so that a complex step passes through it.
+        """
+        if not self.weight_decay:
+            return 0.0
+        return 0.5 * self.weight_decay * sum(np.sum(W * W) for W in self.weights(params))
+
+    def output_loss(self, cache: ForwardCache, y: np.ndarray):
+        """The criterion at a forward pass, without the weight-decay term.
+
+        Cross-entropy is evaluated from the logits z_L (see
+        :mod:`gradcheck.model.losses`), MSE from the output a_L.
+        """
+        if self.criterion.from_logits is not None:
+            return self.criterion.from_logits(cache.z(self.n_layers), y)
+        return self.criterion.value(cache.output, y)
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
         """The loss at the current parameters.
@@ -367,7 +439,7 @@ class DenseNet:
         float
         """
         X, y = self.checked_data(X, y)
-        return float(self.criterion.value(self.forward_cache(X).output, y))
+        return float(np.real(self.output_loss(self.forward_cache(X), y) + self.penalty()))
 
     def loss_closure(self, X: np.ndarray, y: np.ndarray) -> Callable[[Mapping[str, np.ndarray]], float]:
         """The loss as a function of the parameters, ``loss(params) -> scalar``, on fixed data.
@@ -388,10 +460,9 @@ class DenseNet:
         """
         # Private copies: the closure promises fixed data even if the caller's arrays change.
         X, y = self.checked_data(X, y, copy=True)
-        value = self.criterion.value
 
         def loss(params: Mapping[str, np.ndarray]):
-            return value(self.forward_cache(X, params).output, y)
+            return self.output_loss(self.forward_cache(X, params), y) + self.penalty(params)
 
         return loss
 

@@ -369,11 +369,15 @@ class LossEngine:
         completes the 4-call rule from the kept values: 2 loss calls per entry,
         plus 2 per entry the caller re-measures and 8 (once) for the noise
         level σ (see the module docstring).
+    still : dict of str to ndarray of bool, optional
+        Entries that the random-direction measurements (loss noise, complex
+        probe) leave at rest: those near a kink (see :mod:`gradcheck.numerical.kinks`).
     """
 
     def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions(),
-                 *, lazy_truncation: bool = False) -> None:
+                 *, lazy_truncation: bool = False, still: Mapping[str, np.ndarray] | None = None) -> None:
         self.loss, self.params, self.opts = loss, params, opts
+        self.still = still
         self._evaluators: dict[bool, LossEvaluator] = {}
         self._first: dict[str, np.ndarray] | None = {} if lazy_truncation else None
         self._seed: int | None = 0
@@ -395,7 +399,7 @@ class LossEngine:
         if precision != np.float64:
             notes.append(f"the loss returns {precision} values: steps and tolerances use {precision} precision")
         # A first pass leaves σ to the entries it cannot clear.
-        loss_noise = estimate_loss_noise(ev, f0, seed) \
+        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still) \
             if method != "complex" and first_pass is None and math.isfinite(f0) else 0.0
         if method in SCIPY_METHODS:
             values, errors, steps = scipy_gradient(method, ev, f0, eps, progress, loss_noise=loss_noise)
@@ -413,7 +417,8 @@ class LossEngine:
                     chosen = "richardson"
                 else:
                     ok, reason = complex_step_faithful(ev.loss, self.params, name, f0=f0, eps=eps, seed=seed,
-                                                       evaluator=ev, complex_evaluator=cev)
+                                                       evaluator=ev, complex_evaluator=cev,
+                                                       still=None if self.still is None else self.still.get(name))
                     chosen = "complex" if ok else "richardson"
                     if not ok:
                         notes.append(f"{name}: complex step not used ({reason}); used Richardson extrapolation")
@@ -458,7 +463,8 @@ class LossEngine:
         ev = self._evaluator()
         before = ev.n_evaluations
         if self._loss_noise is None:
-            self._loss_noise = estimate_loss_noise(ev, f0, self._seed) if math.isfinite(f0) else 0.0
+            self._loss_noise = estimate_loss_noise(ev, f0, self._seed, still=self.still) \
+                if math.isfinite(f0) else 0.0
         loss_noise = max(loss_noise, self._loss_noise)
         ev.context = f"for entries of {name!r} (method 'central', steps ±2h)"
         h = rule_steps("central", ev.flat[name][idx].real, eps)

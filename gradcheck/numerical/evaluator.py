@@ -189,7 +189,8 @@ def loss_at_rest(ev: LossEvaluator) -> AtRest:
     return AtRest(float(np.real(raw)), precision, float(np.finfo(precision).eps))
 
 
-def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 8) -> float:
+def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 8,
+                        still: Mapping[str, np.ndarray] | None = None) -> float:
     """σ, the standard deviation of the rounding noise in the loss values, measured.
 
     The loss is evaluated at m + 1 points θ + i·s·v (i = −m/2 … m/2, v a
@@ -200,6 +201,10 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
     Comput. 33 (2011).  A loss such as ½Σ(a − y)² near a good fit has noise
     far above ε·|L|: it is rounded at the scale of a, not of (a − y)².
 
+    ``still`` (per group, a boolean array) names entries the line must not
+    move: those whose move could cross a kink (ReLU), where the fourth
+    differences would measure the kink instead of the noise.
+
     Returns
     -------
     float
@@ -209,6 +214,8 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
     base = {k: v.copy() for k, v in ev.work.items()}
     dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6 * max(1.0, float(np.max(np.abs(v), initial=0.0)))
             for k, v in base.items()}
+    for k, mask in (still or {}).items():
+        dirs[k] = np.where(mask, 0.0, dirs[k])
     values = []
     ev.context = "while measuring the loss's rounding noise"
     try:
@@ -239,7 +246,8 @@ def _probe_rng(seed: int | None) -> np.random.Generator:
 def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name: str, *,
                           f0: float, eps: float, seed: int | None = 0,
                           evaluator: LossEvaluator | None = None,
-                          complex_evaluator: LossEvaluator | None = None) -> tuple[bool, str]:
+                          complex_evaluator: LossEvaluator | None = None,
+                          still: np.ndarray | None = None) -> tuple[bool, str]:
     """Check that a loss carries a complex perturbation of one group faithfully.
 
     Two random directions v: the complex-step directional derivative
@@ -262,6 +270,9 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         Seed of the random directions.
     evaluator, complex_evaluator : LossEvaluator, optional
         Real and complex evaluators to reuse (their call counts include the probe).
+    still : ndarray of bool, optional
+        Entries the directions leave at rest (those near a kink, where real
+        differences and the complex step legitimately disagree).
 
     Returns
     -------
@@ -279,6 +290,8 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     h = max(1.0, float(np.max(np.abs(x)))) * eps ** (1 / 3)
     for _ in range(2):
         v = rng.standard_normal(x.shape)
+        if still is not None:
+            v = np.where(still, 0.0, v)
         v /= max(np.max(np.abs(v)), 1e-300)
         try:
             with warnings.catch_warnings():

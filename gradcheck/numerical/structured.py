@@ -63,49 +63,26 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._validation import describe
 from ..errors import InvalidArgument
-from ..model.activations import Activation
-from ..model.network import DenseNet, ForwardCache
+from ..model.network import DenseNet
 from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
 from .progress import Progress, ProgressTracker
+from .responses import Responses, decay_differences, unsupported
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
 from .steps import rule_steps
 
-__all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding"]
+__all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", "unsupported"]
 
 #: Bytes of working arrays per chunk: small enough to stay in cache, large
 #: enough that numpy's per-call overhead is negligible.
 CHUNK_BYTES = 4 * 2**20
-
-
-@dataclass(frozen=True)
-class _Responses:
-    """What a worker needs to evaluate unit responses: the network at rest.
-
-    ``cache`` is the float64 forward pass at θ (from X, or from the z_l whose
-    derivatives are measured); ``weights[l - 1]`` is W_l.  The loss is
-    ``scale · Σ resid²`` with ``resid = a_L − y``.
-    """
-
-    cache: ForwardCache
-    weights: tuple[np.ndarray, ...]
-    resid: np.ndarray
-    scale: float
-    activation: Activation
-
-    @classmethod
-    def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> _Responses:
-        """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``."""
-        return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
-                   net.activation)
 
 
 #: Rows per matrix product are padded to a multiple of this: BLAS kernels
@@ -117,30 +94,30 @@ class _Responses:
 _ROW_ALIGN = 8
 
 
-def _psi(rs: _Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _psi(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Unit responses ψ_{layer, n, j}(t) for rows of (n, j, t); shape (R,), complex if t is."""
     R = len(t)
     pad = -R % _ROW_ALIGN
     if pad and layer + 1 < len(rs.weights):
         n, j, t = np.r_[n, np.repeat(n[-1:], pad)], np.r_[j, np.repeat(j[-1:], pad)], np.r_[t, np.zeros(pad, t.dtype)]
         return _psi(rs, layer, n, j, t)[:R]
-    f, c = rs.activation.value, rs.cache
+    f, c = rs.activations, rs.cache
     L = len(rs.weights)
-    u = f(c.z(layer)[n, j] + t) - c.a(layer)[n, j]
+    u = f[layer - 1].value(c.z(layer)[n, j] + t) - c.a(layer)[n, j]
     if layer == L:
         return rs.scale * (u * (u + 2.0 * rs.resid[n, j]))
     z = c.z(layer + 1)[n] + u[:, None] * rs.weights[layer][j]
-    d = f(z)
+    d = f[layer].value(z)
     d -= c.a(layer + 1)[n]
     for m in range(layer + 2, L + 1):
         z = d @ rs.weights[m - 1]
         z += c.z(m)[n]
-        d = f(z)
+        d = f[m - 1].value(z)
         d -= c.a(m)[n]
     return rs.scale * np.einsum("rk,rk->r", d, d + 2.0 * rs.resid[n])
 
 
-def _units_task(rs: _Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
+def _units_task(rs: Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
                 offsets: np.ndarray) -> np.ndarray:
     """ψ at t = o·scale_u for units u = (un, uj) and every offset o; shape (len(un), len(offsets))."""
     k = len(offsets)
@@ -150,7 +127,7 @@ def _units_task(rs: _Responses, layer: int, un: np.ndarray, uj: np.ndarray, scal
     return _psi(rs, layer, un[u], uj[u], t).reshape(len(un), k)
 
 
-def _entries_task(rs: _Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
+def _entries_task(rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
                   offsets: np.ndarray) -> np.ndarray:
     """L(θ + o·h_e) − L(θ) for entries e = (ei, ej) of W_layer (ei = −1: b_layer[ej]); shape (E, K)."""
     x = rs.cache.a(layer - 1)
@@ -165,7 +142,7 @@ def _entries_task(rs: _Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh
     return out.sum(axis=2)
 
 
-def _pairs_task(rs: _Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
+def _pairs_task(rs: Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
                 hb: np.ndarray | None, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Σ over the pairs (pn, pj) of ψ at every weight and bias argument of unit pj in sample pn.
 
@@ -204,7 +181,7 @@ class StructuredEngine:
         The loss as a function of ``params`` (what the generic engine calls).
     params : dict of str to ndarray
         ``{"W1": …, "b1": …}`` or ``{"z": z_l}``.
-    responses : _Responses
+    responses : Responses
         The network at ``params``: its forward cache, weights and loss residual.
     groups : dict of str to (int, str)
         Group name → (layer, kind) with kind ``"W"``, ``"b"`` or ``"z"``.
@@ -215,13 +192,24 @@ class StructuredEngine:
     interpolate : bool
         Use Chebyshev interpolation of unit responses (False: evaluate every
         argument directly; slower, for verification).
+    fallback : str or None
+        Why the network is outside the engine's model (see :func:`unsupported`):
+        every request then goes to the generic engine, and the result says so.
+    still : dict of str to ndarray of bool, optional
+        Entries the loss-noise measurement leaves at rest (near a kink).
     """
 
-    def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: _Responses,
+    def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: Responses,
                  groups: dict[str, tuple[int, str]], *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 executor: Executor | None = None, interpolate: bool = True) -> None:
+                 executor: Executor | None = None, interpolate: bool = True, fallback: str | None = None,
+                 still: dict[str, np.ndarray] | None = None) -> None:
         self.loss, self.params, self.rs, self.groups = loss, params, responses, groups
+        self.still = still
         self.memory_budget, self.executor, self.interpolate = int(memory_budget), executor, interpolate
+        self.fallback = fallback
+        # One generic engine for the whole check: it keeps what its first pass measured for remeasure.
+        self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still) \
+            if fallback is not None else None
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
 
     # -- construction ----------------------------------------------------
@@ -235,9 +223,10 @@ class StructuredEngine:
         """
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
         cache = net.forward_cache(np.asarray(X, dtype=np.float64), params)
-        rs = _Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
+        rs = Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
         groups = {k: (int(k[1:]), k[0]) for k in net.params}
-        return cls(loss if loss is not None else net.loss_closure(X, y), dict(net.params), rs, groups, **options)
+        return cls(loss if loss is not None else net.loss_closure(X, y), dict(net.params), rs, groups,
+                   fallback=unsupported(net), **options)
 
     @classmethod
     def for_deltas(cls, net: DenseNet, layer: int, z: np.ndarray, y: np.ndarray,
@@ -246,8 +235,8 @@ class StructuredEngine:
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
         z = np.asarray(z, dtype=np.float64)
         cache = net.forward_cache(None, params, start=layer, z=z)  # type: ignore[arg-type]
-        rs = _Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
-        return cls(loss, {"z": z}, rs, {"z": (layer, "z")}, **options)
+        rs = Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
+        return cls(loss, {"z": z}, rs, {"z": (layer, "z")}, fallback=unsupported(net), **options)
 
     # -- the engine protocol --------------------------------------------------
 
@@ -255,13 +244,18 @@ class StructuredEngine:
                  progress: Progress | None = None) -> NumericalGradient:
         """Every entry by ``method``; see the module docstring."""
         generic = LossEngine(self.loss, self.params, RunOptions(self.executor, False, self.memory_budget))
+        if self._generic is not None:
+            result = self._generic.gradient(method, seed=seed, progress=progress)
+            result.notes.append(f"structured engine not used ({self.fallback}): the generic engine measured "
+                                "every entry")
+            return result
         if method not in LOCAL_METHODS + ("auto",):
             return generic.gradient(method, seed=seed, progress=progress)
         ev = LossEvaluator(self.loss, self.params)
         f0, precision, eps = loss_at_rest(ev)
         if not math.isfinite(f0):
             return generic.gradient(method, seed=seed, progress=progress)
-        loss_noise = estimate_loss_noise(ev, f0, seed) if method != "complex" else 0.0
+        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still) if method != "complex" else 0.0
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)
@@ -284,9 +278,9 @@ class StructuredEngine:
                                  ev.n_evaluations, [self._note(chosen)], loss_noise)
 
     @property
-    def measured_loss_noise(self) -> None:
+    def measured_loss_noise(self) -> float | None:
         """The structured engine measures σ in :meth:`gradient` (see ``NumericalGradient.loss_noise``)."""
-        return None
+        return self._generic.measured_loss_noise if self._generic is not None else None
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
                   loss_noise: float, progress: Progress | None = None
@@ -295,6 +289,9 @@ class StructuredEngine:
 
         They run in the same memory-bounded chunks as :meth:`gradient`.
         """
+        if self._generic is not None:
+            return self._generic.remeasure(method, name, idx, f0=f0, eps=eps, loss_noise=loss_noise,
+                                           progress=progress)
         layer, kind = self.groups[name]
         idx = np.asarray(idx, dtype=np.intp)
         h = rule_steps(method, self.params[name].reshape(-1)[idx].astype(np.float64), eps)
@@ -308,6 +305,7 @@ class StructuredEngine:
                 n_l = self.rs.cache.z(layer).shape[1]
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
                 D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, tracker, len(idx))
+                D = D + decay_differences(self.rs, layer, ei, ej, h, offsets)
             vals, errs = apply_rule(method, D, f0, h, eps, loss_noise)
         tracker.finish()
         return vals, errs, h, 0
@@ -332,7 +330,10 @@ class StructuredEngine:
             un, uj = np.divmod(np.arange(N * n_l), n_l)
             psi = self._units(layer, un, uj, np.full(N * n_l, COMPLEX_STEP), offsets, executor, tracker,
                               size).reshape(N, n_l)
-            out = {f"W{layer}": ((rs.cache.a(layer - 1).T @ psi).reshape(-1, 1), np.full(W.size, COMPLEX_STEP))}
+            DW = (rs.cache.a(layer - 1).T @ psi).reshape(-1, 1)
+            ei, ej = np.divmod(np.arange(W.size), W.shape[1])
+            DW = DW + decay_differences(rs, layer, ei, ej, np.full(W.size, COMPLEX_STEP), offsets)
+            out = {f"W{layer}": (DW, np.full(W.size, COMPLEX_STEP))}
             if b is not None:
                 out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.full(b.size, COMPLEX_STEP))
             return out
@@ -343,7 +344,9 @@ class StructuredEngine:
             D = self._entries(layer, hw, hb, offsets, executor, tracker, size)
         else:
             D = self._interpolated(layer, method, hw, hb, offsets, eps, executor, tracker, size)
-        out = {f"W{layer}": (D[: W.size], hw.reshape(-1))}
+        ei, ej = np.divmod(np.arange(W.size), W.shape[1])
+        out = {f"W{layer}": (D[: W.size] + decay_differences(rs, layer, ei, ej, hw.reshape(-1), offsets),
+                             hw.reshape(-1))}
         if b is not None:
             out[f"b{layer}"] = (D[W.size:], hb.reshape(-1))  # type: ignore[union-attr]
         return out
@@ -494,7 +497,7 @@ def _size(n: float) -> str:
     return ""  # unreachable
 
 
-def unit_response_rounding(rs: _Responses, layer: int, eps: float) -> np.ndarray:
+def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
     """Per sample n, a bound on the rounding error of one evaluation of ψ_{layer, n, j}(t).
 
     A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
@@ -506,19 +509,22 @@ def unit_response_rounding(rs: _Responses, layer: int, eps: float) -> np.ndarray
     -------
     ndarray of shape (N,)
     """
-    act, c = rs.activation, rs.cache
+    c = rs.cache
     L = len(rs.weights)
 
+    def fp(m: int) -> np.ndarray:
+        return np.abs(rs.activations[m - 1].derivative(c.a(m)))
+
     def own(m: int) -> np.ndarray:
-        return eps * (np.abs(c.a(m)) + np.abs(c.z(m)) * np.abs(act.derivative(c.a(m))))
+        return eps * (np.abs(c.a(m)) + np.abs(c.z(m)) * fp(m))
 
     e = own(layer)
     if layer == L:
         return 2.0 * rs.scale * np.max(e * np.abs(rs.resid), axis=1)
     W = np.abs(rs.weights[layer])
-    e = own(layer + 1) + np.abs(act.derivative(c.a(layer + 1))) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
+    e = own(layer + 1) + fp(layer + 1) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
     for m in range(layer + 2, L + 1):
-        e = own(m) + np.abs(act.derivative(c.a(m))) * (e @ np.abs(rs.weights[m - 1]))
+        e = own(m) + fp(m) * (e @ np.abs(rs.weights[m - 1]))
     return 2.0 * rs.scale * np.sum(e * np.abs(rs.resid), axis=1)
 
 

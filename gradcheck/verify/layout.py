@@ -33,9 +33,18 @@ class Notation:
     def column_vectors(self) -> bool:
         return self.layout == "out_in"
 
-    def output_delta(self, L: int) -> str:
-        """BP1 at the output layer L."""
-        return f"δ{L} = ∂L/∂a{L} ⊙ f'(z{L})"
+    def output_delta(self, L: int, link: str = "elementwise", fused: str | None = None) -> str:
+        """BP1 at the output layer L.
+
+        ``link`` is 'elementwise' (∂L/∂a ⊙ f'(z)) or 'jacobian' (softmax's
+        Jacobian product); ``fused`` the collapsed form it equals, e.g.
+        ``"a2 − y"`` for cross-entropy.
+        """
+        if link == "jacobian":
+            form = f"J_softmax(z{L})ᵀ ∂L/∂a{L}" if self.column_vectors else f"∂L/∂a{L} J_softmax(z{L})"
+        else:
+            form = f"∂L/∂a{L} ⊙ f'(z{L})"
+        return f"δ{L} = {form}" + (f" = {fused}" if fused else "")
 
     def recurrence(self, l: int) -> str:
         """BP2: δ_l from δ_{l+1}."""
@@ -43,11 +52,12 @@ class Notation:
             return f"δ{l} = (W{l + 1}ᵀ δ{l + 1}) ⊙ f'(z{l})"
         return f"δ{l} = (δ{l + 1} W{l + 1}ᵀ) ⊙ f'(z{l})"
 
-    def weight_formula(self, l: int) -> str:
-        """BP4: ∂L/∂W_l from δ_l and the activations below."""
+    def weight_formula(self, l: int, decay: bool = False) -> str:
+        """BP4: ∂L/∂W_l from δ_l and the activations below (``decay``: plus λW_l)."""
+        term = f" + λW{l}" if decay else ""
         if self.column_vectors:
-            return f"∂L/∂W{l} = δ{l} a{l - 1}ᵀ"
-        return f"∂L/∂W{l} = a{l - 1}ᵀ δ{l}"
+            return f"∂L/∂W{l} = δ{l} a{l - 1}ᵀ{term}"
+        return f"∂L/∂W{l} = a{l - 1}ᵀ δ{l}{term}"
 
     def bias_formula(self, l: int) -> str:
         """BP3 summed over the samples."""

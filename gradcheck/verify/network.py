@@ -41,6 +41,7 @@ from ..errors import InvalidArgument
 from ..model.backprop import Backprop, Backward
 from ..model.network import DenseNet, ForwardCache
 from ..numerical.engine import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine
+from ..numerical.kinks import kink_label
 from ..numerical.progress import Progress, ProgressShares
 from ..numerical.structured import StructuredEngine
 from ..report.model import LayerResult, NetworkReport
@@ -48,6 +49,7 @@ from ..report.records import GroupResult
 from .convergence import step_sweep, taylor_test
 from .core import Measured, run_check
 from .diagnose import diagnose_network
+from .kinks import KinkRegistry
 from .layout import IN_OUT, Notation
 from .options import CheckOptions
 from .tolerance import Tolerance, compare_group, dtype_eps_grad
@@ -192,6 +194,9 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     -------
     NetworkReport
     """
+    if net.criterion.name == "cross_entropy" and not np.isfinite(reference.loss):
+        raise InvalidArgument(f"loss: the cross-entropy is {reference.loss} at these weights and data (log 0: the "
+                              "logits overflow); scale the weights or inputs down")
     start = time.perf_counter()
     p_bound, d_bound = backprop_rounding_bound(net, reference, y)
     n_params = sum(v.size for v in net.params.values())
@@ -205,10 +210,13 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     # rows are dropped below, so they can never pass anything off.
     measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
     loss = net.loss_closure(X, y)
-    param_engine, delta_engine = _engines(net, X, y, loss, options)
-    network = {"sizes": net.sizes, "activation": net.activation.name, "loss": net.criterion.name,
-               "reduction": net.criterion.reduction, "bias": net.bias, "samples": int(X.shape[0]),
-               "dtype": str(net.dtype)}
+    kinks = KinkRegistry(net, X, y, reference) if net.kinked and options.method != "directional" else None
+    param_engine, delta_engine = _engines(net, X, y, loss, options, kinks)
+    if kinks is not None:
+        param_engine = kinks.params_engine(param_engine, loss, measured_grads)
+    network: dict[str, Any] = {"sizes": net.sizes, "activation": net.activation_spec, "loss": net.criterion.name,
+                               "reduction": net.criterion.reduction, "bias": net.bias, "samples": int(X.shape[0]),
+                               "dtype": str(net.dtype), "weight_decay": net.weight_decay}
     if caller is not None:
         network["backprop"] = caller
     measured = run_check(loss, dict(net.params), measured_grads, replace(options, progress=shares),
@@ -218,11 +226,11 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     base = measured.report
     if options.deltas:
         subs = _delta_checks(net, y, reference, reference.deltas if deltas is None else deltas, d_bound, options,
-                             delta_engine, shares)
+                             delta_engine, shares, kinks)
         for l, sub in enumerate(subs, start=1):
             base.n_evaluations += sub.report.n_evaluations
             base.notes += [f"δ{l}: {n}" for n in sub.report.notes]
-        layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance, notation)
+        layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance, notation, kinks)
     else:
         layers = [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
                   for l in range(1, net.n_layers + 1)]
@@ -231,6 +239,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
             layer.weight = layer.bias = None
         if deltas is None:
             layer.delta = None
+    if kinks is not None:
+        _note_kinks(kinks, base, layers, grads is not None, deltas is not None and options.deltas)
     error_maps = {}
     if measured.values is not None and grads is not None:
         # The heatmaps show each entry against the tolerance that judged it.
@@ -285,13 +295,12 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
     """
     eps = float(np.finfo(net.dtype).eps)
     a = [np.abs(x) for x in reference.cache.activations]
-    fp = [np.abs(net.activation.derivative(x)) for x in reference.cache.activations]
+    fp = [np.ones_like(a[0])] + [np.abs(net.activations[l - 1].derivative(reference.cache.activations[l]))
+                                 for l in range(1, net.n_layers + 1)]
     L = net.n_layers
     N = a[0].shape[0]
     out = reference.cache.activations[L]
-    dL_da = np.abs(net.criterion.derivative(out, y))
-    dL_da_scale = np.abs(net.criterion.derivative(np.abs(out) + np.abs(y), np.zeros_like(y)))
-    E = eps * (dL_da * (1 + fp[L]) + dL_da_scale * fp[L])
+    E = _output_delta_rounding(net, out, y, fp[L], eps)
     params_bound: dict[str, np.ndarray] = {}
     delta_bound: list[np.ndarray] = []  # δ_L first, reversed at the end
     for l in range(L, 0, -1):
@@ -304,35 +313,61 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
             absW = np.abs(net.params[f"W{l}"])
             up = d @ absW.T
             E = (E @ absW.T + eps * net.sizes[l] * up) * fp[l - 1] + eps * up * (1 + fp[l - 1])
+    if net.weight_decay:
+        for l in range(1, L + 1):
+            # + λW_l: one more rounded product and sum.
+            params_bound[f"W{l}"] = params_bound[f"W{l}"] + 2 * eps * net.weight_decay * np.abs(net.params[f"W{l}"])
     return {k: params_bound[k] for k in net.params}, delta_bound[::-1]
+
+
+def _output_delta_rounding(net: DenseNet, out: np.ndarray, y: np.ndarray, fp_L: np.ndarray,
+                           eps: float) -> np.ndarray:
+    """First-order rounding bound of δ_L, shape (N, n_L), for the output link of ``net``."""
+    crit, act = net.criterion, net.activations[-1]
+    if crit.fused_delta is not None:
+        # c·(a − y): the rounding of a itself (about ε|a|), of the subtraction and of the scaling.
+        return 2 * eps * np.abs(crit.fused_delta(np.abs(out) + np.abs(y), np.zeros_like(y)))
+    dL_da = np.abs(crit.derivative(out, y))
+    dL_da_scale = np.abs(crit.derivative(np.abs(out) + np.abs(y), np.zeros_like(y)))
+    if act.elementwise:
+        return eps * (dL_da * (1 + fp_L) + dL_da_scale * fp_L)
+    # a ⊙ (g − ⟨a, g⟩) with every term taken in magnitude, per rounded operation.
+    g = dL_da + dL_da_scale
+    a = np.abs(out)
+    return eps * out.shape[1] * 2 * a * (g + np.sum(a * g, axis=1, keepdims=True))
 
 
 
 def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
-             options: CheckOptions) -> tuple[Engine, DeltaEngine]:
-    """The sources of numerical derivatives: for the parameters, and per layer for δ_l = ∂L/∂z_l."""
+             options: CheckOptions, kinks: KinkRegistry | None = None) -> tuple[Engine, DeltaEngine]:
+    """The sources of numerical derivatives: for the parameters, and per layer for δ_l = ∂L/∂z_l.
+
+    With kinks, the random-direction measurements (loss noise, complex probe)
+    leave the entries near a kink at rest.
+    """
     run = options.run
+    still = None if kinks is None else kinks.still_params()
     if options.engine == "structured":
         def structured_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
             return StructuredEngine.for_deltas(net, l, z, y, z_loss, executor=run.executor,
-                                               memory_budget=run.memory_budget)
+                                               memory_budget=run.memory_budget,
+                                               still=None if kinks is None else kinks.still_z(l))
 
-        return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget),
+        return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget,
+                                            still=still),
                 structured_deltas)
 
     def generic_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
-        return LossEngine(z_loss, {"z": z}, run)
+        return LossEngine(z_loss, {"z": z}, run, still=None if kinks is None else kinks.still_z(l))
 
-    return LossEngine(loss, dict(net.params), run), generic_deltas
+    return LossEngine(loss, dict(net.params), run, still=still), generic_deltas
 
 
 def _z_loss(net: DenseNet, layer: int, y: np.ndarray) -> Callable[[dict[str, np.ndarray]], Any]:
     """L as a function of z_layer alone: the network run forward from that layer."""
-    value = net.criterion.value
-
     def loss(p: dict[str, np.ndarray]):
-        # X is not read when the pass starts from z.
-        return value(net.forward_cache(None, start=layer, z=p["z"]).output, y)  # type: ignore[arg-type]
+        # X is not read when the pass starts from z.  The weight-decay term does not depend on z: left out.
+        return net.output_loss(net.forward_cache(None, start=layer, z=p["z"]), y)  # type: ignore[arg-type]
 
     return loss
 
@@ -341,9 +376,7 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
                          candidates: tuple[float, ...] = (1.0, 0.5, 0.1, 0.01, 0.001)) -> float | None:
     """A learning rate lr with ∇L(θ + lr·g) = g, i.e. g is the gradient before the last update."""
     for lr in candidates:
-        before = DenseNet.from_params({k: net.params[k] + lr * np.asarray(grads[k], dtype=np.float64)
-                                       for k in net.params},
-                                      activation=net.activation.name, reduction=net.criterion.reduction)
+        before = net.like({k: net.params[k] + lr * np.asarray(grads[k], dtype=np.float64) for k in net.params})
         true = Backprop(before, before.forward_cache(X), y).run().gradients
         if all(np.allclose(true[k], grads[k], rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(true[k])))))
                for k in grads):
@@ -351,9 +384,25 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
     return None
 
 
+def _note_kinks(kinks: KinkRegistry, base: Any, layers: list[LayerResult], grads: bool, deltas: bool) -> None:
+    """Name the entries judged at a kink in their groups and in the report's notes."""
+    total = 0
+    for g in base.groups:
+        n = kinks.annotate(g)
+        total += n if grads else 0
+    for layer in layers:
+        if layer.delta is not None:
+            n = kinks.annotate(layer.delta)
+            total += n if deltas else 0
+    if total:
+        base.notes.insert(0, f"{total} entr{'y' if total == 1 else 'ies'} at a {kink_label(kinks.net)} kink, "
+                             "checked one-sided (see the groups' notes); the Taylor test and the step sweep "
+                             "cross kinks and are only indicative there")
+
+
 def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: list[np.ndarray],
                   d_bound: list[np.ndarray], options: CheckOptions, delta_engine: DeltaEngine,
-                  shares: ProgressShares) -> list[Measured]:
+                  shares: ProgressShares, kinks: KinkRegistry | None = None) -> list[Measured]:
     """Per layer, the analytic δ_l against a numerical ∂L/∂z_l at the correct z_l (one group ``"z"`` each)."""
     options = replace(options, method=options.method if options.method in FULL_METHODS else "auto",
                       progress=shares)
@@ -361,8 +410,11 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
     for l in range(1, net.n_layers + 1):
         z = np.array(reference.cache.zs[l - 1], dtype=np.float64)
         z_loss = _z_loss(net, l, y)
+        engine = delta_engine(l, z, z_loss)
+        if kinks is not None:
+            engine = kinks.delta_engine(l, engine, z_loss, z, analytic[l - 1])
         sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic[l - 1])}, options,
-                        engine=delta_engine(l, z, z_loss), grad_rounding={"z": ROUNDING_MARGIN * d_bound[l - 1]})
+                        engine=engine, grad_rounding={"z": ROUNDING_MARGIN * d_bound[l - 1]})
         shares.next_share(z.size)
         sub.report.groups[0].name = f"δ{l}"
         subs.append(sub)
@@ -370,7 +422,8 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
 
 
 def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Measured, subs: list[Measured],
-                d_bound: list[np.ndarray], tol: Tolerance, notation: Notation) -> list[LayerResult]:
+                d_bound: list[np.ndarray], tol: Tolerance, notation: Notation,
+                kinks: KinkRegistry | None = None) -> list[LayerResult]:
     """Every layer's rows: the parameter and delta checks, and the formulas on numerical values alone."""
     L = net.n_layers
     eps = dtype_eps_grad(net.params["W1"], np.dtype(np.float64))
@@ -382,35 +435,51 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         est_d.append(sub.errors["z"])
 
     def row(name: str, predicted: np.ndarray, numerical: np.ndarray, error: np.ndarray,
-            bound: np.ndarray, at: np.ndarray | None) -> GroupResult:
+            bound: np.ndarray, at: np.ndarray | None, group: str) -> GroupResult:
+        if kinks is not None:
+            # At a kink any value between the one-sided derivatives is one the formula may give.
+            numerical, error = kinks.project(group, numerical, error, predicted)
         return compare_group(name, predicted, numerical, error, eps_grad=eps, tol=tol, method="formula",
                              params=at, loss_value=f0, grad_rounding=ROUNDING_MARGIN * bound)
 
     a = cache.activations
-    fp = [net.activation.derivative(x) for x in a]
+    fp = [np.ones_like(a[0])] + [net.activations[l - 1].derivative(a[l]) for l in range(1, L + 1)]
     base = measured.report
+    lam = net.weight_decay
     layers = []
     for l in range(1, L + 1):
         if l == L:
-            predicted = net.criterion.derivative(a[L], y) * fp[L]
+            predicted, link, fused = _output_link(net, a[L], y)
             err = est_d[l - 1]
-            label = notation.output_delta(l)
+            label = notation.output_delta(l, link, fused)
         else:
             W = net.params[f"W{l + 1}"]
             predicted = (num_d[l] @ W.T) * fp[l]
             err = est_d[l - 1] + (est_d[l] @ np.abs(W).T) * np.abs(fp[l])
             label = notation.recurrence(l)
-        recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1])
+        recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1], f"δ{l}")
         w_formula = b_formula = None
         if measured.values is not None and measured.errors is not None:
             absA = np.abs(a[l - 1])
-            w_formula = row(notation.weight_formula(l), a[l - 1].T @ num_d[l - 1], measured.values[f"W{l}"],
+            w_formula = row(notation.weight_formula(l, decay=bool(lam)),
+                            a[l - 1].T @ num_d[l - 1] + lam * net.params[f"W{l}"], measured.values[f"W{l}"],
                             measured.errors[f"W{l}"] + absA.T @ est_d[l - 1], absA.T @ d_bound[l - 1],
-                            net.params[f"W{l}"])
+                            net.params[f"W{l}"], f"W{l}")
             if net.bias:
                 b_formula = row(notation.bias_formula(l), num_d[l - 1].sum(axis=0), measured.values[f"b{l}"],
                                 measured.errors[f"b{l}"] + est_d[l - 1].sum(axis=0), d_bound[l - 1].sum(axis=0),
-                                net.params[f"b{l}"])
+                                net.params[f"b{l}"], f"b{l}")
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
                                   subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
     return layers
+
+
+def _output_link(net: DenseNet, out: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, str, str | None]:
+    """δ_L predicted from the output alone; its link ('jacobian' or 'elementwise') and fused form, if any."""
+    crit, act = net.criterion, net.activations[-1]
+    link = "elementwise" if act.elementwise else "jacobian"
+    L = net.n_layers
+    if crit.fused_delta is not None:
+        # Cross-entropy: the link collapses to c·(a − y), the formula this row confirms.
+        return crit.fused_delta(out, y), link, f"a{L} − y" if crit.reduction == "sum" else f"(a{L} − y)/N"
+    return act.backward(out, crit.derivative(out, y)), link, None

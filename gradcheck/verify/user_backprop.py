@@ -39,8 +39,8 @@ SIGNS = ("gradient", "descent")
 
 def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[Any] | None = None,
                    deltas: Sequence[Any] | None = None, grads: Sequence[Any] | Mapping[str, Any] | None = None,
-                   bias_grads: Sequence[Any] | None = None, activation: str = "sigmoid", loss: str = "mse",
-                   reduction: str = "half_sum", weight_decay: float = 0.0, layout: str = "auto",
+                   bias_grads: Sequence[Any] | None = None, activation: str | Sequence[str] = "sigmoid",
+                   loss: str = "mse", reduction: str | None = None, weight_decay: float = 0.0, layout: str = "auto",
                    sign: str = "gradient", method: str = "auto", per_sample_deltas: bool = False,
                    **options: Any) -> NetworkReport:
     """Verify a hand-written backward pass of a dense network, layer by layer.
@@ -60,14 +60,21 @@ def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[A
         holding weight and (optionally) bias gradients.
     bias_grads : sequence of L array_like, optional
         Your ∂L/∂b_l, each shaped like b_l.
-    activation : {'sigmoid', 'tanh', 'identity'}
-        The activation of every layer.
-    loss : {'mse'}
-    reduction : {'half_sum', 'sum', 'mean'}
-        L = ½Σ(a_L − y)², Σ(a_L − y)², or the mean of (a_L − y)² over all
-        N·n_L entries.
-    weight_decay : float
-        Only 0.0 for now (an L2 term in the loss is not modelled yet).
+    activation : str or sequence of L str
+        The activation of every layer, or one per layer: 'sigmoid', 'tanh',
+        'identity', 'relu', 'leaky_relu' ('leaky_relu:0.2' for slope 0.2),
+        'softmax' (output layer only).
+    loss : {'mse', 'cross_entropy'}
+        Cross-entropy with a sigmoid output is binary (summed over the
+        outputs), with softmax categorical; its output delta is c·(a_L − y).
+    reduction : {'half_sum', 'sum', 'mean'} or None
+        MSE: L = ½Σ(a_L − y)², Σ(a_L − y)², or the mean of (a_L − y)² over all
+        N·n_L entries (None: 'half_sum').  Cross-entropy: 'sum' (None) or
+        'mean' over the N samples.
+    weight_decay : float, >= 0
+        λ: the loss includes (λ/2)·Σ_l ‖W_l‖² (weights only), so your weight
+        gradients include λ·W_l and your biases' none.  A program that writes
+        the term as (λ'/2N)·Σ‖W‖² (Nielsen, ch. 3) passes λ = λ'/N.
     layout : {'auto', 'in_out', 'out_in'}
         ``'auto'`` reads it from X and the chain of weight shapes (and the
         deltas', if given), and refuses to guess when both readings fit.
@@ -123,10 +130,6 @@ def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[A
         raise InvalidArgument(f"sign: expected 'gradient' or 'descent', got {sign!r}")
     if not isinstance(per_sample_deltas, (bool, np.bool_)):
         raise InvalidArgument(f"per_sample_deltas: expected True or False, got {describe(per_sample_deltas)}")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float, np.number)) \
-            or weight_decay != 0:
-        raise InvalidArgument(f"weight_decay: only 0.0 is supported, got {describe(weight_decay)}; "
-                              "leave the L2 term out of both the loss and the gradients you pass")
     for name in ("deltas", "params", "backward"):
         if name in options:
             raise InvalidArgument(f"{name}: not an option of check_backprop; see its parameters")
@@ -152,13 +155,14 @@ def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[A
         params[f"W{l}"] = W.T if t else W
         if bs is not None:
             params[f"b{l}"] = _bias("biases", l, bs[l - 1], n[l], chosen)
-    net = DenseNet.from_params(params, activation=activation, loss=loss, reduction=reduction)
+    net = DenseNet.from_params(params, activation=activation, loss=loss, reduction=reduction,
+                               weight_decay=weight_decay)
     Xin, yin = net.checked_data(Xa.T if t else Xa, ya.T if (t and ya.ndim == 2) else ya, copy=True)
 
     factor = -1.0 if sign == "descent" else 1.0
     given_deltas = None
     if ds is not None:
-        scale = factor / N if (per_sample_deltas and reduction == "mean") else factor
+        scale = factor / N if (per_sample_deltas and net.criterion.reduction == "mean") else factor
         given_deltas = []
         for l, d in enumerate(ds, start=1):
             _expect_shape(f"deltas[{l - 1}] (δ{l})", d, (n[l], N) if t else (N, n[l]), chosen)

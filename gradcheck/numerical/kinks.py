@@ -1,0 +1,351 @@
+"""Derivatives at kinks: one-sided measurements where a difference stencil would cross one.
+
+A ReLU unit has a kink at z = 0, where its derivative jumps from 0 to 1.  A
+difference stencil whose points lie on both sides of a kink measures neither
+derivative: at z = 0 exactly, central differences give ½ where backprop gives
+0 (or 1), and checkers that compare the two fail a correct network.
+
+For every entry θ_i of a check, this module decides whether the stencil of
+the method in use would change the side of the kink some kinked pre-activation
+z is on (the *sides* of the network: sign(z − kink) of every kinked unit).
+Such an entry is measured instead by one-sided rules ('forward' on the right,
+'backward' on the left of θ_i), each with the largest step, halved from the
+rule's own, whose points all lie on the piece adjacent to θ_i on that side.
+Its verdict then follows the subgradient rule:
+
+* the analytic value passes when it equals either one-sided derivative, or
+  lies between them (at a kink every value in between is a valid subgradient);
+* it fails when it lies outside, by more than the tolerance;
+* it is *inconclusive* when no step avoids the kink on a side whose
+  derivative would decide it.
+
+The engine wrapper :class:`KinkEngine` does this around any engine: entries
+whose stencil crosses no kink keep the engine's numbers; a kink entry's
+numerical value becomes the point of [min(D₋, D₊), max(D₋, D₊)] nearest to the
+analytic value (so the ordinary tolerance comparison applies the rule), with
+the error estimate of the one-sided measurement(s) that bound it.
+
+Which entries need the exact test is screened first by a rigorous bound: a
+change s of z_l[n, j] moves the pre-activations of layer m > l by at most
+s·P_l^(m)[j, :], with P built from |W| and the activations' Lipschitz
+constants, so an entry whose stencil cannot move any kinked unit as far as its
+kink is skipped without a forward pass.
+
+The complex step does not move real parts at all; it measures the derivative
+of the piece θ lies on.  That is only ambiguous when θ is within rounding of a
+kink, so for it the stencil's reach is ``AT_KINK`` times the forward rule's step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..model.network import DenseNet
+from .engine import Engine, NumericalGradient
+from .rules import RULES, apply_rule
+from .steps import rule_steps
+
+__all__ = ["KinkEntry", "KinkEngine", "KinkScreen", "kink_label", "project", "AT_KINK", "MAX_HALVINGS"]
+
+#: Points closer to θ than this fraction of the forward step count as θ itself: a
+#: kink that near (about 100 ε relative) is "at θ" to within rounding.
+AT_KINK = 1e-6
+#: Halvings of a one-sided step before the side is given up as inconclusive:
+#: beyond 2⁻¹⁴ of the rule's step, round-off swamps the derivative.
+MAX_HALVINGS = 14
+
+Sides = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+@dataclass
+class KinkEntry:
+    """One entry judged at a kink.
+
+    Attributes
+    ----------
+    index : tuple of int
+        The entry in its group.
+    left, right : float
+        The one-sided derivatives D₋ and D₊ (NaN: no step avoided the kink on that side).
+    left_error, right_error : float
+        Their error estimates.
+    inconclusive : bool
+        Whether the entry could not be decided.
+    """
+
+    index: tuple[int, ...]
+    left: float
+    right: float
+    left_error: float
+    right_error: float
+    inconclusive: bool = False
+
+    def bounds(self) -> tuple[float, float]:
+        """The interval of valid subgradients, [min(D₋, D₊), max(D₋, D₊)], over the measured sides."""
+        vals = [v for v in (self.left, self.right) if np.isfinite(v)]
+        return (min(vals), max(vals)) if vals else (np.nan, np.nan)
+
+    def describe(self, group: str) -> str:
+        ix = ", ".join(map(str, self.index))
+        if self.inconclusive:
+            return f"{group}({ix}) undecided"
+        return f"{group}({ix}) one-sided {_g(self.left)} … {_g(self.right)}"
+
+
+def _g(v: float) -> str:
+    return "n/a" if not np.isfinite(v) else f"{v + 0.0:.4g}"  # + 0.0: no "-0"
+
+
+def kink_label(net: DenseNet) -> str:
+    """'ReLU', 'leaky ReLU' or 'ReLU/leaky ReLU': the kinked activations of ``net``, in words."""
+    names = {"leaky ReLU" if f.name.startswith("leaky") else "ReLU" for f in net.activations if f.kinks}
+    return "/".join(sorted(names)) or "no"
+
+
+def project(values: np.ndarray, errors: np.ndarray, target: np.ndarray,
+            entries: list[KinkEntry]) -> tuple[np.ndarray, np.ndarray]:
+    """Kink entries of ``values`` replaced by the point of their interval nearest ``target``.
+
+    Parameters
+    ----------
+    values, errors : ndarray, the group's shape
+        Numerical values and their error estimates (not modified).
+    target : ndarray, the group's shape
+        The values under test (analytic values, or a formula's prediction).
+    entries : list of KinkEntry
+
+    Returns
+    -------
+    values, errors : ndarray, the group's shape
+        Copies; an inconclusive entry takes the target itself (it is judged
+        by the group's inconclusive verdict, not by the comparison).
+    """
+    values, errors = np.array(values, dtype=np.float64), np.array(errors, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    for e in entries:
+        t = float(target[e.index])
+        if e.inconclusive:
+            values[e.index], errors[e.index] = t, 0.0
+            continue
+        lo, hi = e.bounds()
+        v = min(max(t, lo), hi) if np.isfinite(t) else lo
+        values[e.index] = v
+        # The estimate of the side(s) that bound the value.
+        near = [err for d, err in ((e.left, e.left_error), (e.right, e.right_error))
+                if np.isfinite(d) and (v == d or lo < v < hi)]
+        errors[e.index] = max(near) if near else max(e.left_error, e.right_error)
+    return values, errors
+
+
+@dataclass
+class KinkScreen:
+    """Rigorous screen: which entries' stencils could reach a kink at all.
+
+    Parameters
+    ----------
+    net : DenseNet
+    cache : ForwardCache
+        The forward pass at the checked point (from X, or from some z_l).
+    """
+
+    net: DenseNet
+    cache: Any
+    _thresholds: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def _distance(self, m: int) -> np.ndarray | None:
+        """min over kinks of |z_m − kink|, shape (N, n_m); None for a smooth layer."""
+        kinks = self.net.activations[m - 1].kinks
+        if not kinks:
+            return None
+        z = np.asarray(self.cache.z(m), dtype=np.float64)
+        return np.min([np.abs(z - k) for k in kinks], axis=0)
+
+    def threshold(self, layer: int) -> np.ndarray:
+        """r[n, j]: the smallest change of z_layer[n, j] that could move a kinked unit to its kink; (N, n_l)."""
+        if layer in self._thresholds:
+            return self._thresholds[layer]
+        net = self.net
+        N, n_l = np.shape(self.cache.z(layer))
+        r = np.full((N, n_l), np.inf)
+        d = self._distance(layer)
+        if d is not None:
+            r = np.minimum(r, d)
+        P = np.eye(n_l)
+        for m in range(layer + 1, net.n_layers + 1):
+            P = net.activations[m - 2].lipschitz * (P @ np.abs(np.asarray(net.params[f"W{m}"], dtype=np.float64)))
+            d = self._distance(m)
+            if d is None:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for n in range(N):
+                    ratio = np.where(P > 0, d[n][None, :] / P, np.inf)
+                    r[n] = np.minimum(r[n], ratio.min(axis=1))
+        self._thresholds[layer] = r
+        return r
+
+    def candidates(self, group: str, layer: int, reach: np.ndarray) -> np.ndarray:
+        """Flat indices of the entries of ``group`` whose stencil (max move ``reach``) could reach a kink.
+
+        ``group`` is 'W…', 'b…' (parameters of ``layer``) or 'z' (its pre-activations).
+        The margin of 2 covers the rounding of the bound itself.
+        """
+        r = self.threshold(layer)
+        reach = np.asarray(reach, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            inv = 1.0 / r
+        if group == "z":
+            near = 2 * reach.reshape(r.shape) * inv >= 1
+        elif group.startswith("b"):
+            near = 2 * reach.reshape(-1) * inv.max(axis=0) >= 1
+        else:
+            a = np.abs(np.asarray(self.cache.a(layer - 1), dtype=np.float64))
+            # An input of 0 does not move z at all, whatever the threshold (0·∞ is no move).
+            with np.errstate(invalid="ignore"):
+                moved = np.where(a[:, :, None] > 0, a[:, :, None] * inv[:, None, :], 0.0)
+            M = np.max(moved, axis=0)  # (n_{l−1}, n_l)
+            near = 2 * reach.reshape(M.shape) * M >= 1
+        return np.flatnonzero(near)
+
+
+class KinkEngine:
+    """An engine whose kink entries are measured one-sided (see the module docstring).
+
+    Parameters
+    ----------
+    base : Engine
+        The engine for every other entry.
+    loss : callable
+        The loss of ``params`` (the one ``base`` differentiates).
+    params : dict of str to ndarray
+        The checked point.
+    analytic : dict of str to ndarray
+        The values under test, same keys and shapes (they choose the nearest valid subgradient).
+    sides : callable
+        ``sides(point) -> ndarray of int8``: sign(z − kink) of every kinked unit at a point like ``params``.
+    screen : callable
+        ``screen(name, reach) -> flat indices``: the entries of group ``name`` whose stencil of
+        largest move ``reach`` (per entry) could reach a kink.
+    """
+
+    def __init__(self, base: Engine, loss: Callable, params: dict[str, np.ndarray], analytic: dict[str, np.ndarray],
+                 sides: Sides, screen: Callable[[str, np.ndarray], np.ndarray]) -> None:
+        self.base, self.loss, self.analytic, self.sides, self.screen = base, loss, analytic, sides, screen
+        self.params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        self.kinks: dict[str, list[KinkEntry]] = {}
+        self.n_evaluations = 0
+        self._base_sides = sides(self.params)
+
+    # -- the engine protocol -------------------------------------------------
+
+    @property
+    def measured_loss_noise(self) -> float | None:
+        return self.base.measured_loss_noise
+
+    def gradient(self, method: str, *, seed: int | None = 0, progress: Any = None) -> NumericalGradient:
+        ng = self.base.gradient(method, seed=seed, progress=progress)
+        eps = float(np.finfo(ng.precision).eps)
+        values, errors = dict(ng.values), dict(ng.errors)
+        before = self.n_evaluations
+        for name in self.params:
+            used = ng.methods[name]
+            if used not in RULES:
+                continue  # methods that choose their own steps (SciPy's) are not screened
+            idx = self._crossing(name, used, ng.steps[name].reshape(-1), eps)
+            if idx.size:
+                self._measure(name, idx, ng.loss_value, eps, ng.loss_noise)
+                values[name], errors[name] = project(values[name], errors[name], self.analytic[name],
+                                                     self.kinks[name])
+        return replace(ng, values=values, errors=errors,
+                       n_evaluations=ng.n_evaluations + self.n_evaluations - before)
+
+    def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
+                  loss_noise: float, progress: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The base engine's remeasure, except for entries at a kink or whose new stencil crosses one."""
+        idx = np.asarray(idx, dtype=np.intp)
+        shape = self.params[name].shape
+        theta = self.params[name].reshape(-1)
+        h = rule_steps(method, theta[idx], eps)
+        before = self.n_evaluations
+        known = {np.ravel_multi_index(e.index, shape) for e in self.kinks.get(name, [])}
+        crossing = self._crossing(name, method, rule_steps(method, theta, eps), eps,
+                                  among=np.setdiff1d(idx, list(known)))
+        if crossing.size:
+            self._measure(name, crossing, f0, eps, loss_noise)
+        judged = np.isin(idx, list(known) + list(crossing))
+        vals, errs = np.empty(len(idx)), np.empty(len(idx))
+        n = 0
+        if (~judged).any():
+            v, e, _, n = self.base.remeasure(method, name, idx[~judged], f0=f0, eps=eps, loss_noise=loss_noise,
+                                             progress=progress)
+            vals[~judged], errs[~judged] = v, e
+        if judged.any():
+            pv, pe = project(np.zeros(shape), np.zeros(shape), self.analytic[name], self.kinks[name])
+            vals[judged], errs[judged] = pv.reshape(-1)[idx[judged]], pe.reshape(-1)[idx[judged]]
+        return vals, errs, h, n + self.n_evaluations - before
+
+    # -- kinks ------------------------------------------------------------------
+
+    def _crossing(self, name: str, method: str, h: np.ndarray, eps: float,
+                  among: np.ndarray | None = None) -> np.ndarray:
+        """Flat indices of the entries whose stencil changes the sides of the network."""
+        theta = self.params[name].reshape(-1)
+        if RULES[method].exponent is None:
+            # The complex step: only a kink within rounding of θ is ambiguous.
+            moves = AT_KINK * rule_steps("forward", theta, eps)
+            offsets = [1.0, -1.0]
+        else:
+            moves = np.asarray(h, dtype=np.float64)
+            offsets = [float(np.real(o)) for o in RULES[method].offsets]
+        reach = float(np.max(np.abs(offsets))) * moves
+        cand = self.screen(name, reach)
+        if among is not None:
+            cand = np.intersect1d(cand, among)
+        out = [i for i in cand if any(not self._same_sides(name, int(i), o * moves[i], self._base_sides)
+                                      for o in offsets)]
+        return np.asarray(out, dtype=np.intp)
+
+    def _at(self, name: str, i: int, t: float) -> dict[str, np.ndarray]:
+        point = dict(self.params)
+        p = self.params[name].copy()
+        p.flat[i] += t
+        point[name] = p
+        return point
+
+    def _same_sides(self, name: str, i: int, t: float, ref: np.ndarray) -> bool:
+        return bool(np.array_equal(self.sides(self._at(name, i, t)), ref))
+
+    def _one_side(self, name: str, i: int, rule: str, f0: float, eps: float,
+                  loss_noise: float) -> tuple[float, float]:
+        """(D, error) by ``rule`` with the largest halved step whose points share one piece; NaN: none does."""
+        theta = self.params[name].reshape(-1)
+        offsets = RULES[rule].offsets
+        h = float(rule_steps(rule, theta[i:i + 1], eps)[0])
+        # The piece adjacent to θ on this side: its sides just off θ.
+        ref = self.sides(self._at(name, i, float(np.sign(np.real(offsets[0]))) * AT_KINK * h))
+        for _ in range(MAX_HALVINGS + 1):
+            if all(self._same_sides(name, i, float(np.real(o)) * h, ref) for o in offsets):
+                F = [float(np.real(self.loss(self._at(name, i, float(np.real(o)) * h)))) for o in offsets]
+                self.n_evaluations += len(F)
+                v, e = apply_rule(rule, np.asarray([F]) - f0, f0, np.asarray([h]), eps, loss_noise)
+                return float(v[0]), float(e[0])
+            h /= 2
+        return np.nan, np.nan
+
+    def _measure(self, name: str, idx: np.ndarray, f0: float, eps: float, loss_noise: float) -> None:
+        """Measure the entries ``idx`` one-sided on both sides and record them in :attr:`kinks`."""
+        shape = self.params[name].shape
+        entries = self.kinks.setdefault(name, [])
+        known = {e.index for e in entries}
+        for i in idx:
+            index = tuple(int(k) for k in np.unravel_index(int(i), shape))
+            if index in known:
+                continue
+            left, le = self._one_side(name, int(i), "backward", f0, eps, loss_noise)
+            right, re = self._one_side(name, int(i), "forward", f0, eps, loss_noise)
+            # A side out of reach could have been the one the analytic value matches.
+            entries.append(KinkEntry(index, left, right, le, re,
+                                     inconclusive=not (np.isfinite(left) and np.isfinite(right))))
