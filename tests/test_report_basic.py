@@ -140,7 +140,7 @@ class TestSave:
         assert list(tmp_path.iterdir()) == []
 
 
-class TestVerdict:
+class TestThreeWayVerdict:
     """Three-way verdicts: an undecided group is never passed."""
 
     def report(self, **reasons):

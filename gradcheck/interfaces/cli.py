@@ -1,6 +1,7 @@
 """The ``gradcheck`` command line.
 
-Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad input.
+Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad input, 3 a check was
+inconclusive (the loss cannot resolve a group: noise, precision, a kink; none failed).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..verify.user_backprop import SIGNS
 from .backprop_property import BackpropVerification, verify_backprop
 from .user_function import load_function
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -242,8 +243,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
             folder = args.name + (f"-{'-'.join(map(str, net.sizes))}" if classic else "") if args.name else name
             paths = report.save(args.out, folder, formats=[_SUFFIX[f] for f in args.format], replace=args.replace)
             print("reports written: " + ", ".join(str(p) for p in paths) + "\n")
-        if not report.passed:
+        if report.verdict == "failed":
             status = EXIT_FAILED
+        elif report.verdict == "inconclusive" and status == EXIT_OK:
+            status = EXIT_INCONCLUSIVE
     return status
 
 

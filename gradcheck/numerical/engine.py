@@ -43,14 +43,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InvalidArgument
-from .evaluator import LossEvaluator, complex_step_faithful, estimate_loss_noise, loss_at_rest
+from .evaluator import LossEvaluator, complex_step_faithful, estimate_loss_noise, loss_at_rest, repeat_at_rest
 from .progress import Progress, ProgressTracker
 from .rules import CENTRAL_FIRST, CENTRAL_SECOND, LOCAL_METHODS, RULES, apply_rule, central_first_pass
 from .scipy_backend import SCIPY_METHODS, scipy_gradient
 from .steps import rule_steps
 
-__all__ = ["FULL_METHODS", "METHODS", "DEFAULT_MEMORY_BUDGET", "NumericalGradient", "RunOptions", "run_options",
-           "run_tasks", "differentiate_entries", "Engine", "LossEngine"]
+__all__ = ["FULL_METHODS", "METHODS", "DEFAULT_MEMORY_BUDGET", "DETERMINISM_CALLS", "NumericalGradient", "RunOptions",
+           "run_options", "run_tasks", "differentiate_entries", "Engine", "LossEngine"]
 
 #: Methods that measure every entry.  ``"directional"`` is handled by
 #: :func:`gradcheck.check_params`, since it measures projections, not entries.
@@ -60,6 +60,11 @@ METHODS = FULL_METHODS + ("directional",)
 #: Extra memory (bytes) that batched evaluations may use: the stacked
 #: parameter copies of ``vectorized=True`` and the structured engine's chunks.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+#: Extra loss calls at the unperturbed θ before the measurement (one more
+#: follows it): a dropout mask that keeps 90 % of 4 entries repeats in two
+#: calls 45 % of the time, in all four calls 18 % of the time.
+DETERMINISM_CALLS = 2
 
 @dataclass
 class NumericalGradient:
@@ -92,6 +97,9 @@ class NumericalGradient:
     roundoff_only : list of str
         Groups whose ``errors`` hold the round-off part only (the first pass of
         a check's central differences; see the module docstring).
+    nondeterministic : tuple of float or None
+        Two different loss values returned at the unperturbed parameters (the
+        loss is not deterministic; σ is at least their difference), or None.
     """
 
     values: dict[str, np.ndarray]
@@ -104,6 +112,7 @@ class NumericalGradient:
     notes: list[str] = field(default_factory=list)
     loss_noise: float = 0.0
     roundoff_only: list[str] = field(default_factory=list)
+    nondeterministic: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,7 @@ def _stencil_stacked(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarra
         stacked = np.broadcast_to(base, (len(rows),) + base.shape).copy()
         flat = stacked.reshape(len(rows), -1)
         flat[np.arange(len(rows)), idx[entry]] += o * h[entry]
+        stacked.flags.writeable = False  # as in LossEvaluator: a loss must not write into its argument
         arrays = {k: stacked if k == name else np.broadcast_to(v, (len(rows),) + v.shape)
                   for k, v in ev.work.items()}
         out[rows] = ev.batch(arrays, len(rows))
@@ -378,6 +388,7 @@ class LossEngine:
         self._first: dict[str, np.ndarray] | None = {} if lazy_truncation else None
         self._seed: int | None = 0
         self._loss_noise: float | None = None  # measured when the first flagged entry is completed
+        self._spread = 0.0  # |L(θ) − L(θ)| of two calls, when the first pass left σ unmeasured
 
     @property
     def measured_loss_noise(self) -> float | None:
@@ -394,13 +405,23 @@ class LossEngine:
         notes: list[str] = []
         if precision != np.float64:
             notes.append(f"the loss returns {precision} values: steps and tolerances use {precision} precision")
+        # More calls at the same θ: a loss that is not deterministic
+        # (dropout, sampling) has noise no step can remove.
+        nondeterministic = repeat_at_rest(ev, f0, DETERMINISM_CALLS)
+        spread = 0.0
+        if nondeterministic is not None:
+            a, b = nondeterministic
+            spread = abs(a - b) if math.isfinite(a - b) else 0.0
+            notes.append(f"the loss is not deterministic: it returned {a!r} and {b!r} at the same parameters")
         # A first pass leaves σ to the entries it cannot clear.
-        loss_noise = estimate_loss_noise(ev, f0, seed) \
-            if method != "complex" and first_pass is None and math.isfinite(f0) else 0.0
+        loss_noise = estimate_loss_noise(ev, f0, seed) if first_pass is None and math.isfinite(f0) else 0.0
+        loss_noise = max(loss_noise, spread)
+        if first_pass is not None:
+            self._spread = spread
         if method in SCIPY_METHODS:
             values, errors, steps = scipy_gradient(method, ev, f0, eps, progress, loss_noise=loss_noise)
             return NumericalGradient(values, errors, steps, {k: method for k in self.params}, f0, precision,
-                                     ev.n_evaluations, notes, loss_noise)
+                                     ev.n_evaluations, notes, loss_noise, nondeterministic=nondeterministic)
         values, errors, steps, methods = {}, {}, {}, {}
         total = sum(np.size(v) for v in self.params.values())
         done = 0
@@ -426,9 +447,19 @@ class LossEngine:
             shape = np.shape(arr)
             values[name], errors[name], steps[name] = vals.reshape(shape), errs.reshape(shape), stp.reshape(shape)
             methods[name] = chosen
+        if nondeterministic is None and math.isfinite(f0):
+            # Once more at θ, after every perturbation: state kept between calls shows here.
+            nondeterministic = repeat_at_rest(ev, f0, 1, "at the unperturbed parameters, after the measurement")
+            if nondeterministic is not None:
+                a, b = nondeterministic
+                notes.append(f"the loss is not deterministic: it returned {a!r} and, after the measurement, "
+                             f"{b!r} at the same parameters")
+                if math.isfinite(b):
+                    loss_noise = max(loss_noise, abs(b - a))
+                    self._spread = max(self._spread, abs(b - a))
         n_evals = ev.n_evaluations + (cev.n_evaluations if cev is not None else 0)
         return NumericalGradient(values, errors, steps, methods, f0, precision, n_evals, notes, loss_noise,
-                                 list(self.params) if first_pass is not None else [])
+                                 list(self.params) if first_pass is not None else [], nondeterministic)
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
                   loss_noise: float, progress: Progress | None = None
@@ -458,7 +489,8 @@ class LossEngine:
         ev = self._evaluator()
         before = ev.n_evaluations
         if self._loss_noise is None:
-            self._loss_noise = estimate_loss_noise(ev, f0, self._seed) if math.isfinite(f0) else 0.0
+            self._loss_noise = max(estimate_loss_noise(ev, f0, self._seed) if math.isfinite(f0) else 0.0,
+                                   self._spread)
         loss_noise = max(loss_noise, self._loss_noise)
         ev.context = f"for entries of {name!r} (method 'central', steps ±2h)"
         h = rule_steps("central", ev.flat[name][idx].real, eps)

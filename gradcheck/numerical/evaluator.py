@@ -10,6 +10,7 @@ whether ``"auto"`` may use the complex step.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from ..errors import InvalidArgument, LossEvaluationError
 from .rules import COMPLEX_STEP, ROUNDOFF_FACTOR
 
 __all__ = ["LossEvaluator", "AtRest", "loss_at_rest", "as_scalar", "precision_of", "estimate_loss_noise",
-           "complex_step_faithful"]
+           "complex_step_faithful", "read_only", "mutation_error", "repeat_at_rest"]
 
 # Loss results accepted without the full as_scalar check: the hot loop calls
 # the loss millions of times, and these types are scalars by construction.
@@ -33,7 +34,11 @@ class LossEvaluator:
 
     The caller's arrays are copied once; an entry is perturbed in place in the
     copy and restored after the call, so no per-call copy of the parameters is
-    made.
+    made.  The loss receives read-only views of the copy: a loss that writes
+    into its argument would corrupt every later evaluation, so the write raises
+    and becomes a :class:`~gradcheck.errors.LossEvaluationError` naming the
+    parameter.  The views cost nothing per call (a copy or a comparison after
+    each call would cost O(size of θ), as much as a small loss itself).
 
     Parameters
     ----------
@@ -57,20 +62,32 @@ class LossEvaluator:
         # C order, so that reshape(-1) below is a view of the working copy.
         self.work = {k: np.array(v, dtype=dtype, copy=True, order="C") for k, v in params.items()}
         self.flat = {k: v.reshape(-1) for k, v in self.work.items()}
+        self.views = {k: read_only(v) for k, v in self.work.items()}
         self.n_evaluations = 0
         self.context = ""
 
     def _failed(self, exc: Exception) -> LossEvaluationError:
+        if isinstance(exc, ValueError) and "read-only" in str(exc):
+            written = self._written()
+            if written:
+                return mutation_error(written, exc)
         where = f" {self.context}" if self.context else ""
         return LossEvaluationError(
             f"the loss raised {type(exc).__name__}: {exc} (while gradcheck evaluated it{where})")
+
+    def _written(self) -> list[str]:
+        """The groups the loss writes into: it runs once more on writable copies, compared after the call."""
+        copies = {k: v.copy() for k, v in self.work.items()}
+        with contextlib.suppress(Exception):  # only which arrays changed matters here
+            self.loss(copies)
+        return [k for k, v in copies.items() if not np.array_equal(v, self.work[k], equal_nan=True)]
 
     def __call__(self) -> Any:
         """The loss at the current (perturbed) copy, as a scalar."""
         self.n_evaluations += 1
         try:
             # A shallow dict per call: a loss that rebinds keys cannot break our views.
-            out = self.loss(dict(self.work))
+            out = self.loss(dict(self.views))
         except InvalidArgument:
             raise
         except Exception as exc:
@@ -107,6 +124,22 @@ class LossEvaluator:
             return self()
         finally:
             flat[i] = old
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (writes to ``a`` itself show through it)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def mutation_error(names: list[str], exc: Exception | None = None) -> LossEvaluationError:
+    """The error for a loss that writes into the parameters it receives."""
+    which = ", ".join(f"params[{k!r}]" for k in names)
+    cause = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+    return LossEvaluationError(
+        f"the loss writes into its argument {which}{cause}: every later evaluation would see the changed values; "
+        f"copy before modifying (e.g. w = p[{names[0]!r}].copy())")
 
 
 class _OneOfBatch:
@@ -183,6 +216,33 @@ def loss_at_rest(ev: LossEvaluator) -> AtRest:
     raw = ev()
     precision = precision_of(raw)
     return AtRest(float(np.real(raw)), precision, float(np.finfo(precision).eps))
+
+
+def repeat_at_rest(ev: LossEvaluator, f0: float, calls: int,
+                   context: str = "once more at the unperturbed parameters") -> tuple[float, float] | None:
+    """Call the loss ``calls`` more times at rest; the first value that differs from ``f0``.
+
+    Parameters
+    ----------
+    ev : LossEvaluator
+        At rest.
+    f0 : float
+        L(θ) from its first call.
+    calls : int
+    context : str
+        Where the calls happen, for an error message.
+
+    Returns
+    -------
+    (f0, other) or None
+        Two different values at the same θ (the loss is not deterministic), or None when all agree.
+    """
+    ev.context = context
+    for _ in range(calls):
+        again = float(np.real(ev()))
+        if again != f0 and not (math.isnan(again) and math.isnan(f0)):
+            return f0, again
+    return None
 
 
 def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 8) -> float:

@@ -29,12 +29,16 @@ table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f3f3f3; }
 tr.fail td { background: #fde2e2; }
+tr.undecided td { background: #fff3cd; }
 .verdict { font-size: 1.3em; padding: 0.4em 0.8em; display: inline-block; border-radius: 4px; }
-.pass { background: #dff3df; } .failv { background: #fde2e2; }
+.pass { background: #dff3df; } .failv { background: #fde2e2; } .undecidedv { background: #fff3cd; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.4em 0; }
 code, pre { background: #f6f6f6; padding: 0.1em 0.3em; }
 .note { color: #555; }
 """
+
+#: CSS class of the verdict banner per report verdict.
+_VERDICT_CLASS = {"passed": "pass", "failed": "failv", "inconclusive": "undecidedv"}
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -42,13 +46,13 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str], verdict_col: int | None = -1) -> str:
-    """An HTML table; rows whose verdict column says FAIL get class "fail"."""
+    """An HTML table; rows whose verdict column says FAIL get class "fail", inconclusive ones "undecided"."""
     e = html.escape
     out = ["<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>", "<tbody>"]
     for row in rows:
-        failing = verdict_col is not None and row[verdict_col] == "FAIL"
+        cls = {"FAIL": "fail", "inconclusive": "undecided"}.get(row[verdict_col]) if verdict_col is not None else None
         cells = "".join(f"<td>{e(str(c))}</td>" for c in row)
-        out.append(('<tr class="fail">' if failing else "<tr>") + cells + "</tr>")
+        out.append((f'<tr class="{cls}">' if cls else "<tr>") + cells + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
 
@@ -69,12 +73,12 @@ def render_html(report: NetworkReport) -> str:
         The page, ending with a newline.
     """
     e = html.escape
-    verdict = "PASSED" if report.passed else "FAILED"
+    verdict = report.verdict.upper()
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>gradcheck — {e(report.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>gradcheck — {e(report.title)}</h1>",
-        f'<p class="verdict {"pass" if report.passed else "failv"}">{verdict}</p>',
+        f'<p class="verdict {_VERDICT_CLASS[report.verdict]}">{verdict}</p>',
         f"<p>{e(report.summary_line())}</p>",
         "<h2>Per layer: the delta formulas, link by link</h2>",
         _table(layer_rows(report.layers), LAYER_HEADERS),
