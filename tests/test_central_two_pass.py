@@ -23,9 +23,9 @@ from gradcheck.verify.options import CheckOptions
 from gradcheck.verify.tolerance import Tolerance, dtype_eps_grad
 
 # f0 with the two determinism calls (once more at θ before and after the
-# measurement), and the 8 calls of the rounding-noise measurement (which the
+# measurement), and the 9 calls of the rounding-noise measurement (which the
 # two-pass rule makes only when it completes an entry).
-F0_CALL, NOISE_CALLS = 1 + DETERMINISM_CALLS + 1, 8
+F0_CALL, NOISE_CALLS = 1 + DETERMINISM_CALLS + 1, 9
 
 
 def two_pass_calls(P, n_flagged):

@@ -59,7 +59,7 @@ class TestNeverPassesWhatItCannotResolve:
         assert g.tolerance.max() <= 1.01 * RESOLUTION * scale
         assert "±" in g.inconclusive_reason and "cannot be checked" in g.inconclusive_reason
 
-    @pytest.mark.parametrize("method", ["auto", "central", "richardson"])
+    @pytest.mark.parametrize("method", ["central", "richardson"])
     @pytest.mark.parametrize("seed", range(3))
     def test_noise_of_1e_3_with_a_sign_flip(self, method, seed):
         report = gc.check_params(noisy(1e-3, seed), {"w": W}, {"w": -G}, method=method)
@@ -67,15 +67,35 @@ class TestNeverPassesWhatItCannotResolve:
         # The reason names the cause (calls at the same θ differ) with the two values.
         assert "not deterministic" in only_group(report).inconclusive_reason
 
-    @pytest.mark.parametrize("method", ["auto", "central", "richardson"])
+    @pytest.mark.parametrize("method", ["central", "richardson"])
     def test_noise_of_1e_3_on_a_correct_gradient_is_not_a_failure_either(self, method):
         assert gc.check_params(noisy(1e-3, 0), {"w": W}, {"w": G}, method=method).verdict == "inconclusive"
 
+    @pytest.mark.parametrize("seed", range(3))
+    def test_noise_of_1e_3_under_auto_is_decided_by_the_complex_step(self, seed):
+        # Additive noise never reaches the imaginary part: the probe, allowing for the measured
+        # noise, accepts the complex step, whose estimate (with the 2σ/|L| term) resolves the group.
+        wrong = gc.check_params(noisy(1e-3, seed), {"w": W}, {"w": -G})
+        assert wrong.verdict == "failed" and wrong.groups[0].method.startswith("complex")
+        assert gc.check_params(noisy(1e-3, seed), {"w": W}, {"w": G}).verdict == "passed"
+
+    @pytest.mark.parametrize("method", ["auto", "central", "richardson", "complex"])
     @pytest.mark.parametrize("seed", range(10))
-    def test_dropout_with_a_sign_flip(self, seed):
-        report = gc.check_params(dropout(seed), {"w": W}, {"w": -G})
-        assert not report.passed
-        assert report.verdict == "inconclusive", str(report)
+    def test_dropout_with_a_sign_flip(self, method, seed):
+        try:
+            report = gc.check_params(dropout(seed), {"w": W}, {"w": -G}, method=method)
+        except gc.InvalidArgument as exc:
+            # An explicit complex step refuses when its probe's real differences jump.
+            assert method == "complex" and "the complex step cannot differentiate" in str(exc)
+            return
+        # Failed is right too (the gradient is wrong); passed never.  Measured: 37 of these 40
+        # are inconclusive; the rest are masks that repeated in all four calls at rest.
+        assert report.verdict in ("inconclusive", "failed"), str(report)
+
+    def test_dropout_is_named(self):
+        report = gc.check_params(dropout(0), {"w": W}, {"w": G})
+        assert report.verdict == "inconclusive"
+        assert only_group(report).inconclusive_reason.startswith("the loss is not deterministic")
 
     def test_float16_loss_with_a_sign_flip(self):
         with warnings.catch_warnings():
@@ -123,7 +143,7 @@ class TestTheVerdictIsShown:
 
     def test_assert_gradients_raises_with_the_reason(self):
         with pytest.raises(gc.GradientMismatch, match="INCONCLUSIVE .*not deterministic") as info:
-            gc.assert_gradients(noisy(1e-3, 0), {"w": W}, {"w": G})
+            gc.assert_gradients(noisy(1e-3, 0), {"w": W}, {"w": G}, method="central")
         assert info.value.report.verdict == "inconclusive"
 
 
@@ -167,7 +187,7 @@ W = np.array([1.0, -2.0, 0.5, 3.0])
 
 def test_noisy(gradcheck):
     gradcheck(lambda p: np.sum(np.sin(p["w"]) ** 2) + 1e-3 * rng.standard_normal(), {"w": W},
-              {"w": 2 * np.sin(W) * np.cos(W)})
+              {"w": 2 * np.sin(W) * np.cos(W)}, method="central")
 """
 
 pytest_plugins = ["pytester"]

@@ -71,7 +71,7 @@ class TestDeterminism:
         assert any("not deterministic" in n for n in report.notes)
 
     def test_a_deterministic_loss_costs_three_more_calls(self):
-        # f0, DETERMINISM_CALLS repeats, 8 for the noise level, 6 per entry, one repeat at the end.
+        # f0, DETERMINISM_CALLS repeats, 9 for the noise level, 6 per entry, one repeat at the end.
         report = gc.check_params(L, {"w": W}, {"w": G}, method="richardson")
-        assert report.n_evaluations == 1 + DETERMINISM_CALLS + 8 + 6 * W.size + 1
+        assert report.n_evaluations == 1 + DETERMINISM_CALLS + 9 + 6 * W.size + 1
         assert report.verdict == "passed"

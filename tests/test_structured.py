@@ -93,7 +93,7 @@ def test_auto_is_the_complex_step_without_probe_calls():
     slow = LossEngine(net.loss_closure(X, y), dict(net.params)).gradient("auto")
     assert fast.methods == slow.methods == {k: "complex" for k in net.params}
     assert_same_as_generic(fast, slow, net.n_layers)
-    assert fast.n_evaluations == 1 + 8  # the unperturbed loss and the noise measurement
+    assert fast.n_evaluations == 1 + 9  # the unperturbed loss and the noise measurement
 
 
 def psi_rounding(engine, g, name, per_response):
