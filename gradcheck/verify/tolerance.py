@@ -3,7 +3,8 @@
 Each entry i of a group gets its own tolerance, derived from how accurate the
 numerical derivative n_i is known to be rather than from one fixed rtol:
 
-    tol_i = safety · est_i                               error estimate of the numerical method
+    tol_i = min(safety · est_i, B)                       error estimate of the numerical method, at most
+                                                         the resolution bound B (:mod:`~gradcheck.verify.resolution`)
           + rtol · max(|g_i|, |n_i|)                     small relative term
           + c_g · ε_g · (|g_i| + G + |L| / max(1, |θ_i|))  rounding of the analytic gradient
           + s_i                                          rounding bound of the analytic gradient, if known
