@@ -290,7 +290,8 @@ def _evaluate(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray, offs
 def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str,
                 idx: np.ndarray, tracker: ProgressTracker, loss_noise: float = 0.0,
                 opts: RunOptions = RunOptions(),
-                first_pass: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                first_pass: dict[str, np.ndarray] | None = None,
+                scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One finite-difference rule on the entries ``idx`` of a group.
 
     With ``first_pass`` (method 'central' only), only f(θ ± h) is measured:
@@ -299,7 +300,7 @@ def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str
 
     Returns values, error estimates and steps, each of shape (len(idx),).
     """
-    h = rule_steps(method, ev.flat[name][idx].real, eps)
+    h = rule_steps(method, ev.flat[name][idx].real, eps, scale)
     F = _evaluate(ev, name, idx, h, RULES[method].offsets if first_pass is None else CENTRAL_FIRST, tracker, opts)
     if first_pass is None:
         vals, errs = apply_rule(method, F - f0, f0, h, eps, loss_noise)
@@ -315,11 +316,12 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
                           evaluator: LossEvaluator | None = None, loss_noise: float = 0.0,
                           progress: Progress | None = None,
                           opts: RunOptions = RunOptions(),
-                          first_pass: dict[str, np.ndarray] | None = None
+                          first_pass: dict[str, np.ndarray] | None = None, scale: float = 1.0
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Measure the derivative of selected entries of one group with a local rule.
 
-    ``first_pass`` (method 'central'): see :func:`_local_rule`.
+    ``first_pass`` (method 'central'): see :func:`_local_rule`; ``scale``: the group's typical
+    scale (steps ε^e·max(scale, |θ|)).
 
     Returns values, error estimates, steps (each of shape (len(idx),)) and the
     number of loss calls made.
@@ -332,7 +334,7 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
     # comparison reports; they must not raise under warnings-as-errors.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker,
-                                        loss_noise, opts, first_pass)
+                                        loss_noise, opts, first_pass, scale)
     return vals, errs, steps, ev.n_evaluations - before
 
 
@@ -377,13 +379,17 @@ class LossEngine:
         Method 'central' measures f(θ ± h) only, with round-off-only error
         estimates (``NumericalGradient.roundoff_only``), and :meth:`remeasure`
         completes the 4-call rule from the kept values: 2 loss calls per entry,
-        plus 2 per entry the caller re-measures and 8 (once) for the noise
+        plus 2 per entry the caller re-measures and 9 (once) for the noise
         level σ (see the module docstring).
+    typical_scale : mapping of str to float, optional
+        Per group, the scale its parameters vary on: steps are ε^e·max(scale, |θ|) instead of
+        ε^e·max(1, |θ|) (default 1 for groups not given).
     """
 
     def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions(),
-                 *, lazy_truncation: bool = False) -> None:
+                 *, lazy_truncation: bool = False, typical_scale: Mapping[str, float] | None = None) -> None:
         self.loss, self.params, self.opts = loss, params, opts
+        self.scales = {k: float((typical_scale or {}).get(k, 1.0)) for k in params}
         self._evaluators: dict[bool, LossEvaluator] = {}
         self._first: dict[str, np.ndarray] | None = {} if lazy_truncation else None
         self._seed: int | None = 0
@@ -414,7 +420,8 @@ class LossEngine:
             spread = abs(a - b) if math.isfinite(a - b) else 0.0
             notes.append(f"the loss is not deterministic: it returned {a!r} and {b!r} at the same parameters")
         # A first pass leaves σ to the entries it cannot clear.
-        loss_noise = estimate_loss_noise(ev, f0, seed) if first_pass is None and math.isfinite(f0) else 0.0
+        loss_noise = estimate_loss_noise(ev, f0, seed, scales=self.scales) \
+            if first_pass is None and math.isfinite(f0) else 0.0
         loss_noise = max(loss_noise, spread)
         if first_pass is not None:
             self._spread = spread
@@ -434,7 +441,8 @@ class LossEngine:
                     chosen = "richardson"
                 else:
                     ok, reason = complex_step_faithful(ev.loss, self.params, name, f0=f0, eps=eps, seed=seed,
-                                                       evaluator=ev, complex_evaluator=cev, loss_noise=loss_noise)
+                                                       evaluator=ev, complex_evaluator=cev, loss_noise=loss_noise,
+                                                       scale=self.scales[name])
                     chosen = "complex" if ok else "richardson"
                     if not ok:
                         notes.append(f"{name}: complex step not used ({reason}); used Richardson extrapolation")
@@ -443,7 +451,7 @@ class LossEngine:
                 # numbers (zeros where the imaginary part is dropped), never a warning.
                 ok, reason = complex_step_faithful(ev.loss, self.params, name, f0=f0, eps=eps, seed=seed,
                                                    evaluator=ev, complex_evaluator=cev, loss_noise=loss_noise,
-                                                   strict=True)
+                                                   strict=True, scale=self.scales[name])
                 if not ok:
                     raise InvalidArgument(
                         f"method: the complex step cannot differentiate this loss in {name!r}: {reason}; use "
@@ -452,7 +460,7 @@ class LossEngine:
             vals, errs, stp, _ = differentiate_entries(
                 chosen, self.loss, self.params, name, np.arange(np.size(arr)), f0=f0, eps=eps,
                 evaluator=cev if chosen == "complex" else ev, loss_noise=loss_noise, progress=sub, opts=self.opts,
-                first_pass=first_pass)
+                first_pass=first_pass, scale=self.scales[name])
             done += np.size(arr)
             shape = np.shape(arr)
             values[name], errors[name], steps[name] = vals.reshape(shape), errs.reshape(shape), stp.reshape(shape)
@@ -479,7 +487,7 @@ class LossEngine:
                                           loss_noise=loss_noise, progress=progress)
         return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
                                      evaluator=self._evaluator(method == "complex"), loss_noise=loss_noise,
-                                     progress=progress, opts=self.opts)
+                                     progress=progress, opts=self.opts, scale=self.scales[name])
 
     def _evaluator(self, complex_mode: bool = False) -> LossEvaluator:
         """The engine's private copy of the parameters (real or complex), made once and kept at rest."""
@@ -499,11 +507,12 @@ class LossEngine:
         ev = self._evaluator()
         before = ev.n_evaluations
         if self._loss_noise is None:
-            self._loss_noise = max(estimate_loss_noise(ev, f0, self._seed) if math.isfinite(f0) else 0.0,
+            self._loss_noise = max(estimate_loss_noise(ev, f0, self._seed, scales=self.scales)
+                                   if math.isfinite(f0) else 0.0,
                                    self._spread)
         loss_noise = max(loss_noise, self._loss_noise)
         ev.context = f"for entries of {name!r} (method 'central', steps ±2h)"
-        h = rule_steps("central", ev.flat[name][idx].real, eps)
+        h = rule_steps("central", ev.flat[name][idx].real, eps, self.scales[name])
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             F2 = _evaluate(ev, name, idx, h, CENTRAL_SECOND, ProgressTracker(len(idx), progress), self.opts)
             vals, errs = apply_rule("central", np.hstack([self._first[name][idx], F2]) - f0, f0, h, eps, loss_noise)

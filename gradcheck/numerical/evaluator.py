@@ -245,7 +245,8 @@ def repeat_at_rest(ev: LossEvaluator, f0: float, calls: int,
     return None
 
 
-def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 8) -> float:
+def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 8,
+                        scales: Mapping[str, float] | None = None) -> float:
     """σ, the standard deviation of the rounding noise in the loss values, measured.
 
     The loss is evaluated at m + 1 points θ + (i + ½)·s·v (i = −m/2 … m/2, v a
@@ -265,6 +266,8 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
     most; then the smallest σ₄ seen).  Levels below 100ε·max|f| are taken as
     they are (rounding).
 
+    ``scales`` replaces the 1 of max(1, |θ|) per group (the ``typical_scale`` option).
+
     Returns
     -------
     float
@@ -272,8 +275,8 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
     """
     rng = _probe_rng(seed)
     base = {k: v.copy() for k, v in ev.work.items()}
-    dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6 * max(1.0, float(np.max(np.abs(v), initial=0.0)))
-            for k, v in base.items()}
+    dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6
+            * max((scales or {}).get(k, 1.0), float(np.max(np.abs(v), initial=0.0))) for k, v in base.items()}
     ev.context = "while measuring the loss's rounding noise"
     seen = []
     for shrink in (1.0, 1e-2, 1e-4):
@@ -337,7 +340,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
                           f0: float, eps: float, seed: int | None = 0,
                           evaluator: LossEvaluator | None = None,
                           complex_evaluator: LossEvaluator | None = None,
-                          loss_noise: float = 0.0, strict: bool = False) -> tuple[bool, str]:
+                          loss_noise: float = 0.0, strict: bool = False, scale: float = 1.0) -> tuple[bool, str]:
     """Check that a loss carries a complex perturbation of one group faithfully.
 
     Two random directions v: the complex-step directional derivative
@@ -374,6 +377,8 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         Re-raise an error of the loss under complex input unless it is a complex-to-real
         conversion (TypeError, ComplexWarning): for an explicit complex step, a loss that fails
         for another reason should say so, not be called unsafe.
+    scale : float
+        The typical scale of the group (the first real step is ε^⅓·max(scale, |θ|)).
 
     Returns
     -------
@@ -388,7 +393,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     cev = complex_evaluator if complex_evaluator is not None else LossEvaluator(loss, params, complex_mode=True)
     rev = evaluator if evaluator is not None else LossEvaluator(loss, params)
     cev.context = rev.context = f"while probing whether the loss carries a complex step in {name!r}"
-    h0 = max(1.0, float(np.max(np.abs(x)))) * eps ** (1 / 3)
+    h0 = max(scale, float(np.max(np.abs(x)))) * eps ** (1 / 3)
     for _ in range(2):
         v = rng.standard_normal(x.shape)
         v /= max(np.max(np.abs(v)), 1e-300)

@@ -250,6 +250,7 @@ def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
     ev = LossEvaluator(loss, params)
     f0, precision, eps = loss_at_rest(ev)
     h = relative_step("richardson", precision)
+    typical = options.scales(list(params))
     groups = []
     for name, p in params.items():
         g = np.asarray(grads[name], dtype=np.float64)
@@ -259,7 +260,7 @@ def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
         for _ in range(k):
             v = rng.standard_normal(p.shape)
             # Non-finite parameters make NaN here; the comparison reports them.
-            hv = h * max(1.0, float(np.max(np.abs(x), initial=0.0)))
+            hv = h * max(typical[name], float(np.max(np.abs(x), initial=0.0)))
             F = []
             with np.errstate(invalid="ignore", over="ignore"):
                 for s in RULES["richardson"].offsets:
