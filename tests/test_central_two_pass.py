@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 
 import gradcheck as gc
 from gradcheck.interfaces.strategies import dense_nets
-from gradcheck.numerical.engine import LossEngine, RunOptions
+from gradcheck.numerical.engine import DETERMINISM_CALLS, LossEngine, RunOptions
 from gradcheck.verify.core import flagged_entries, run_check
 from gradcheck.verify.options import CheckOptions
 from gradcheck.verify.tolerance import Tolerance, dtype_eps_grad
 
-# f0, and the 8 calls of the rounding-noise measurement (which the two-pass
-# rule makes only when it completes an entry).
-F0_CALL, NOISE_CALLS = 1, 8
+# f0 with the two determinism calls (once more at θ before and after the
+# measurement), and the 9 calls of the rounding-noise measurement (which the
+# two-pass rule makes only when it completes an entry).
+F0_CALL, NOISE_CALLS = 1 + DETERMINISM_CALLS + 1, 9
 
 
 def two_pass_calls(P, n_flagged):

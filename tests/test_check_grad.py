@@ -80,7 +80,10 @@ class TestCheckGrad:
             return value
 
         assert gc.check_grad(rosen, scribbling_grad, x0).passed
-        gc.check_grad(scribbling_f, rosen_der, x0, method="central")
+        # A loss that writes into its argument would corrupt every later
+        # evaluation: it is an error naming the parameter, and x0 is untouched.
+        with pytest.raises(gc.LossEvaluationError, match=r"writes into its argument params\['x'\]"):
+            gc.check_grad(scribbling_f, rosen_der, x0, method="central")
         assert x0.tobytes() == before
 
     def test_options_are_passed_on(self):

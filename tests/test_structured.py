@@ -20,10 +20,11 @@ import pytest
 from _bounds import EPS, amplification, roundoff
 
 import gradcheck as gc
-from gradcheck.model.backprop import Backward
+from gradcheck.model.backprop import Backprop, Backward
 from gradcheck.numerical.engine import LossEngine
 from gradcheck.numerical.rules import LOCAL_METHODS, RULES
 from gradcheck.numerical.structured import StructuredEngine, structured_gradient, unit_response_rounding
+from gradcheck.verify.kinks import KinkRegistry
 from gradcheck.verify.network import _z_loss
 
 ARCHITECTURES = [
@@ -93,7 +94,7 @@ def test_auto_is_the_complex_step_without_probe_calls():
     slow = LossEngine(net.loss_closure(X, y), dict(net.params)).gradient("auto")
     assert fast.methods == slow.methods == {k: "complex" for k in net.params}
     assert_same_as_generic(fast, slow, net.n_layers)
-    assert fast.n_evaluations == 1 + 8  # the unperturbed loss and the noise measurement
+    assert fast.n_evaluations == 1 + 9  # the unperturbed loss and the noise measurement
 
 
 def psi_rounding(engine, g, name, per_response):
@@ -296,12 +297,19 @@ def make_new(sizes, activation, reduction, decay, at_kink, seed=3):
     return net, X, rng.uniform(0, 1, (5, sizes[-1]))
 
 
+def kinks(net, X, y):
+    """The network check's kink registry: which entries a random-direction probe must leave at rest."""
+    return KinkRegistry(net, X, y, Backprop(net, net.forward_cache(X), y).run())
+
+
 @pytest.mark.parametrize("method", LOCAL_METHODS)
 @pytest.mark.parametrize("arch", NEW_ARCHITECTURES, ids=lambda a: "-".join(map(str, a[0])) + f"-{a[1]}-{a[3]}")
 def test_relu_family_and_weight_decay_equal_the_generic_engine(arch, method):
     net, X, y = make_new(*arch)
-    fast = structured_gradient(net, X, y, method)
-    slow = LossEngine(net.loss_closure(X, y), dict(net.params)).gradient(method)
+    # The random-direction measurements (noise, complex probe) must not cross a kink, as in check_network.
+    still = kinks(net, X, y).still_params()
+    fast = StructuredEngine.for_params(net, X, y, still=still).gradient(method)
+    slow = LossEngine(net.loss_closure(X, y), dict(net.params), still=still).gradient(method)
     assert not any("structured engine not used" in n for n in fast.notes)
     assert_same_as_generic(fast, slow, net.n_layers)
 
@@ -313,8 +321,9 @@ def test_relu_deltas_equal_the_generic_engine(method):
     for layer in range(1, net.n_layers + 1):
         z = np.array(cache.zs[layer - 1])
         loss = _z_loss(net, layer, y)
-        fast = StructuredEngine.for_deltas(net, layer, z, y, loss).gradient(method)
-        slow = LossEngine(loss, {"z": z}).gradient(method)
+        still = kinks(net, X, y).still_z(layer)
+        fast = StructuredEngine.for_deltas(net, layer, z, y, loss, still=still).gradient(method)
+        slow = LossEngine(loss, {"z": z}, still=still).gradient(method)
         assert_same_as_generic(fast, slow, net.n_layers - layer + 1)
 
 

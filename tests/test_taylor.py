@@ -256,7 +256,7 @@ class TestStepSweep:
         assert r.best_error["central"] < 1e-9
 
     @pytest.mark.parametrize("loss,reason", [
-        (lambda p: np.real(np.sum(p["x"] ** 2)), "returned a real number"),
+        (lambda p: np.real(np.sum(p["x"] ** 2)), "returns a real number"),
         (lambda p: np.sum(p["x"].astype(float) ** 2), "ComplexWarning"),
         (lambda p: np.sum(p["x"] ** 2) if not np.iscomplexobj(p["x"]) else 1 / 0, "ZeroDivisionError"),
     ], ids=["returns-real", "casts-to-real", "raises"])

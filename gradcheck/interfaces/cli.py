@@ -1,6 +1,7 @@
 """The ``gradcheck`` command line.
 
-Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad input.
+Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or bad input, 3 a check was
+inconclusive (the loss cannot resolve a group: noise, precision, a kink; none failed).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .inputs import (
 )
 from .user_function import load_function
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 DEFAULT_SAMPLES, DEFAULT_STRESS = 8, 210
 
 
@@ -244,8 +245,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
                               elapsed=time.perf_counter() - start))
         if paths:
             print("\n".join(written(paths, width)) + "\n")
-        if not report.passed:
+        if report.verdict == "failed":
             status = EXIT_FAILED
+        elif report.verdict == "inconclusive" and status == EXIT_OK:
+            status = EXIT_INCONCLUSIVE
     return status
 
 

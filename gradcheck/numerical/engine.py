@@ -43,14 +43,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InvalidArgument
-from .evaluator import LossEvaluator, complex_step_faithful, estimate_loss_noise, loss_at_rest
+from .evaluator import LossEvaluator, complex_step_faithful, estimate_loss_noise, loss_at_rest, repeat_at_rest
 from .progress import Progress, ProgressTracker
 from .rules import CENTRAL_FIRST, CENTRAL_SECOND, LOCAL_METHODS, RULES, apply_rule, central_first_pass
 from .scipy_backend import SCIPY_METHODS, scipy_gradient
 from .steps import rule_steps
 
-__all__ = ["FULL_METHODS", "METHODS", "DEFAULT_MEMORY_BUDGET", "NumericalGradient", "RunOptions", "run_options",
-           "run_tasks", "differentiate_entries", "Engine", "LossEngine"]
+__all__ = ["FULL_METHODS", "METHODS", "DEFAULT_MEMORY_BUDGET", "DETERMINISM_CALLS", "NumericalGradient", "RunOptions",
+           "run_options", "run_tasks", "differentiate_entries", "Engine", "LossEngine"]
 
 #: Methods that measure every entry.  ``"directional"`` is handled by
 #: :func:`gradcheck.check_params`, since it measures projections, not entries.
@@ -60,6 +60,11 @@ METHODS = FULL_METHODS + ("directional",)
 #: Extra memory (bytes) that batched evaluations may use: the stacked
 #: parameter copies of ``vectorized=True`` and the structured engine's chunks.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+#: Extra loss calls at the unperturbed θ before the measurement (one more
+#: follows it): a dropout mask that keeps 90 % of 4 entries repeats in two
+#: calls 45 % of the time, in all four calls 18 % of the time.
+DETERMINISM_CALLS = 2
 
 @dataclass
 class NumericalGradient:
@@ -92,6 +97,9 @@ class NumericalGradient:
     roundoff_only : list of str
         Groups whose ``errors`` hold the round-off part only (the first pass of
         a check's central differences; see the module docstring).
+    nondeterministic : tuple of float or None
+        Two different loss values returned at the unperturbed parameters (the
+        loss is not deterministic; σ is at least their difference), or None.
     """
 
     values: dict[str, np.ndarray]
@@ -104,6 +112,7 @@ class NumericalGradient:
     notes: list[str] = field(default_factory=list)
     loss_noise: float = 0.0
     roundoff_only: list[str] = field(default_factory=list)
+    nondeterministic: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,7 @@ def _stencil_stacked(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarra
         stacked = np.broadcast_to(base, (len(rows),) + base.shape).copy()
         flat = stacked.reshape(len(rows), -1)
         flat[np.arange(len(rows)), idx[entry]] += o * h[entry]
+        stacked.flags.writeable = False  # as in LossEvaluator: a loss must not write into its argument
         arrays = {k: stacked if k == name else np.broadcast_to(v, (len(rows),) + v.shape)
                   for k, v in ev.work.items()}
         out[rows] = ev.batch(arrays, len(rows))
@@ -280,7 +290,8 @@ def _evaluate(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray, offs
 def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str,
                 idx: np.ndarray, tracker: ProgressTracker, loss_noise: float = 0.0,
                 opts: RunOptions = RunOptions(),
-                first_pass: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                first_pass: dict[str, np.ndarray] | None = None,
+                scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One finite-difference rule on the entries ``idx`` of a group.
 
     With ``first_pass`` (method 'central' only), only f(θ ± h) is measured:
@@ -289,7 +300,7 @@ def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str
 
     Returns values, error estimates and steps, each of shape (len(idx),).
     """
-    h = rule_steps(method, ev.flat[name][idx].real, eps)
+    h = rule_steps(method, ev.flat[name][idx].real, eps, scale)
     F = _evaluate(ev, name, idx, h, RULES[method].offsets if first_pass is None else CENTRAL_FIRST, tracker, opts)
     if first_pass is None:
         vals, errs = apply_rule(method, F - f0, f0, h, eps, loss_noise)
@@ -305,11 +316,12 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
                           evaluator: LossEvaluator | None = None, loss_noise: float = 0.0,
                           progress: Progress | None = None,
                           opts: RunOptions = RunOptions(),
-                          first_pass: dict[str, np.ndarray] | None = None
+                          first_pass: dict[str, np.ndarray] | None = None, scale: float = 1.0
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Measure the derivative of selected entries of one group with a local rule.
 
-    ``first_pass`` (method 'central'): see :func:`_local_rule`.
+    ``first_pass`` (method 'central'): see :func:`_local_rule`; ``scale``: the group's typical
+    scale (steps ε^e·max(scale, |θ|)).
 
     Returns values, error estimates, steps (each of shape (len(idx),)) and the
     number of loss calls made.
@@ -322,7 +334,7 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
     # comparison reports; they must not raise under warnings-as-errors.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker,
-                                        loss_noise, opts, first_pass)
+                                        loss_noise, opts, first_pass, scale)
     return vals, errs, steps, ev.n_evaluations - before
 
 
@@ -367,21 +379,27 @@ class LossEngine:
         Method 'central' measures f(θ ± h) only, with round-off-only error
         estimates (``NumericalGradient.roundoff_only``), and :meth:`remeasure`
         completes the 4-call rule from the kept values: 2 loss calls per entry,
-        plus 2 per entry the caller re-measures and 8 (once) for the noise
+        plus 2 per entry the caller re-measures and 9 (once) for the noise
         level σ (see the module docstring).
     still : dict of str to ndarray of bool, optional
         Entries that the random-direction measurements (loss noise, complex
         probe) leave at rest: those near a kink (see :mod:`gradcheck.numerical.kinks`).
+    typical_scale : mapping of str to float, optional
+        Per group, the scale its parameters vary on: steps are ε^e·max(scale, |θ|) instead of
+        ε^e·max(1, |θ|) (default 1 for groups not given).
     """
 
     def __init__(self, loss: Callable, params: Mapping[str, np.ndarray], opts: RunOptions = RunOptions(),
-                 *, lazy_truncation: bool = False, still: Mapping[str, np.ndarray] | None = None) -> None:
+                 *, lazy_truncation: bool = False, still: Mapping[str, np.ndarray] | None = None,
+                 typical_scale: Mapping[str, float] | None = None) -> None:
         self.loss, self.params, self.opts = loss, params, opts
         self.still = still
+        self.scales = {k: float((typical_scale or {}).get(k, 1.0)) for k in params}
         self._evaluators: dict[bool, LossEvaluator] = {}
         self._first: dict[str, np.ndarray] | None = {} if lazy_truncation else None
         self._seed: int | None = 0
         self._loss_noise: float | None = None  # measured when the first flagged entry is completed
+        self._spread = 0.0  # |L(θ) − L(θ)| of two calls, when the first pass left σ unmeasured
 
     @property
     def measured_loss_noise(self) -> float | None:
@@ -398,13 +416,24 @@ class LossEngine:
         notes: list[str] = []
         if precision != np.float64:
             notes.append(f"the loss returns {precision} values: steps and tolerances use {precision} precision")
+        # More calls at the same θ: a loss that is not deterministic
+        # (dropout, sampling) has noise no step can remove.
+        nondeterministic = repeat_at_rest(ev, f0, DETERMINISM_CALLS)
+        spread = 0.0
+        if nondeterministic is not None:
+            a, b = nondeterministic
+            spread = abs(a - b) if math.isfinite(a - b) else 0.0
+            notes.append(f"the loss is not deterministic: it returned {a!r} and {b!r} at the same parameters")
         # A first pass leaves σ to the entries it cannot clear.
-        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still) \
-            if method != "complex" and first_pass is None and math.isfinite(f0) else 0.0
+        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still, scales=self.scales) \
+            if first_pass is None and math.isfinite(f0) else 0.0
+        loss_noise = max(loss_noise, spread)
+        if first_pass is not None:
+            self._spread = spread
         if method in SCIPY_METHODS:
             values, errors, steps = scipy_gradient(method, ev, f0, eps, progress, loss_noise=loss_noise)
             return NumericalGradient(values, errors, steps, {k: method for k in self.params}, f0, precision,
-                                     ev.n_evaluations, notes, loss_noise)
+                                     ev.n_evaluations, notes, loss_noise, nondeterministic=nondeterministic)
         values, errors, steps, methods = {}, {}, {}, {}
         total = sum(np.size(v) for v in self.params.values())
         done = 0
@@ -417,23 +446,45 @@ class LossEngine:
                     chosen = "richardson"
                 else:
                     ok, reason = complex_step_faithful(ev.loss, self.params, name, f0=f0, eps=eps, seed=seed,
-                                                       evaluator=ev, complex_evaluator=cev,
+                                                       evaluator=ev, complex_evaluator=cev, loss_noise=loss_noise,
+                                                       scale=self.scales[name],
                                                        still=None if self.still is None else self.still.get(name))
                     chosen = "complex" if ok else "richardson"
                     if not ok:
                         notes.append(f"{name}: complex step not used ({reason}); used Richardson extrapolation")
+            elif method == "complex" and math.isfinite(f0):
+                # The same probe as auto: an unsafe complex step gives wrong
+                # numbers (zeros where the imaginary part is dropped), never a warning.
+                ok, reason = complex_step_faithful(ev.loss, self.params, name, f0=f0, eps=eps, seed=seed,
+                                                   evaluator=ev, complex_evaluator=cev, loss_noise=loss_noise,
+                                                   strict=True, scale=self.scales[name],
+                                                   still=None if self.still is None else self.still.get(name))
+                if not ok:
+                    raise InvalidArgument(
+                        f"method: the complex step cannot differentiate this loss in {name!r}: {reason}; use "
+                        "method='auto' (it falls back to Richardson extrapolation where the complex step is unsafe)")
             sub = (lambda d, t, _o=done: progress(_o + d, total)) if progress else None
             vals, errs, stp, _ = differentiate_entries(
                 chosen, self.loss, self.params, name, np.arange(np.size(arr)), f0=f0, eps=eps,
                 evaluator=cev if chosen == "complex" else ev, loss_noise=loss_noise, progress=sub, opts=self.opts,
-                first_pass=first_pass)
+                first_pass=first_pass, scale=self.scales[name])
             done += np.size(arr)
             shape = np.shape(arr)
             values[name], errors[name], steps[name] = vals.reshape(shape), errs.reshape(shape), stp.reshape(shape)
             methods[name] = chosen
+        if nondeterministic is None and math.isfinite(f0):
+            # Once more at θ, after every perturbation: state kept between calls shows here.
+            nondeterministic = repeat_at_rest(ev, f0, 1, "at the unperturbed parameters, after the measurement")
+            if nondeterministic is not None:
+                a, b = nondeterministic
+                notes.append(f"the loss is not deterministic: it returned {a!r} and, after the measurement, "
+                             f"{b!r} at the same parameters")
+                if math.isfinite(b):
+                    loss_noise = max(loss_noise, abs(b - a))
+                    self._spread = max(self._spread, abs(b - a))
         n_evals = ev.n_evaluations + (cev.n_evaluations if cev is not None else 0)
         return NumericalGradient(values, errors, steps, methods, f0, precision, n_evals, notes, loss_noise,
-                                 list(self.params) if first_pass is not None else [])
+                                 list(self.params) if first_pass is not None else [], nondeterministic)
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
                   loss_noise: float, progress: Progress | None = None
@@ -443,7 +494,7 @@ class LossEngine:
                                           loss_noise=loss_noise, progress=progress)
         return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
                                      evaluator=self._evaluator(method == "complex"), loss_noise=loss_noise,
-                                     progress=progress, opts=self.opts)
+                                     progress=progress, opts=self.opts, scale=self.scales[name])
 
     def _evaluator(self, complex_mode: bool = False) -> LossEvaluator:
         """The engine's private copy of the parameters (real or complex), made once and kept at rest."""
@@ -463,11 +514,13 @@ class LossEngine:
         ev = self._evaluator()
         before = ev.n_evaluations
         if self._loss_noise is None:
-            self._loss_noise = estimate_loss_noise(ev, f0, self._seed, still=self.still) \
-                if math.isfinite(f0) else 0.0
+            self._loss_noise = max(estimate_loss_noise(ev, f0, self._seed, still=self.still,
+                                                      scales=self.scales)
+                                   if math.isfinite(f0) else 0.0,
+                                   self._spread)
         loss_noise = max(loss_noise, self._loss_noise)
         ev.context = f"for entries of {name!r} (method 'central', steps ±2h)"
-        h = rule_steps("central", ev.flat[name][idx].real, eps)
+        h = rule_steps("central", ev.flat[name][idx].real, eps, self.scales[name])
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             F2 = _evaluate(ev, name, idx, h, CENTRAL_SECOND, ProgressTracker(len(idx), progress), self.opts)
             vals, errs = apply_rule("central", np.hstack([self._first[name][idx], F2]) - f0, f0, h, eps, loss_noise)

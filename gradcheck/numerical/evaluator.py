@@ -10,6 +10,7 @@ whether ``"auto"`` may use the complex step.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from ..errors import InvalidArgument, LossEvaluationError
 from .rules import COMPLEX_STEP, ROUNDOFF_FACTOR
 
 __all__ = ["LossEvaluator", "AtRest", "loss_at_rest", "as_scalar", "precision_of", "estimate_loss_noise",
-           "complex_step_faithful"]
+           "complex_step_faithful", "read_only", "mutation_error", "repeat_at_rest"]
 
 # Loss results accepted without the full as_scalar check: the hot loop calls
 # the loss millions of times, and these types are scalars by construction.
@@ -33,7 +34,11 @@ class LossEvaluator:
 
     The caller's arrays are copied once; an entry is perturbed in place in the
     copy and restored after the call, so no per-call copy of the parameters is
-    made.
+    made.  The loss receives read-only views of the copy: a loss that writes
+    into its argument would corrupt every later evaluation, so the write raises
+    and becomes a :class:`~gradcheck.errors.LossEvaluationError` naming the
+    parameter.  The views cost nothing per call (a copy or a comparison after
+    each call would cost O(size of θ), as much as a small loss itself).
 
     Parameters
     ----------
@@ -57,20 +62,32 @@ class LossEvaluator:
         # C order, so that reshape(-1) below is a view of the working copy.
         self.work = {k: np.array(v, dtype=dtype, copy=True, order="C") for k, v in params.items()}
         self.flat = {k: v.reshape(-1) for k, v in self.work.items()}
+        self.views = {k: read_only(v) for k, v in self.work.items()}
         self.n_evaluations = 0
         self.context = ""
 
     def _failed(self, exc: Exception) -> LossEvaluationError:
+        if isinstance(exc, ValueError) and "read-only" in str(exc):
+            written = self._written()
+            if written:
+                return mutation_error(written, exc)
         where = f" {self.context}" if self.context else ""
         return LossEvaluationError(
             f"the loss raised {type(exc).__name__}: {exc} (while gradcheck evaluated it{where})")
+
+    def _written(self) -> list[str]:
+        """The groups the loss writes into: it runs once more on writable copies, compared after the call."""
+        copies = {k: v.copy() for k, v in self.work.items()}
+        with contextlib.suppress(Exception):  # only which arrays changed matters here
+            self.loss(copies)
+        return [k for k, v in copies.items() if not np.array_equal(v, self.work[k], equal_nan=True)]
 
     def __call__(self) -> Any:
         """The loss at the current (perturbed) copy, as a scalar."""
         self.n_evaluations += 1
         try:
             # A shallow dict per call: a loss that rebinds keys cannot break our views.
-            out = self.loss(dict(self.work))
+            out = self.loss(dict(self.views))
         except InvalidArgument:
             raise
         except Exception as exc:
@@ -107,6 +124,22 @@ class LossEvaluator:
             return self()
         finally:
             flat[i] = old
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (writes to ``a`` itself show through it)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def mutation_error(names: list[str], exc: Exception | None = None) -> LossEvaluationError:
+    """The error for a loss that writes into the parameters it receives."""
+    which = ", ".join(f"params[{k!r}]" for k in names)
+    cause = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+    return LossEvaluationError(
+        f"the loss writes into its argument {which}{cause}: every later evaluation would see the changed values; "
+        f"copy before modifying (e.g. w = p[{names[0]!r}].copy())")
 
 
 class _OneOfBatch:
@@ -189,12 +222,42 @@ def loss_at_rest(ev: LossEvaluator) -> AtRest:
     return AtRest(float(np.real(raw)), precision, float(np.finfo(precision).eps))
 
 
+def repeat_at_rest(ev: LossEvaluator, f0: float, calls: int,
+                   context: str = "once more at the unperturbed parameters") -> tuple[float, float] | None:
+    """Call the loss ``calls`` more times at rest; the first value that differs from ``f0``.
+
+    Parameters
+    ----------
+    ev : LossEvaluator
+        At rest.
+    f0 : float
+        L(θ) from its first call.
+    calls : int
+    context : str
+        Where the calls happen, for an error message.
+
+    Returns
+    -------
+    (f0, other) or None
+        Two different values at the same θ (the loss is not deterministic), or None when all agree.
+    """
+    ev.context = context
+    for _ in range(calls):
+        again = float(np.real(ev()))
+        if again != f0 and not (math.isnan(again) and math.isnan(f0)):
+            return f0, again
+    return None
+
+
 def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: int = 8,
-                        still: Mapping[str, np.ndarray] | None = None) -> float:
+                        still: Mapping[str, np.ndarray] | None = None,
+                        scales: Mapping[str, float] | None = None) -> float:
     """σ, the standard deviation of the rounding noise in the loss values, measured.
 
-    The loss is evaluated at m + 1 points θ + i·s·v (i = −m/2 … m/2, v a
-    seeded random direction, s = 1e-6·max(1, |θ|)); the fourth differences of
+    The loss is evaluated at m + 1 points θ + (i + ½)·s·v (i = −m/2 … m/2, v a
+    seeded random direction, s = 1e-6·max(1, |θ|); θ itself is left out, since a
+    loss varying on a scale far below s would put one spike there, which looks
+    like noise to every difference order); the fourth differences of
     those values cancel the smooth part to O(s⁴) and leave the noise, whose
     level is σ = (γ₄ · mean((Δ⁴f)²))^½ with γ₄ = (4!)²/8!.  This is the
     ECnoise idea of Moré & Wild, "Estimating computational noise", SIAM J. Sci.
@@ -204,6 +267,14 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
     ``still`` (per group, a boolean array) names entries the line must not
     move: those whose move could cross a kink (ReLU), where the fourth
     differences would measure the kink instead of the noise.
+    As in ECnoise, the levels σ_k of the 3rd, 4th and 5th differences must
+    agree (within a factor 4) for σ₄ to be noise: a loss that varies on a scale
+    below s (a parameter of size 1e-8) gives differences that are its smooth
+    part, not noise, and the line is measured again with s/100 (twice at
+    most; then the smallest σ₄ seen).  Levels below 100ε·max|f| are taken as
+    they are (rounding).
+
+    ``scales`` replaces the 1 of max(1, |θ|) per group (the ``typical_scale`` option).
 
     Returns
     -------
@@ -212,41 +283,74 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
     """
     rng = _probe_rng(seed)
     base = {k: v.copy() for k, v in ev.work.items()}
-    dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6 * max(1.0, float(np.max(np.abs(v), initial=0.0)))
-            for k, v in base.items()}
+    dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6
+            * max((scales or {}).get(k, 1.0), float(np.max(np.abs(v), initial=0.0))) for k, v in base.items()}
     for k, mask in (still or {}).items():
         dirs[k] = np.where(mask, 0.0, dirs[k])
-    values = []
     ev.context = "while measuring the loss's rounding noise"
-    try:
-        for i in range(-(m // 2), m // 2 + 1):
-            if i == 0:
-                values.append(f0)
-                continue
+    seen = []
+    for shrink in (1.0, 1e-2, 1e-4):
+        values = []
+        try:
+            for i in range(-(m // 2), m // 2 + 1):
+                for k in base:
+                    ev.work[k][...] = base[k] + ((i + 0.5) * shrink) * dirs[k]
+                values.append(float(np.real(ev())))
+        except LossEvaluationError:
+            # The measurement itself will hit the same failure and report it with
+            # the entry it perturbed; here there is nothing more useful to say.
+            return 0.0
+        finally:
             for k in base:
-                ev.work[k][...] = base[k] + i * dirs[k]
-            values.append(float(np.real(ev())))
-    except LossEvaluationError:
-        # The measurement itself will hit the same failure and report it with
-        # the entry it perturbed; here there is nothing more useful to say.
-        return 0.0
-    finally:
-        for k in base:
-            ev.work[k][...] = base[k]
-    d4 = np.diff(np.asarray(values), n=4)
-    if not np.all(np.isfinite(d4)):
-        return 0.0
-    return float(np.sqrt((576.0 / 40320.0) * np.mean(d4 * d4)))
+                ev.work[k][...] = base[k]
+        F = np.asarray(values)
+        levels = {k: _noise_level(F, k) for k in (3, 4, 5)}
+        if not all(math.isfinite(v) for v in levels.values()):
+            return 0.0
+        seen.append(levels[4])
+        spread = max(levels.values()) / max(min(levels.values()), 1e-300)
+        if levels[4] <= 100 * float(np.finfo(np.float64).eps) * max(float(np.max(np.abs(F))), abs(f0)) or spread <= 4:
+            return levels[4]
+    return min(seen)
+
+
+def _noise_level(F: np.ndarray, k: int) -> float:
+    """(γ_k · mean((Δᵏf)²))^½ with γ_k = (k!)²/(2k)!: σ if the k-th differences are noise."""
+    d = np.diff(F, n=k)
+    gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
+    return float(np.sqrt(gamma * np.mean(d * d)))
 
 
 def _probe_rng(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(0 if seed is None else seed)
 
 
+#: Steps of the probe's real differences shrink by this factor while they disagree
+#: with the complex step, at most ``PROBE_SHRINKS`` times: a loss that varies on a
+#: scale far below max(1, |θ|)·ε^⅓ (a parameter of size 1e-8) needs a step below
+#: that scale before real differences mean anything.
+PROBE_SHRINK, PROBE_SHRINKS = 8.0, 7
+
+#: What a loss does when the probe fails, by how it fails (the operation class a user can look for).
+PROBE_CLASSES = {
+    "raises": "converts a complex number to a real one (float(), int(), math.* functions, .item() into math)",
+    "warns": "casts complex values to a real number or dtype (float(z) or math.* on a NumPy complex, "
+             "astype(float), writing into a real array)",
+    "real": "returns a real number: a modulus or real part (abs, np.abs, np.linalg.norm, .real, np.hypot) "
+            "drops the imaginary part",
+    "disagrees": "loses part of the imaginary perturbation on the way (abs, .real or a real cast in part of "
+                 "the loss, comparisons as in np.maximum, np.clip, np.sort, np.where on complex values)",
+    "real-part": "returns a different real part for a tiny imaginary perturbation (a loss that is not "
+                 "deterministic, or one that mixes real and imaginary parts)",
+    "non-finite": "returns a non-finite value for complex input",
+}
+
+
 def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name: str, *,
                           f0: float, eps: float, seed: int | None = 0,
                           evaluator: LossEvaluator | None = None,
                           complex_evaluator: LossEvaluator | None = None,
+                          loss_noise: float = 0.0, strict: bool = False, scale: float = 1.0,
                           still: np.ndarray | None = None) -> tuple[bool, str]:
     """Check that a loss carries a complex perturbation of one group faithfully.
 
@@ -255,6 +359,13 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     real part must reproduce L(θ), and no ``ComplexWarning`` may be raised.
     A loss that calls ``float()``, ``abs``, ``.real``, ``np.maximum``,
     ``np.clip`` or casts to a real dtype fails one of these.
+
+    The real differences decide only where they can: at a step h they are
+    trusted to their round-off 10κε(|f₊| + |f₋|)/h, and while they disagree the
+    step shrinks (by ``PROBE_SHRINK``, at most ``PROBE_SHRINKS`` times, as long
+    as that round-off stays below 1e-3 of the derivatives compared), since
+    real differences at a step larger than the scale the loss varies on are no
+    evidence against the complex step.
 
     Parameters
     ----------
@@ -270,6 +381,15 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         Seed of the random directions.
     evaluator, complex_evaluator : LossEvaluator, optional
         Real and complex evaluators to reuse (their call counts include the probe).
+    loss_noise : float
+        σ, the measured noise of the loss values: the real part may differ by 8σ and the real
+        differences are trusted to 10·(κε(|f₊| + |f₋|) + 2σ)/h.
+    strict : bool
+        Re-raise an error of the loss under complex input unless it is a complex-to-real
+        conversion (TypeError, ComplexWarning): for an explicit complex step, a loss that fails
+        for another reason should say so, not be called unsafe.
+    scale : float
+        The typical scale of the group (the first real step is ε^⅓·max(scale, |θ|)).
     still : ndarray of bool, optional
         Entries the directions leave at rest (those near a kink, where real
         differences and the complex step legitimately disagree).
@@ -278,7 +398,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     -------
     ok : bool
     reason : str
-        Why the probe failed ('' when it passed).
+        Why the probe failed, naming the operation class (``PROBE_CLASSES``); '' when it passed.
     """
     rng = _probe_rng(seed)
     x = np.asarray(params[name], dtype=np.float64)
@@ -287,7 +407,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     cev = complex_evaluator if complex_evaluator is not None else LossEvaluator(loss, params, complex_mode=True)
     rev = evaluator if evaluator is not None else LossEvaluator(loss, params)
     cev.context = rev.context = f"while probing whether the loss carries a complex step in {name!r}"
-    h = max(1.0, float(np.max(np.abs(x)))) * eps ** (1 / 3)
+    h0 = max(scale, float(np.max(np.abs(x)))) * eps ** (1 / 3)
     for _ in range(2):
         v = rng.standard_normal(x.shape)
         if still is not None:
@@ -300,16 +420,36 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
                 out = cev()
         except (LossEvaluationError, InvalidArgument) as exc:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
+            if isinstance(cause, np.exceptions.ComplexWarning):
+                return False, f"the loss {PROBE_CLASSES['warns']} ({type(cause).__name__}: {cause})"
+            if isinstance(cause, TypeError):
+                return False, f"the loss {PROBE_CLASSES['raises']} ({type(cause).__name__}: {cause})"
+            if strict:
+                raise
             return False, f"the loss does not accept complex input ({type(cause).__name__}: {cause})"
         finally:
             cev.work[name][...] = x
         if np.asarray(out).dtype.kind != "c":
-            return False, "the loss returned a real number for complex input (the imaginary part was dropped)"
+            return False, f"the loss {PROBE_CLASSES['real']}"
         if not np.isfinite(out):
-            return False, "the loss returned a non-finite value for complex input"
+            return False, f"the loss {PROBE_CLASSES['non-finite']}"
         dc = float(np.imag(out)) / COMPLEX_STEP
-        if abs(float(np.real(out)) - f0) > 1e3 * eps * max(1.0, abs(f0)):
-            return False, "the real part of the loss changed under a complex perturbation"
+        if abs(float(np.real(out)) - f0) > max(1e3 * eps * max(1.0, abs(f0)), 8 * loss_noise):
+            return False, (f"the loss {PROBE_CLASSES['real-part']}: {float(np.real(out))!r} instead of {f0!r}")
+        agree, dr = _real_differences_agree(rev, name, x, v, dc, h0, eps, loss_noise)
+        if dr is None:
+            return False, "the loss is not finite near the parameters"
+        if not agree:
+            return False, (f"the loss {PROBE_CLASSES['disagrees']}: the complex-step directional derivative "
+                           f"{dc:.6g} disagrees with real differences {dr:.6g}")
+    return True, ""
+
+
+def _real_differences_agree(rev: LossEvaluator, name: str, x: np.ndarray, v: np.ndarray, dc: float,
+                            h: float, eps: float, loss_noise: float) -> tuple[bool, float | None]:
+    """Whether central differences along v agree with ``dc`` at some step they resolve; (agree, last value)."""
+    dr = math.nan
+    for _ in range(PROBE_SHRINKS + 1):
         # rev's copy of this group equals x at rest, as cev's does.
         try:
             rev.work[name][...] = x + h * v
@@ -320,9 +460,11 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
             rev.work[name][...] = x
         dr = (fp - fm) / (2 * h)
         if not math.isfinite(dr):
-            return False, "the loss is not finite near the parameters"
-        tol = 1e-4 * (abs(dr) + abs(dc)) + 10 * ROUNDOFF_FACTOR * eps * (abs(fp) + abs(fm)) / h
-        if abs(dc - dr) > tol:
-            return False, (f"the complex-step directional derivative {dc:.6g} disagrees with real differences "
-                           f"{dr:.6g} (the loss drops part of the imaginary perturbation)")
-    return True, ""
+            return False, None
+        level = 10 * (ROUNDOFF_FACTOR * eps * (abs(fp) + abs(fm)) + 2 * loss_noise)
+        if abs(dc - dr) <= 1e-4 * (abs(dr) + abs(dc)) + level / h:
+            return True, dr
+        h /= PROBE_SHRINK
+        if level / h > 1e-3 * max(abs(dc), abs(dr)):
+            break  # smaller steps resolve nothing more
+    return False, dr

@@ -14,7 +14,7 @@ central      D(h) = (f(θ+h) − f(θ−h))/2h      |D(2h) − D(h)|/3 + κε·m
 central4     (4D(h) − D(2h))/3 (5-point)      |D(2h) − D(h)|/3 + 1.5κε·max|F|/h     4
 richardson   two Richardson levels over       |R₂ − R₁| + 2κε·max|F|/(h/4)          6
              D(h), D(h/2), D(h/4)
-complex      Im f(θ + i·h)/h, h = 1e-20       κε·|value|                            1
+complex      Im f(θ + i·h)/h, h = 1e-20       max(κε, 2σ/|f(θ)|)·|value|            1
 ============ ================================ ===================================== =====================
 
 where κε·max|F| is raised to 2σ when the measured noise σ of the loss values
@@ -191,7 +191,10 @@ def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
     kappa = ROUNDOFF_FACTOR * eps
     values, truncation = rule.combine(D, h)
     if rule.exponent is None:
-        return values, truncation + rule.roundoff * kappa * np.abs(values)
+        # No subtraction: the value is as accurate as the loss, relatively;
+        # noise σ in the loss (relative σ/|L|) carries into it the same way.
+        relative = max(kappa, LOSS_NOISE_FACTOR * loss_noise / abs(f0)) if f0 != 0 and np.isfinite(f0) else kappa
+        return values, truncation + rule.roundoff * relative * np.abs(values)
     big = _magnitude(D, f0, kappa, loss_noise)
     if rule.uses_f0:
         big = np.maximum(big, abs(f0))

@@ -255,7 +255,7 @@ class StructuredEngine:
         f0, precision, eps = loss_at_rest(ev)
         if not math.isfinite(f0):
             return generic.gradient(method, seed=seed, progress=progress)
-        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still) if method != "complex" else 0.0
+        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still)
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)

@@ -48,8 +48,10 @@ h2 { font-size: 1.2rem; margin-top: 2rem; } h3 { font-size: 1rem; }
 #verdict { border-radius: 8px; padding: 0.9rem 1.1rem; margin-bottom: 1rem; }
 #verdict.pass { background: #e3f4e3; border-left: 8px solid #2e7d32; }
 #verdict.fail { background: #fde4e4; border-left: 8px solid #c62828; }
+#verdict.undecided { background: #fff3cd; border-left: 8px solid #b07d00; }
 #verdict .big { font-size: 2.2rem; font-weight: 800; letter-spacing: 0.04em; margin: 0; line-height: 1.1; }
 #verdict.pass .big { color: #1b5e20; } #verdict.fail .big { color: #b71c1c; }
+#verdict.undecided .big { color: #7a5200; }
 #verdict p { margin: 0.35rem 0; font-size: 1.05rem; }
 .details { color: #555; font-size: 0.92rem; }
 .scroll { overflow-x: auto; max-width: 100%; margin: 0.6rem 0 1.2rem; border: 1px solid #ddd; }
@@ -75,6 +77,8 @@ pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; font-size: 0.82rem
 code { background: #f6f6f6; padding: 0.1em 0.3em; }
 .note { color: #555; font-size: 0.9rem; }
 details summary { cursor: pointer; font-weight: 600; margin: 0.6rem 0; }
+tr.undecided td { background: #fff3cd; }
+table.verdicts tr.undecided td:last-child { background: #ffe8a3; color: #7a5200; }
 """
 
 
@@ -93,15 +97,16 @@ def _svg(svg: str, alt: str, caption: str) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str], verdict_col: int | None = -1) -> str:
-    """An HTML table in its own scrolling box; rows whose verdict column says FAIL get class "fail"."""
+    """An HTML table in its own scrolling box; rows whose verdict column says FAIL get class "fail",
+    inconclusive ones "undecided"."""
     e = html.escape
-    cls = ' class="verdicts"' if verdict_col is not None else ""
-    out = [f'<div class="scroll" tabindex="0"><table{cls}>',
+    table_cls = ' class="verdicts"' if verdict_col is not None else ""
+    out = [f'<div class="scroll" tabindex="0"><table{table_cls}>',
            "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>", "<tbody>"]
     for row in rows:
-        failing = verdict_col is not None and row[verdict_col] == "FAIL"
+        row_cls = None if verdict_col is None else {"FAIL": "fail", "inconclusive": "undecided"}.get(row[verdict_col])
         cells = "".join(f"<td>{e(str(c))}</td>" for c in row)
-        out.append(('<tr class="fail">' if failing else "<tr>") + cells + "</tr>")
+        out.append((f'<tr class="{row_cls}">' if row_cls else "<tr>") + cells + "</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out)
 
@@ -110,9 +115,12 @@ def _verdict(report: NetworkReport) -> list[str]:
     """The opening box: the verdict, the title and, on failure, the first failing link and probable causes."""
     e = html.escape
     n_checks = sum(len(layer.rows()) for layer in report.layers)
-    parts = [f'<section id="verdict" class="{"pass" if report.passed else "fail"}">',
-             f'<p class="big">{"PASSED" if report.passed else "FAILED"}</p>',
+    cls = {"passed": "pass", "failed": "fail", "inconclusive": "undecided"}[report.verdict]
+    parts = [f'<section id="verdict" class="{cls}">', f'<p class="big">{report.verdict.upper()}</p>',
              f"<h1>{e(report.title)}</h1>"]
+    if report.verdict == "inconclusive":
+        parts += [f'<p class="cause"><strong>Inconclusive</strong> ({e(r.name)}): '
+                  f'{e(r.inconclusive_reason or "")}</p>' for r in report.inconclusive_results]
     first = first_failure_text(report)
     if first is not None:
         parts.append(f'<p id="first-failure">{e(first[0].upper() + first[1:])}.</p>')
@@ -247,7 +255,7 @@ def render_html(report: NetworkReport) -> str:
         The page, ending with a newline.
     """
     e = html.escape
-    verdict = "PASSED" if report.passed else "FAILED"
+    verdict = report.verdict.upper()
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

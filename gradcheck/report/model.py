@@ -86,7 +86,12 @@ class CheckReport:
     @property
     def inconclusive_groups(self) -> list[str]:
         """Names of the groups the check could not decide, in order."""
-        return [g.name for g in self._results() if g.verdict == "inconclusive"]
+        return [g.name for g in self.inconclusive_results]
+
+    @property
+    def inconclusive_results(self) -> list[GroupResult]:
+        """The results the check could not decide (each with its ``inconclusive_reason``), in order."""
+        return [g for g in self._results() if g.verdict == "inconclusive"]
 
     @property
     def verdict(self) -> str:
@@ -140,7 +145,9 @@ class CheckReport:
             "created": self.created,
             "title": self.title,
             "passed": self.passed,
+            "verdict": self.verdict,
             "failed_groups": self.failed_groups,
+            "inconclusive_groups": self.inconclusive_groups,
             "config": self.config,
             "environment": environment(),
             "loss_value": self.loss_value,
@@ -258,7 +265,8 @@ class LayerResult:
         for k in self.KINDS:
             r = getattr(self, k)
             d[k] = None if r is None else {
-                "name": r.name, "passed": r.passed, "max_abs_error": r.max_abs_error,
+                "name": r.name, "passed": r.passed, "verdict": r.verdict,
+                "inconclusive_reason": r.inconclusive_reason, "max_abs_error": r.max_abs_error,
                 "max_rel_error": r.max_rel_error, "norm_rel_error": r.norm_rel_error,
                 "n_mismatched": r.n_mismatched, "n_entries": r.n_entries,
                 "worst_index": None if r.worst_index is None else list(r.worst_index)}
@@ -305,12 +313,12 @@ class NetworkReport(CheckReport):
         Backpropagation runs from the output layer down, and an error in δ_l
         spreads to every layer below it, so the first failing row met going
         from layer L down to 1 (δ before the weight and bias rows) is where
-        the chain breaks.
+        the chain breaks.  Inconclusive rows are not failures: they locate nothing.
         """
         for layer in reversed(self.layers):
             for kind in self.BACKPROP_ORDER:
                 r = getattr(layer, kind)
-                if r is not None and not r.passed:
+                if r is not None and r.verdict == "failed":
                     return layer.layer, kind
         return None
 

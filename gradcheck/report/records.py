@@ -151,6 +151,7 @@ class GroupResult:
         """A JSON-serialisable dict (non-finite floats become strings)."""
         d = asdict(self)
         del d["analytic"], d["numerical"], d["tolerance"]
+        d["verdict"] = self.verdict
         d["shape"] = list(self.shape)
         d["worst_index"] = None if self.worst_index is None else list(self.worst_index)
         for m in d["worst"]:

@@ -28,6 +28,7 @@ from .text import (
     layer_rows,
     plural,
     row_label,
+    verdict_phrase,
 )
 
 if TYPE_CHECKING:
@@ -95,10 +96,10 @@ def verdict_lines(report: NetworkReport, width: int, elapsed: float | None = Non
     Returns
     -------
     list of str
-        The first line starts ``gradcheck <title>: PASSED`` (or ``FAILED (…)``).
+        The first line starts ``gradcheck <title>: PASSED`` (or ``FAILED (…)``, ``INCONCLUSIVE (…)``).
     """
     failed = report.failed_groups or report.failed_rows
-    head = f"gradcheck {report.title}: " + ("PASSED" if report.passed else f"FAILED ({', '.join(failed)})")
+    head = f"gradcheck {report.title}: {verdict_phrase(report, failed)}"
     first = first_failure_text(report)
     if first is None and report.layers and report.layers[0].delta is not None:
         head += " — every delta formula confirmed"

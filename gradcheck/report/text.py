@@ -22,9 +22,9 @@ from .records import GroupResult
 if TYPE_CHECKING:
     from .model import CheckReport, LayerResult, NetworkReport
 
-__all__ = ["GROUP_HEADERS", "ENTRY_HEADERS", "LAYER_HEADERS", "group_rows", "entry_rows", "layer_rows",
-           "row_label", "summary_line", "network_summary_line", "render_check", "render_network", "plural",
-           "worst_ratio", "first_failure_text"]
+__all__ = ["GROUP_HEADERS", "ENTRY_HEADERS", "LAYER_HEADERS", "VERDICT_CELL", "group_rows", "entry_rows",
+           "layer_rows", "row_label", "summary_line", "network_summary_line", "render_check", "render_network",
+           "plural", "worst_ratio", "first_failure_text", "verdict_phrase"]
 
 # "worst entry" is the entry with the largest error/tolerance ratio (see GroupResult.worst_index), so the
 # columns say so: that ratio, then where it is.
@@ -69,12 +69,16 @@ def _table(rows: list[list[Any]], headers: list[str], fmt: str) -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
+#: The verdict cell of a table row.
+VERDICT_CELL = {"passed": "ok", "failed": "FAIL", "inconclusive": "inconclusive"}
+
+
 def group_rows(groups: list[GroupResult]) -> list[list[str]]:
-    """One row of cells under ``GROUP_HEADERS`` per group; the last cell is ``"ok"`` or ``"FAIL"``."""
+    """One row of cells under ``GROUP_HEADERS`` per group; the last cell is from ``VERDICT_CELL``."""
     return [[g.name, "×".join(map(str, g.shape)) or "scalar", g.method, f"{g.n_mismatched}/{g.n_entries}",
              _fmt(g.max_abs_error), _fmt(g.max_rel_error), _ratio(g), _idx(g.worst_index),
              _fmt(g.worst_analytic), _fmt(g.worst_numerical), _fmt(g.worst_tolerance),
-             "ok" if g.passed else "FAIL"] for g in groups]
+             VERDICT_CELL[g.verdict]] for g in groups]
 
 
 def entry_rows(group: GroupResult) -> list[list[str]]:
@@ -113,14 +117,32 @@ def layer_rows(layers: list[LayerResult]) -> list[list[str]]:
             what, how = row_label(kind, r, layer.layer)
             rows.append([str(layer.layer), what, how, f"{r.n_mismatched}/{r.n_entries}",
                          _fmt(r.max_abs_error), _fmt(r.max_rel_error), _ratio(r), _idx(r.worst_index),
-                         "ok" if r.passed else "FAIL"])
+                         VERDICT_CELL[r.verdict]])
     return rows
 
 
+def verdict_phrase(report: CheckReport, failed: list[str]) -> str:
+    """``PASSED``, ``FAILED (…)`` naming what failed, or ``INCONCLUSIVE (…: reason)``.
+
+    ``failed`` names what did not pass (groups, or per-layer rows).
+    """
+    undecided = report.inconclusive_results
+    wrong = [name for name in failed if name not in {g.name for g in undecided}]
+    if report.verdict == "passed":
+        return "PASSED"
+    if report.verdict == "failed":
+        return f"FAILED ({', '.join(wrong or failed)})" + (
+            f", inconclusive ({', '.join(g.name for g in undecided)})" if undecided else "")
+    return f"INCONCLUSIVE ({', '.join(g.name for g in undecided)}: {undecided[0].inconclusive_reason})"
+
+
 def summary_line(report: CheckReport, failed: list[str]) -> str:
-    """The verdict, the size of the check and its cost in one line; ``failed`` names what failed."""
+    """The verdict, the size of the check and its cost in one line.
+
+    ``failed`` names what did not pass; an inconclusive verdict adds the first undecided result's reason.
+    """
     n = sum(g.n_entries for g in report.groups)
-    verdict = "PASSED" if report.passed else f"FAILED ({', '.join(failed)})"
+    verdict = verdict_phrase(report, failed)
     methods = sorted({g.method for g in report.groups})
     return (f"gradcheck {report.title}: {verdict} — {plural(len(report.groups), 'group')}, "
             f"{plural(n, 'entry', 'entries')}, method {report.method} ({', '.join(methods)}), "
@@ -156,7 +178,11 @@ def render_check(report: CheckReport, fmt: str) -> str:
                  f"\n{'- ' if md else ''}probable cause ({d.cause}): {d.message}" for d in report.diagnoses), "",
              _table(group_rows(report.groups), GROUP_HEADERS, fmt)]
     for g in report.groups:
-        if not g.passed:
+        if g.verdict == "inconclusive":
+            parts += ["", ("## " if md else "") + f"{g.name}: inconclusive — {g.inconclusive_reason}"]
+            if g.worst:
+                parts.append(_table(entry_rows(g), ENTRY_HEADERS, fmt))
+        elif not g.passed:
             parts += ["", ("## " if md else "") + f"{g.name}: {g.n_mismatched} of "
                       f"{plural(g.n_entries, 'entry', 'entries')} outside tolerance (worst first)"]
             if g.worst:
@@ -178,8 +204,9 @@ def render_network(report: NetworkReport, fmt: str) -> str:
     details = []
     for l, kind, r in failing:
         what, how = row_label(kind, r, l)
-        details += ["", ("### " if md else "") + f"layer {l}, {what} ({how}): "
-                    f"{r.n_mismatched} of {plural(r.n_entries, 'entry', 'entries')} outside tolerance"]
+        outcome = (f"inconclusive — {r.inconclusive_reason}" if r.verdict == "inconclusive"
+                   else f"{r.n_mismatched} of {plural(r.n_entries, 'entry', 'entries')} outside tolerance")
+        details += ["", ("### " if md else "") + f"layer {l}, {what} ({how}): {outcome}"]
         if r.worst:
             details.append(_table(entry_rows(r), ENTRY_HEADERS, fmt))
     taylor = []

@@ -22,11 +22,12 @@ import numpy as np
 from ..errors import GradcheckWarning
 from ..numerical.engine import Engine, LossEngine, NumericalGradient
 from ..numerical.evaluator import LossEvaluator, loss_at_rest
-from ..numerical.rules import RULES, apply_rule
+from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, RULES, apply_rule
 from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
 from .options import CheckOptions
+from .resolution import RESOLUTION, LossResolution, gradient_scale
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
 __all__ = ["Measured", "run_check", "flagged_entries"]
@@ -110,14 +111,19 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     notes = list(ng.notes)
     n_evals = ng.n_evaluations
     eps = float(np.finfo(ng.precision).eps)
-    values, errors, used = dict(ng.values), dict(ng.errors), dict(ng.methods)
+    values, errors, used, steps = dict(ng.values), dict(ng.errors), dict(ng.methods), dict(ng.steps)
     confirm, flagged = {}, {}
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
         if rule:
-            idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
-                                  tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise)
+            # Flag complex-step entries by its precision alone, without the
+            # loss-noise term: Richardson resolves noise near an exact fit
+            # (tiny σ in absolute terms) that the relative term overstates.
+            err = RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(values[name]) \
+                if rule == "richardson" else errors[name]
+            idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
+                                  tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True)
             if idx.size:
                 confirm[name], flagged[name] = rule, idx
     n_entries = sum(np.size(p) for p in params.values())
@@ -125,11 +131,19 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     done = 0
     for name, idx in flagged.items():
         sub = (lambda d, _t, _o=done: progress(n_entries + _o + d, n_entries + n_flagged)) if progress else None
-        rv, re, _, n = engine.remeasure(confirm[name], name, idx, f0=ng.loss_value, eps=eps,
-                                        loss_noise=ng.loss_noise, progress=sub)
+        rv, re, rs, n = engine.remeasure(confirm[name], name, idx, f0=ng.loss_value, eps=eps,
+                                         loss_noise=ng.loss_noise, progress=sub)
         done += idx.size
-        values[name], errors[name] = values[name].copy(), errors[name].copy()
-        values[name].flat[idx], errors[name].flat[idx] = rv, re
+        values[name], errors[name], steps[name] = values[name].copy(), errors[name].copy(), steps[name].copy()
+        if confirm[name] == "richardson":
+            # Real differences whose own error estimate exceeds the resolution
+            # bound are no evidence against the complex step the probe
+            # verified: such entries keep the complex step's value.
+            bound = RESOLUTION * gradient_scale(np.asarray(grads[name], np.float64), values[name],
+                                                errors[name], tol.safety)
+            keep = tol.safety * re > bound
+            idx, rv, re, rs = idx[~keep], rv[~keep], re[~keep], rs[~keep]
+        values[name].flat[idx], errors[name].flat[idx], steps[name].flat[idx] = rv, re, rs
         n_evals += n
         if confirm[name] == "richardson":
             # An entry fails under auto only if real arithmetic confirms the
@@ -148,22 +162,63 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
         notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
                      f"entr{'y' if completed == 1 else 'ies'} that round-off alone could not clear; the other "
                      "entries' error estimates are round-off bounds (their verdict cannot change)")
+    context = LossResolution(ng.loss_value, sigma, str(ng.precision), eps, ng.nondeterministic)
     groups = [compare_group(name, grads[name], values[name], errors[name], eps_grad=dtype_eps_grad(p, ng.precision),
                             tol=tol, method=used[name], params=p, loss_value=ng.loss_value,
-                            grad_rounding=grad_rounding.get(name), loss_noise=sigma)
+                            grad_rounding=grad_rounding.get(name), loss_noise=sigma, resolution=context,
+                            roundoff=_roundoff_part(used[name], errors[name], steps[name], eps, ng.loss_value,
+                                                    sigma))
               for name, p in params.items()]
+    if ng.nondeterministic is not None and _beyond_rounding(ng.nondeterministic, eps):
+        # Loss values that change between calls can make any difference (a
+        # disagreement is no evidence of a wrong gradient) and any agreement
+        # (dropout that happens to keep an entry): only a group whose every
+        # estimate, noise included, stays within the bound keeps its verdict
+        # (the complex step of a loss with additive noise, which it does not see).
+        for g in groups:
+            e = errors[g.name]
+            bound = RESOLUTION * gradient_scale(np.asarray(grads[g.name], np.float64), values[g.name], e, tol.safety)
+            resolved = bool(np.all(tol.safety * e <= bound))
+            if g.inconclusive_reason is None and not resolved:
+                g.passed = False
+                g.inconclusive_reason = (f"{context.limit()}: {g.n_mismatched} of {g.n_entries} entries disagree "
+                                         f"and {int(np.count_nonzero(tol.safety * e > bound))} have error estimates "
+                                         f"above the resolution bound {bound:.2g}; values that change between calls "
+                                         "make either verdict unreliable")
     eps_eff = gradient_epsilon(0.0, ng.loss_value, sigma, tol.grad_factor)
-    if tol.grad_factor * eps_eff > tol.rtol:
-        notes.append(f"the loss's measured rounding noise is {sigma:.2g} (σ/|L| = "
-                     f"{sigma / abs(ng.loss_value) if ng.loss_value else math.inf:.2g}, "
-                     "as near an exact fit, where a − y rounds at the scale of a): analytic gradients are trusted "
-                     f"to {tol.grad_factor * eps_eff:.2g} relative, not to rtol = {tol.rtol:.2g}")
+    if tol.grad_factor * eps_eff > tol.rtol and not any(g.verdict == "inconclusive" for g in groups):
+        notes.append(f"the loss's measured noise is {sigma:.2g} (σ/|L| = "
+                     f"{sigma / abs(ng.loss_value) if ng.loss_value else math.inf:.2g}; near an exact fit a − y "
+                     "rounds at the scale of a, and the analytic gradient loses as much): analytic gradients are "
+                     f"trusted to {tol.grad_factor * eps_eff:.2g} relative, not to rtol = {tol.rtol:.2g}")
     return groups, n_evals, notes, values, errors
+
+
+def _beyond_rounding(values: tuple[float, float], eps: float) -> bool:
+    """Two loss values at the same θ differ by more than rounding (8ε of their size)."""
+    a, b = values
+    return not (math.isfinite(a) and math.isfinite(b)) or abs(a - b) > ROUNDOFF_FACTOR * eps * max(abs(a), abs(b))
+
+
+def _roundoff_part(method: str, errors: np.ndarray, steps: np.ndarray, eps: float, loss_value: float,
+                   sigma: float) -> np.ndarray | None:
+    """The round-off and noise part of each error estimate (the rest is truncation); None if unknown.
+
+    Entries measured by the complex step (step ``COMPLEX_STEP``) have no truncation part.
+    """
+    rule = RULES.get(method.split("+")[-1])
+    if rule is None or rule.exponent is None:
+        return None if rule is None else np.asarray(errors, np.float64)
+    L = abs(loss_value) if math.isfinite(loss_value) else 0.0
+    h = np.asarray(steps, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part = rule.roundoff * max(ROUNDOFF_FACTOR * eps * L, LOSS_NOISE_FACTOR * sigma) / h
+    return np.where(h <= COMPLEX_STEP, errors, part)
 
 
 def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
                     loss_value: float, p: np.ndarray, grad_rounding: np.ndarray | None,
-                    loss_noise: float = 0.0) -> np.ndarray:
+                    loss_noise: float = 0.0, bounded: bool = False) -> np.ndarray:
     """Flat indices of the entries whose difference exceeds the tolerance.
 
     Parameters
@@ -172,14 +227,17 @@ def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g
         Analytic gradient, numerical derivative, its error estimate, and θ.
     eps_g, tol, loss_value, grad_rounding, loss_noise
         As for :func:`gradcheck.verify.tolerance.entry_tolerance`.
+    bounded : bool
+        Cap the numerical part of the tolerance at the resolution bound (as the comparison does).
 
     Returns
     -------
     ndarray of int, shape (k,)
     """
     g = np.asarray(g, np.float64)
+    bound = RESOLUTION * gradient_scale(g, values, errors, tol.safety) if bounded else np.inf
     total, _ = entry_tolerance(g, values, errors, eps_g, tol, loss_value=loss_value, params=p,
-                               grad_rounding=grad_rounding, loss_noise=loss_noise)
+                               grad_rounding=grad_rounding, loss_noise=loss_noise, bound=bound)
     with np.errstate(invalid="ignore"):
         return np.flatnonzero(~(np.abs(g - values) <= total))
 
@@ -192,6 +250,7 @@ def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
     ev = LossEvaluator(loss, params)
     f0, precision, eps = loss_at_rest(ev)
     h = relative_step("richardson", precision)
+    typical = options.scales(list(params))
     groups = []
     for name, p in params.items():
         g = np.asarray(grads[name], dtype=np.float64)
@@ -201,7 +260,7 @@ def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str,
         for _ in range(k):
             v = rng.standard_normal(p.shape)
             # Non-finite parameters make NaN here; the comparison reports them.
-            hv = h * max(1.0, float(np.max(np.abs(x), initial=0.0)))
+            hv = h * max(typical[name], float(np.max(np.abs(x), initial=0.0)))
             F = []
             with np.errstate(invalid="ignore", over="ignore"):
                 for s in RULES["richardson"].offsets:

@@ -127,7 +127,7 @@ def diagnose_group(r: GroupResult, *, params: np.ndarray | None = None,
     -------
     Diagnosis or None
     """
-    if r.passed or r.analytic is None or r.numerical is None:
+    if r.verdict != "failed" or r.analytic is None or r.numerical is None:
         return None
     a, n = r.analytic, r.numerical
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
@@ -169,7 +169,7 @@ def _matches(g: GroupResult, h: GroupResult) -> bool:
 def _swapped(groups: Sequence[GroupResult]) -> Diagnosis | None:
     """Gradients swapped between two groups, or one group's gradient taken from another."""
     for g in groups:
-        if g.passed:
+        if g.verdict != "failed":
             continue
         for h in groups:
             if not _matches(g, h):
@@ -193,7 +193,8 @@ def diagnose_report(report: CheckReport, params: dict[str, np.ndarray] | None = 
     out = [swapped] if swapped else []
     unknown = []
     for g in report.groups:
-        if g.passed or (swapped and g.name == swapped.group):
+        # An inconclusive group has no error pattern to read: its reason says why.
+        if g.verdict != "failed" or (swapped and g.name == swapped.group):
             continue
         d = diagnose_group(g, params=None if params is None else params.get(g.name), n_samples=n_samples)
         if d is None:

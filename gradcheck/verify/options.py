@@ -12,6 +12,7 @@ the ``command`` that reproduces it).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,6 +57,9 @@ class CheckOptions:
         The network check also verifies every layer's δ and the formulas.
     diagnostics : bool
         The network check adds the Taylor test and the step-size sweep.
+    typical_scale : float or dict of str to float or None
+        The scale parameters vary on, for the steps ε^e·max(scale, |θ|) (None: 1); one number
+        for every group or one per group name.
     """
 
     method: str = "auto"
@@ -68,19 +72,21 @@ class CheckOptions:
     engine: str = "structured"
     deltas: bool = True
     diagnostics: bool = True
+    typical_scale: float | dict[str, float] | None = None
 
     @classmethod
     def build(cls, *, method: Any = "auto", rtol: Any = Tolerance.rtol, atol: Any = Tolerance.atol,
               safety: Any = Tolerance.safety, seed: Any = 0, n_directions: Any = 4, progress: Any = None,
               title: Any = "gradient check", executor: Any = None, vectorized: Any = False,
               memory_budget: Any = DEFAULT_MEMORY_BUDGET, engine: Any = "structured", deltas: Any = True,
-              diagnostics: Any = True) -> CheckOptions:
+              diagnostics: Any = True, typical_scale: Any = None) -> CheckOptions:
         """Validate the keyword options of a public entry point.
 
         Parameters
         ----------
         method, rtol, atol, safety, seed, n_directions, progress, title, executor, vectorized, memory_budget
-            As for :func:`gradcheck.check_params`.
+        typical_scale
+            As for :func:`gradcheck.check_params` (the group names are checked there).
         engine, deltas, diagnostics
             As for :func:`gradcheck.check_network`.
 
@@ -120,7 +126,24 @@ class CheckOptions:
         return cls(method=method, tolerance=Tolerance(rtol=float(rtol), atol=float(atol), safety=float(safety)),
                    seed=None if seed is None else int(seed), n_directions=int(n_directions), run=run,
                    progress=progress, title=title, engine=engine, deltas=bool(deltas),
-                   diagnostics=bool(diagnostics))
+                   diagnostics=bool(diagnostics), typical_scale=_typical_scale(typical_scale))
+
+    def scales(self, names: list[str]) -> dict[str, float]:
+        """The typical scale of every group in ``names`` (1 where none was given).
+
+        Raises
+        ------
+        InvalidArgument
+            ``typical_scale`` names a group that is not among ``names``.
+        """
+        t = self.typical_scale
+        if isinstance(t, dict):
+            unknown = sorted(set(t) - set(names))
+            if unknown:
+                raise InvalidArgument(f"typical_scale: no parameter group {unknown[0]!r}; expected keys from "
+                                      f"{names}")
+            return {k: t.get(k, 1.0) for k in names}
+        return {k: 1.0 if t is None else t for k in names}
 
     def config(self, measured: NumericalGradient | None = None,
                network: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -143,6 +166,8 @@ class CheckOptions:
         config: dict[str, Any] = {"method": self.method, "tolerance": asdict(self.tolerance), "seed": self.seed}
         if self.method == "directional":
             config["n_directions"] = self.n_directions
+        if self.typical_scale is not None:
+            config["typical_scale"] = self.typical_scale
         if measured is not None:
             config["steps"] = {name: _step_summary(s) for name, s in measured.steps.items()}
             config["precision"] = str(measured.precision)
@@ -151,6 +176,22 @@ class CheckOptions:
             if self.diagnostics:
                 config["diagnostics"] = True
         return config
+
+
+def _typical_scale(value: Any) -> float | dict[str, float] | None:
+    """``typical_scale`` validated: None, a positive finite number, or a mapping of group names to one."""
+    def number(v: Any, where: str) -> float:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(v) or v <= 0:
+            raise InvalidArgument(f"{where}: expected a positive finite number (the scale the parameters vary on, "
+                                  f"e.g. 1e-8), got {describe(v)}")
+        return float(v)
+
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): number(v, f"typical_scale[{k!r}]") for k, v in value.items()}
+    return number(value, "typical_scale")
 
 
 def _step_summary(steps: np.ndarray) -> dict[str, float] | None:

@@ -31,7 +31,8 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
                  n_directions: int = 4, grad_rounding: Mapping[str, Any] | None = None,
                  progress: Progress | None = None, title: str = "gradient check",
                  executor: Executor | None = None, vectorized: bool = False,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> CheckReport:
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 typical_scale: float | Mapping[str, float] | None = None) -> CheckReport:
     """Check analytic gradients of any loss against numerical derivatives.
 
     Parameters
@@ -80,6 +81,11 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         :func:`gradcheck.numerical.gradient.numerical_gradient`).
     memory_budget : int
         Bytes of extra memory for stacked parameter copies (default 256 MB).
+    typical_scale : float or mapping of str to float, optional
+        The scale the parameters vary on, for all groups or per group name (default 1): the
+        difference rules step by ε^e·max(typical_scale, |θ|), the complex-step probe and the noise
+        measurement likewise.  Give it for parameters that matter on scales far below 1 (a width of
+        1e-8: the default step of ~6e-6 would step over everything the loss does).
 
     Returns
     -------
@@ -107,13 +113,15 @@ def check_params(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mappin
         raise InvalidArgument(f"loss: expected a callable loss(params) -> scalar, got {describe(loss)}")
     options = CheckOptions.build(method=method, rtol=rtol, atol=atol, safety=safety, seed=seed,
                                  n_directions=n_directions, progress=progress, title=title, executor=executor,
-                                 vectorized=vectorized, memory_budget=memory_budget)
+                                 vectorized=vectorized, memory_budget=memory_budget, typical_scale=typical_scale)
     params = check_params_mapping(params)
+    scales = options.scales(list(params))
     grads = check_grads_mapping(grads, params)
     rounding = {} if grad_rounding is None else \
         {k: np.abs(v) for k, v in check_grads_mapping(grad_rounding, params, "grad_rounding").items()}
     report = run_check(loss, params, grads, options, grad_rounding=rounding,
-                       engine=LossEngine(loss, params, options.run, lazy_truncation=True)).report
+                       engine=LossEngine(loss, params, options.run, lazy_truncation=True,
+                                         typical_scale=scales)).report
     # check_network diagnoses its own report (per layer); only here is this one kept.
     report.diagnoses = diagnose_report(report, params)
     return report

@@ -3,7 +3,8 @@
 Each entry i of a group gets its own tolerance, derived from how accurate the
 numerical derivative n_i is known to be rather than from one fixed rtol:
 
-    tol_i = safety · est_i                               error estimate of the numerical method
+    tol_i = min(safety · est_i, B)                       error estimate of the numerical method, at most
+                                                         the resolution bound B (:mod:`~gradcheck.verify.resolution`)
           + rtol · max(|g_i|, |n_i|)                     small relative term
           + c_g · ε_g · (|g_i| + G + |L| / max(1, |θ_i|))  rounding of the analytic gradient
           + s_i                                          rounding bound of the analytic gradient, if known
@@ -48,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..report.records import GroupResult, Mismatch
+from .resolution import RESOLUTION, LossResolution, gradient_scale, undecided_reason
 
 __all__ = ["Tolerance", "compare_group", "entry_tolerance", "gradient_epsilon",
            "dtype_eps_grad", "NOISE_TRUST_CAP"]
@@ -107,10 +109,12 @@ def gradient_epsilon(eps_grad: float, loss_value: float, loss_noise: float, grad
 def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
                     eps_grad: float, tol: Tolerance, *, loss_value: float = 0.0,
                     params: np.ndarray | None = None, grad_rounding: np.ndarray | None = None,
-                    loss_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                    loss_noise: float = 0.0, bound: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Per-entry tolerance tol_i and its absolute part abs_i; shapes of the inputs.
 
-    ``grad_rounding`` is s_i, ``loss_noise`` σ, the measured rounding noise of the loss values.
+    ``grad_rounding`` is s_i, ``loss_noise`` σ, the measured rounding noise of the loss values;
+    ``bound`` caps the numerical method's part safety·est_i (the resolution bound B of
+    :mod:`gradcheck.verify.resolution`).
     """
     finite_n = np.abs(numerical[np.isfinite(numerical)])
     G = float(finite_n.max()) if finite_n.size else 0.0
@@ -122,8 +126,9 @@ def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarr
     L = abs(loss_value) if np.isfinite(loss_value) else 0.0
     theta = 1.0 if params is None else np.maximum(1.0, np.abs(np.asarray(params, dtype=np.float64)))
     with np.errstate(invalid="ignore", over="ignore"):
-        abs_tol = (tol.safety * error + tol.grad_factor * eps_grad * (np.abs(analytic) + G + L / theta)
-                   + tol.atol + (0.0 if grad_rounding is None else grad_rounding))
+        abs_tol = (np.minimum(tol.safety * error, bound)
+                   + tol.grad_factor * eps_grad * (np.abs(analytic) + G + L / theta) + tol.atol
+                   + (0.0 if grad_rounding is None else grad_rounding))
         total = abs_tol + rtol * np.maximum(np.abs(analytic), np.abs(numerical))
     return total, abs_tol
 
@@ -131,7 +136,8 @@ def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarr
 def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
                   *, eps_grad: float, tol: Tolerance = Tolerance(), method: str = "",
                   params: np.ndarray | None = None, loss_value: float = 0.0,
-                  grad_rounding: np.ndarray | None = None, loss_noise: float = 0.0, n_worst: int = 5) -> GroupResult:
+                  grad_rounding: np.ndarray | None = None, loss_noise: float = 0.0, n_worst: int = 5,
+                  resolution: LossResolution | None = None, roundoff: np.ndarray | None = None) -> GroupResult:
     """Compare one group's analytic gradient with its numerical derivative.
 
     Parameters
@@ -155,6 +161,13 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         σ, the measured rounding noise of the loss values (0: not measured).
     n_worst : int
         How many entries to keep in ``worst``.
+    resolution : LossResolution, optional
+        Apply the resolution bound of :mod:`gradcheck.verify.resolution`: safety·est_i is capped at
+        B, and a group whose only disagreements lie between the capped and the uncapped tolerance is
+        inconclusive, its reason naming what limits the loss's resolution.
+    roundoff : ndarray, optional
+        The round-off and noise part of ``error`` (the rest is truncation), to say which limits an
+        undecided entry.
 
     Returns
     -------
@@ -177,14 +190,19 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         _nonfinite_note("the analytic gradient", a),
         _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n),
     ) if m]
+    scale = gradient_scale(a, n, e, tol.safety)
+    bound = RESOLUTION * scale if resolution is not None else np.inf
     total, abs_tol = entry_tolerance(a, n, e, eps_grad, tol, loss_value=loss_value, params=params,
-                                     grad_rounding=grad_rounding, loss_noise=loss_noise)
+                                     grad_rounding=grad_rounding, loss_noise=loss_noise, bound=bound)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(a - n)
         finite = np.isfinite(a) & np.isfinite(n) & np.isfinite(total)
         if params is not None:
             finite &= np.isfinite(np.asarray(params))
         ok = finite & (diff <= total)
+        # Within the uncapped tolerance but not the capped one: only an error
+        # estimate above the bound explains the difference.
+        undecided = finite & ~ok & (diff <= total + np.maximum(tol.safety * e - bound, 0.0))
         denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), abs_tol)
         rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
         ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
@@ -214,10 +232,22 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         worst_index, failing, worst = (), 0, []
         max_abs = max_rel = norm_rel = max_est = 0.0
         worst_vals = (0.0, 0.0, 0.0)
+    reason = None
+    n_undecided = int(np.count_nonzero(undecided))
+    if n_undecided and n_undecided == failing:
+        k = np.flatnonzero(undecided.ravel())
+        worst_k = int(k[np.argmax(tol.safety * e.ravel()[k])])
+        truncation = roundoff is not None and bool(
+            e.flat[worst_k] > 2 * np.asarray(roundoff, dtype=np.float64).flat[worst_k])
+        reason = undecided_reason(n_undecided, int(size), scale, bound, float(tol.safety * e.flat[worst_k]),
+                                  truncation, method, resolution)
+    elif n_undecided:
+        notes.append(f"{n_undecided} more entr{'y' if n_undecided == 1 else 'ies'} could not be decided: their "
+                     f"numerical error estimates exceed the resolution bound {bound:.2g}")
     return GroupResult(
         name=name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(size), n_mismatched=failing,
         max_abs_error=max_abs, max_rel_error=max_rel, norm_rel_error=norm_rel, worst_index=worst_index,
         worst_analytic=worst_vals[0], worst_numerical=worst_vals[1], worst_tolerance=worst_vals[2],
         method=method, max_error_estimate=max_est, worst=worst, notes=notes, analytic=a, numerical=n,
-        tolerance=total,
+        tolerance=total, inconclusive_reason=reason,
     )

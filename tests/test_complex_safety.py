@@ -1,0 +1,90 @@
+"""The complex step only where it is safe: an explicit method='complex' runs auto's probe and refuses."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import gradcheck as gc
+from gradcheck.numerical.evaluator import PROBE_CLASSES
+
+W = np.array([1.0, -2.0, 0.5, 3.0])
+G = 2 * np.sin(W) * np.cos(W)
+
+
+def L(p):
+    return np.sum(np.sin(p["w"]) ** 2)
+
+
+class TestExplicitComplexRefuses:
+    @pytest.mark.parametrize("f,grad,cls", [
+        (lambda x: math.exp(x[0]), lambda x: [math.exp(x[0]), 0.0], "warns"),          # the issue's repro
+        (lambda x: math.exp(x.tolist()[0]), lambda x: [math.exp(x[0]), 0.0], "raises"),  # a Python complex
+        (np.linalg.norm, lambda x: x / np.linalg.norm(x), "real"),
+        (lambda x: np.sum(np.abs(x) ** 3), lambda x: 3 * x * np.abs(x), "real"),
+    ], ids=["math.exp-numpy", "math.exp-python", "norm", "abs"])
+    def test_with_one_line_naming_the_operation_class(self, f, grad, cls):
+        x0 = np.array([1.0, 0.5])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing is swallowed, and nothing only warned about
+            with pytest.raises(gc.InvalidArgument) as info:
+                gc.check_grad(f, grad, x0, method="complex")
+        message = str(info.value)
+        assert "\n" not in message and message.startswith("method: the complex step cannot differentiate")
+        assert PROBE_CLASSES[cls] in message and "method='auto'" in message
+        # auto falls back, says why, and the correct gradient passes (never numerical zeros).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+            report = gc.check_grad(f, grad, x0)
+        assert report.passed and report.groups[0].method == "richardson"
+        assert PROBE_CLASSES[cls] in report.notes[0]
+
+    def test_a_loss_failing_for_another_reason_says_so(self):
+        def loss(p):
+            if np.iscomplexobj(p["w"]):
+                raise KeyError("moved")
+            return L(p)
+
+        with pytest.raises(gc.LossEvaluationError, match="KeyError: 'moved'.*complex step in 'w'"):
+            gc.check_params(loss, {"w": W}, {"w": G}, method="complex")
+
+    def test_a_safe_loss_is_unchanged(self):
+        report = gc.check_params(L, {"w": W}, {"w": G}, method="complex")
+        assert report.passed and report.groups[0].method == "complex"
+        assert not gc.check_params(L, {"w": W}, {"w": G * (1 + 1e-9)}, method="complex").passed
+
+
+def test_complex_step_tolerance_has_the_noise_term():
+    # The issue: 18 of 50 seeds flagged a correct gradient under 1e-10 relative noise per call.
+    verdicts = []
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        report = gc.check_params(lambda p, r=rng: L(p) * (1 + 1e-10 * r.standard_normal()), {"w": W}, {"w": G},
+                                 method="complex")
+        verdicts.append(report.verdict)
+    assert "failed" not in verdicts
+    # ... while it still resolves 1e-6: the noise term is 2σ/|L| ≈ 2e-10 relative, ×4 safety.
+    rng = np.random.default_rng(0)
+    wrong = gc.check_params(lambda p: L(p) * (1 + 1e-10 * rng.standard_normal()), {"w": W},
+                            {"w": G * (1 + 1e-6)}, method="complex")
+    assert wrong.verdict == "failed"
+
+
+def test_a_parameter_of_scale_1e_8_keeps_the_complex_step_under_auto():
+    # Real differences at ε^⅓·max(1, |θ|) ≈ 6e-6 step over the whole bump: the probe shrinks its
+    # step until they resolve it, and the complex step is used (it was rejected before, and the
+    # correct gradient failed with an "indexing slip").
+    def f(x):
+        return np.exp(-(((x[0] - 2e-8) / 1e-8) ** 2)) + x[1] ** 2
+
+    def grad(x):
+        return np.array([np.exp(-(((x[0] - 2e-8) / 1e-8) ** 2)) * (-2 * (x[0] - 2e-8) / 1e-16), 2 * x[1]])
+
+    x0 = np.array([1e-8, 0.5])
+    report = gc.check_grad(f, grad, x0)
+    assert report.passed and report.groups[0].method == "complex"
+    wrong = grad(x0) * np.array([1 + 1e-6, 1.0])
+    assert gc.check_grad(f, wrong, x0).verdict == "failed"
