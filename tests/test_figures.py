@@ -83,7 +83,8 @@ class TestHeatmap:
 
 class TestSvg:
     @pytest.fixture(scope="class")
-    def report(self):
+    @classmethod
+    def report(cls):
         X, y = gc.xor_data()
         return gc.check_network(gc.DenseNet([3, 4, 1], bias=False, seed=0), X, y)
 

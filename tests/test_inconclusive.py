@@ -118,7 +118,8 @@ class TestNeverPassesWhatItCannotResolve:
 
 class TestTheVerdictIsShown:
     @pytest.fixture(scope="class")
-    def report(self):
+    @classmethod
+    def report(cls):
         return gc.check_params(noisy(1e-3, 0), {"w": W}, {"w": -G}, method="central")
 
     def test_text_and_markdown(self, report):
