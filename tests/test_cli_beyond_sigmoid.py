@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-import gradcheck.interfaces.cli as cli
+from _cli import run
 
 OPTIONS = ["--layers", "4,6,3", "--activation", "relu,softmax", "--loss", "cross_entropy",
            "--weight-decay", "0.01", "--data", "random", "--samples", "5"]
@@ -17,13 +16,6 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def run(argv, capsys):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_check_passes_and_records_the_options(capsys, tmp_path):

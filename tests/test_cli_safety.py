@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import run
 
 import gradcheck as gc
 import gradcheck.interfaces.cli as cli
@@ -29,14 +30,6 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def run(argv, capsys) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``gradcheck`` with ``argv``, also when argparse exits."""
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(err: str, *needles: str) -> str:

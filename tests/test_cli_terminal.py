@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from _cli import run
 
 import gradcheck as gc
 import gradcheck.interfaces.cli as cli
@@ -22,13 +23,6 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def run(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

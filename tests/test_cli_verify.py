@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import gradcheck.interfaces.cli as cli
+from _cli import run
 
 # The user's code, as a student would write it: the classic numpy program's style (deltas built from
 # y − a, so every value is −∂L/∂θ), a textbook column-vector version, and a few broken ones.
@@ -90,14 +89,6 @@ def user_code(tmp_path, monkeypatch):
     return code
 
 
-def run(argv, capsys) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``gradcheck`` with ``argv``, also when argparse exits."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def target(code: Path, function: str) -> str:
