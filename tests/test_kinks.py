@@ -56,6 +56,15 @@ class TestUnitsExactlyAtZero:
         assert "δ1(0, 0) one-sided 0 … " in report.layers[0].delta.notes[-1]
         assert not any("kink" in n for n in report.group("W1").notes)
 
+    def test_the_sweep_marks_the_kink_entries(self):
+        net, X, y = kinked_net()
+        report = gc.check_network(net, X, y)
+        assert report.group("b1").kink_entries == 2 and report.group("W1").kink_entries == 0
+        assert report.to_dict()["groups"][1]["kink_entries"] == 2
+        page = report.to_html()
+        sweep = page[page.index("Step-size sweep"):]
+        assert sweep.count('class="kink"') == 1 and "⚠ 2 entries at a kink" in sweep
+
     def test_the_other_subgradient_passes_too(self):
         net, X, y = kinked_net()
         report = gc.check_network(net, X, y, backward=net.backward(X, y, steps=ReluOneAtKink), diagnostics=False)

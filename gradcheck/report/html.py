@@ -78,6 +78,7 @@ code { background: #f6f6f6; padding: 0.1em 0.3em; }
 .note { color: #555; font-size: 0.9rem; }
 details summary { cursor: pointer; font-weight: 600; margin: 0.6rem 0; }
 tr.undecided td { background: #fff3cd; }
+.kink { color: #7a5200; }
 table.verdicts tr.undecided td:last-child { background: #ffe8a3; color: #7a5200; }
 """
 
@@ -225,10 +226,16 @@ def _sweep(report: NetworkReport) -> list[str]:
                                          for m, c in figures.METHOD_COLOURS.items())
              + '<span><i class="swatch" style="background:#999"></i>float64 machine epsilon (dotted)</span></p>',
              '<div class="grid">']
+    kinks = {g.name: g.kink_entries for g in report.groups}
     for s in shown:
         best = ", ".join(f"{m} {s.best_step[m]:.0e}" for m in s.errors if np.isfinite(s.best_step.get(m, np.nan)))
-        parts.append(_svg(figures.sweep_svg(s, mark_best=True), f"step-size sweep {s.name}",
-                          f"<strong>{e(s.name)}</strong>: best h {e(best) or '—'}"))
+        caption = f"<strong>{e(s.name)}</strong>: best h {e(best) or '—'}"
+        if kinks.get(s.name):
+            # The sweep moves every entry along one random direction, the kink entries too.
+            caption += (f' <span class="kink">⚠ {kinks[s.name]} entr{"y" if kinks[s.name] == 1 else "ies"} at a '
+                        "kink (checked one-sided in the tables): this line may cross it, so these curves are "
+                        "indicative only</span>")
+        parts.append(_svg(figures.sweep_svg(s, mark_best=True), f"step-size sweep {s.name}", caption))
     parts.append("</div>")
     skipped = [s.name for s in report.sweep if s.name in failing]
     if skipped:

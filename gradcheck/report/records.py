@@ -109,6 +109,8 @@ class GroupResult:
         (failing entries only when the group failed).
     notes : list of str
         Non-finite values found, precision caveats, method fallbacks.
+    kink_entries : int
+        Entries judged one-sided at an activation's kink (ReLU).
     inconclusive_reason : str or None
         Set when the check cannot resolve the group (loss noise, precision,
         a kink no step avoids); ``passed`` is then False and ``verdict``
@@ -139,6 +141,10 @@ class GroupResult:
     #: Why the check could not decide this group (None when it could); an
     #: inconclusive group never counts as passed.
     inconclusive_reason: str | None = None
+    #: Entries judged one-sided at a kink of the activation (ReLU), see
+    #: :mod:`gradcheck.verify.kinks`; a sweep or Taylor line through them
+    #: may cross the kink.
+    kink_entries: int = 0
 
     @property
     def verdict(self) -> str:

@@ -131,6 +131,7 @@ class KinkRegistry:
         entries = self.entries(name or group.name)
         if not entries:
             return 0
+        group.kink_entries = len(entries)
         label = kink_label(self.net)
         listed = ", ".join(e.describe(name or group.name) for e in entries[:LISTED])
         more = f", … ({len(entries) - LISTED} more)" if len(entries) > LISTED else ""
