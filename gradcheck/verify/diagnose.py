@@ -246,7 +246,9 @@ def _off(row: GroupResult) -> str:
 
 def _agrees(row: GroupResult | None) -> str:
     """The evidence that a row is right."""
-    return "" if row is None else f" (all {_entries(row.n_entries)} within tolerance)"
+    if row is None:
+        return ""
+    return f" ({'its one entry' if row.n_entries == 1 else f'all {row.n_entries} entries'} within tolerance)"
 
 
 def diagnose_report(report: CheckReport, params: dict[str, np.ndarray] | None = None,
