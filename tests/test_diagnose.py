@@ -1,5 +1,7 @@
 """Diagnosis from the shape of the error, on check_params reports."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,84 @@ class TestOneEntry:
         w = np.array([0.7])
         report = gc.check_params(lambda p: np.sum(np.sin(p["w"])), {"w": w}, {"w": -np.cos(w)})
         assert report.to_dict()["diagnosis"][0]["cause"] == "sign"
+
+
+class TestCalibrated:
+    """A cause is named only with evidence, and the message states it."""
+
+    @staticmethod
+    def _sigma_prime_of_a(seed):
+        # σ'(z) written as σ'(a) = σ(a)(1 − σ(a)): a formula bug whose errors are
+        # ~1e-2 of the gradient, float16's rounding level by coincidence.
+        from gradcheck.model.backprop import Backprop
+
+        class SigmaPrimeOfA(Backprop):
+            def derivative(self, l):
+                s = 1 / (1 + np.exp(-self.cache.a(l)))
+                return s * (1 - s)
+
+        net = gc.DenseNet([2, 1, 4, 1], seed=seed)
+        rng = np.random.default_rng(seed)
+        X, y = rng.normal(size=(2, 2)), rng.uniform(size=(2, 1))
+        return net, X, y, net.backward(X, y, steps=SigmaPrimeOfA)
+
+    @pytest.mark.parametrize("seed", [1, 3, 4])
+    def test_a_formula_bug_at_float16_level_is_not_called_float16(self, seed):
+        # Before: "precision … float16" (and "regulariser" for the one-entry biases).
+        net, X, y, wrong = self._sigma_prime_of_a(seed)
+        report = gc.check_params(lambda p: net.like(p).loss(X, y), net.params, wrong.gradients)
+        assert not report.passed
+        assert {d.cause for d in report.diagnoses} <= {"unknown", "constant-factor"}
+        network = gc.check_network(net, X, y, backward=wrong, diagnostics=False)
+        assert [d.cause for d in network.diagnoses] == ["output-delta"]
+
+    def test_float16_is_named_from_float16_numbers(self):
+        loss, params, grads = _quadratic()
+        grads["M"] = grads["M"].astype(np.float16).astype(np.float64)
+        d = gc.check_params(loss, params, grads).diagnoses[0]
+        assert d.cause == "precision" and "all 16 entries" in d.message and "float16 numbers" in d.message
+
+    def test_a_one_entry_group_is_no_regulariser(self):
+        # Any wrong single value is λ·θ for some λ.
+        w = np.array([2.0])
+        report = gc.check_params(lambda p: np.sum(p["w"] ** 2), {"w": w}, {"w": 2 * w + 0.3})
+        assert [d.cause for d in report.diagnoses] == ["unknown"]
+
+    def test_half_at_two_samples_names_both_causes(self):
+        # ½ with N = 2 is the ½Σ-vs-Σ convention and a mean over 2 samples alike.
+        net = gc.DenseNet([3, 4, 1], seed=0)
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(2, 3)), rng.uniform(size=(2, 1))
+        right = net.backward(X, y)
+        grads = {k: v / 2 for k, v in right.gradients.items()}
+        wrong = type(right)(right.loss, right.deltas, grads, right.cache)
+        report = gc.check_network(net, X, y, backward=wrong, diagnostics=False)
+        d = report.diagnoses[0]
+        assert d.cause == "constant-factor"
+        assert "loss convention" in d.message and "mean over samples" in d.message and "N = 2" in d.message
+
+    def test_half_at_other_sample_counts_stays_specific(self):
+        net = gc.DenseNet([3, 4, 1], seed=0)
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(3, 3)), rng.uniform(size=(3, 1))
+        right = net.backward(X, y)
+        grads = {k: v / 2 for k, v in right.gradients.items()}
+        wrong = type(right)(right.loss, right.deltas, grads, right.cache)
+        report = gc.check_network(net, X, y, backward=wrong, diagnostics=False)
+        assert report.diagnoses[0].cause == "factor-2"
+
+    @pytest.mark.parametrize("bug", ["sign-error", "factor-two", "missing-transpose", "regulariser-not-in-loss",
+                                     "corrupted-entry", "swapped-layers", "stale-weights", "float16",
+                                     "hidden-derivative-missing", "output-derivative-missing", "bias-wrong-delta"])
+    def test_every_cause_states_its_evidence(self, bug):
+        from gradcheck.catalogue.bugs import CATALOGUE
+        from gradcheck.catalogue.detection import architectures, build_case
+
+        _, sizes, bias, samples, model = next(a for a in architectures("classic")
+                                              if CATALOGUE[bug].applies(*build_case(a[1], a[2], a[3], 1)[:2]))
+        net, X, y = build_case(sizes, bias, samples, 1, model)
+        report = gc.check_network(net, X, y, backward=CATALOGUE[bug].backward(net, X, y), diagnostics=False)
+        d = report.diagnoses[0]
+        assert d.cause == CATALOGUE[bug].cause
+        # How many entries follow the pattern (or "every entry"), and how closely.
+        assert re.search(r"\d+ (of \d+ )?entr|every entry", d.message), d.message

@@ -291,16 +291,20 @@ def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str
                 idx: np.ndarray, tracker: ProgressTracker, loss_noise: float = 0.0,
                 opts: RunOptions = RunOptions(),
                 first_pass: dict[str, np.ndarray] | None = None,
-                scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                scale: float = 1.0, step_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One finite-difference rule on the entries ``idx`` of a group.
 
     With ``first_pass`` (method 'central' only), only f(θ ± h) is measured:
     the loss values are kept in ``first_pass[name]`` and the error estimates
-    are those of :func:`central_first_pass`.
+    are those of :func:`central_first_pass`.  ``step_factor`` multiplies the
+    rule's steps (the step guard's smaller steps; the step taken is recomputed).
 
     Returns values, error estimates and steps, each of shape (len(idx),).
     """
     h = rule_steps(method, ev.flat[name][idx].real, eps, scale)
+    if step_factor != 1.0:
+        x = ev.flat[name][idx].real
+        h = (x + h * step_factor) - x
     F = _evaluate(ev, name, idx, h, RULES[method].offsets if first_pass is None else CENTRAL_FIRST, tracker, opts)
     if first_pass is None:
         vals, errs = apply_rule(method, F - f0, f0, h, eps, loss_noise)
@@ -316,12 +320,12 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
                           evaluator: LossEvaluator | None = None, loss_noise: float = 0.0,
                           progress: Progress | None = None,
                           opts: RunOptions = RunOptions(),
-                          first_pass: dict[str, np.ndarray] | None = None, scale: float = 1.0
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                          first_pass: dict[str, np.ndarray] | None = None, scale: float = 1.0,
+                          step_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Measure the derivative of selected entries of one group with a local rule.
 
     ``first_pass`` (method 'central'): see :func:`_local_rule`; ``scale``: the group's typical
-    scale (steps ε^e·max(scale, |θ|)).
+    scale (steps ε^e·max(scale, |θ|)); ``step_factor``: those steps times this factor.
 
     Returns values, error estimates, steps (each of shape (len(idx),)) and the
     number of loss calls made.
@@ -334,7 +338,7 @@ def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.n
     # comparison reports; they must not raise under warnings-as-errors.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         vals, errs, steps = _local_rule(method, ev, f0, eps, name, np.asarray(idx, dtype=np.intp), tracker,
-                                        loss_noise, opts, first_pass, scale)
+                                        loss_noise, opts, first_pass, scale, step_factor)
     return vals, errs, steps, ev.n_evaluations - before
 
 
@@ -487,14 +491,16 @@ class LossEngine:
                                  list(self.params) if first_pass is not None else [], nondeterministic)
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  loss_noise: float, progress: Progress | None = None
+                  loss_noise: float, progress: Progress | None = None, step_factor: float = 1.0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        if method == "central" and self._first is not None and name in self._first:
+        """As :meth:`Engine.remeasure`; ``step_factor`` scales the rule's steps (the step guard)."""
+        if method == "central" and self._first is not None and name in self._first and step_factor == 1.0:
             return self._complete_central(name, np.asarray(idx, dtype=np.intp), f0=f0, eps=eps,
                                           loss_noise=loss_noise, progress=progress)
         return differentiate_entries(method, self.loss, self.params, name, idx, f0=f0, eps=eps,
                                      evaluator=self._evaluator(method == "complex"), loss_noise=loss_noise,
-                                     progress=progress, opts=self.opts, scale=self.scales[name])
+                                     progress=progress, opts=self.opts, scale=self.scales[name],
+                                     step_factor=step_factor)
 
     def _evaluator(self, complex_mode: bool = False) -> LossEvaluator:
         """The engine's private copy of the parameters (real or complex), made once and kept at rest."""

@@ -28,6 +28,7 @@ from ..report.model import CheckReport
 from ..report.records import GroupResult
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, gradient_scale
+from .step_guard import SHRINK, guard_steps, levels
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
 __all__ = ["Measured", "run_check", "flagged_entries"]
@@ -157,6 +158,9 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     sigma = ng.loss_noise
     if flagged and engine.measured_loss_noise is not None:
         sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
+    if isinstance(engine, LossEngine):
+        n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used,
+                          notes)
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
         notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
@@ -192,6 +196,35 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                      "rounds at the scale of a, and the analytic gradient loses as much): analytic gradients are "
                      f"trusted to {tol.grad_factor * eps_eff:.2g} relative, not to rtol = {tol.rtol:.2g}")
     return groups, n_evals, notes, values, errors
+
+
+def _guard(engine: LossEngine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
+           options: CheckOptions, grad_rounding: dict[str, np.ndarray], sigma: float, values: dict[str, np.ndarray],
+           errors: dict[str, np.ndarray], steps: dict[str, np.ndarray], used: dict[str, str], notes: list[str]) -> int:
+    """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass."""
+    eps = float(np.finfo(ng.precision).eps)
+    n_evals = 0
+    for name, p in params.items():
+        rule = used[name].split("+")[-1]
+        if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
+            continue
+        idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
+                              options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True)
+        idx = idx[steps[name].flat[idx] > COMPLEX_STEP]  # auto's complex-step entries have no step to shrink
+        if not idx.size:
+            continue
+        h0 = steps[name].flat[idx].copy()
+        v, e, h, n = guard_steps(engine, rule, name, idx, values[name].flat[idx].copy(),
+                                 errors[name].flat[idx].copy(), h0, f0=ng.loss_value, eps=eps, loss_noise=sigma,
+                                 safety=options.tolerance.safety)
+        values[name], errors[name], steps[name] = values[name].copy(), errors[name].copy(), steps[name].copy()
+        values[name].flat[idx], errors[name].flat[idx], steps[name].flat[idx] = v, e, h
+        n_evals += n
+        moved = int(np.count_nonzero(h < h0))
+        notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} the first step could not pass "
+                     f"re-measured at steps down to h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
+                     f"{moved} kept a smaller step")
+    return n_evals
 
 
 def _beyond_rounding(values: tuple[float, float], eps: float) -> bool:

@@ -261,7 +261,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
         shares(n_params, n_params)
     report.diagnoses = diagnose_network(
         report, net.params, X.shape[0], notation=notation,
-        stale_check=None if grads is None else lambda: _stale_learning_rate(net, X, y, measured_grads))
+        stale_check=None if grads is None else lambda: _stale_learning_rate(net, X, y, measured_grads),
+        precision_check=None if grads is None else lambda: _rounded_precision(net, X, y, measured_grads))
     # Everything above, not only the parameter measurements that run_check timed.
     report.elapsed = time.perf_counter() - start
     return report
@@ -381,6 +382,18 @@ def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dic
         if all(np.allclose(true[k], grads[k], rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(true[k])))))
                for k in grads):
             return lr
+    return None
+
+
+def _rounded_precision(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dict[str, np.ndarray]) -> str | None:
+    """'float16' or 'float32' when ``grads`` are what the network computes from θ, X and y in it, else None."""
+    for label, dtype in (("float16", np.float16), ("float32", np.float32)):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            true = net.like({k: v.astype(dtype) for k, v in net.params.items()}).backward(
+                X.astype(dtype), y.astype(dtype)).gradients
+        if all(np.allclose(true[k], grads[k], rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(true[k])))))
+               for k in grads):
+            return label
     return None
 
 
