@@ -157,7 +157,7 @@ class TestReportOption:
         out = inner.path / "out"
         result = run(inner, "--gradcheck-report", str(out))
         result.assert_outcomes(passed=1, failed=1)
-        result.stdout.fnmatch_lines(["gradcheck: 2 checks (1 failed); index of the reports: *index.md"])
+        result.stdout.fnmatch_lines(["gradcheck: 2 checks (1 passed, 1 failed); index of the reports: *index.md"])
         for test, passed in (("test_correct", True), ("test_wrong", False)):
             (folder,) = folders_of(out, f"test_inner.py::{test}")
             assert folder.name.startswith(f"test_inner.py__{test}-")  # readable, then a hash of the id
@@ -193,7 +193,7 @@ class TestReportOption:
         # A subprocess: xdist's workers are processes of their own.
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--gradcheck-report", str(out))
         result.assert_outcomes(passed=5, failed=1)
-        result.stdout.fnmatch_lines(["gradcheck: 6 checks (1 failed); index of the reports: *index.md"])
+        result.stdout.fnmatch_lines(["gradcheck: 6 checks (5 passed, 1 failed); index of the reports: *index.md"])
         index = (out / "index.md").read_text()
         rows = [line for line in index.splitlines() if line.startswith("| `")]
         assert [r.split("`")[1] for r in rows] == [f"test_many.py::test_check[{k}]" for k in range(6)]
@@ -316,3 +316,16 @@ class TestDefaults:
         result = run(pytester, *args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([message])
+
+
+def test_the_index_counts_inconclusive_checks_apart(tmp_path):
+    """An undecided check is neither passed nor failed in the index and the session summary."""
+    from gradcheck.interfaces.pytest_plugin import _Check, _Session
+
+    session = _Session(defaults={}, report_dir=tmp_path)
+    session.checks += [_Check("t.py::a", True, "a", verdict="passed"),
+                       _Check("t.py::b", False, "b", ["W1"], "sign: …", verdict="failed"),
+                       _Check("t.py::c", False, "c", ["w"], "", verdict="inconclusive")]
+    index = session.index()
+    assert "3 checks in 3 tests: 1 passed, 1 failed, 1 inconclusive." in index
+    assert "| `t.py::c` | inconclusive |" in index

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,3 +264,38 @@ class TestUsageErrors:
         code = "import sys, gradcheck as gc; gc.verify_backprop; print('hypothesis' in sys.modules)"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "False"
+
+
+class TestUndecided:
+    """A network the check cannot decide is neither a pass nor a failure of the function."""
+
+    def planted(self, monkeypatch):
+        import gradcheck.interfaces.backprop_property as bp
+
+        real = bp.check_backprop
+
+        def undecided(*args, **kwargs):
+            report = real(*args, **kwargs)
+            row = report.layers[-1].delta
+            row.passed, row.inconclusive_reason = False, "loss noise (planted)"
+            return report
+
+        monkeypatch.setattr(bp, "check_backprop", undecided)
+
+    def test_verdict_is_inconclusive_never_passed(self, monkeypatch):
+        self.planted(monkeypatch)
+        result = gc.verify_backprop(rows_backprop, max_examples=5, seed=0)
+        assert result.verdict == "inconclusive" and not result.passed and result.counterexample is None
+        assert result.examples == 5 and len(result.undecided) == 5
+        assert "INCONCLUSIVE" in str(result) and "loss noise (planted)" in str(result)
+        assert result.to_dict()["verdict"] == "inconclusive"
+
+    def test_command_line_exit_code_3(self, monkeypatch, tmp_path, capsys):
+        from _cli import run
+
+        self.planted(monkeypatch)
+        code = tmp_path / "mine.py"
+        here = str(Path(__file__).parent)
+        code.write_text(f"import sys\nsys.path.insert(0, {here!r})\nfrom test_verify_backprop import rows_backprop\n")
+        status, out, _ = run(["verify", f"{code}:rows_backprop", "--examples", "3", "--out", "-"], capsys)
+        assert status == 3 and "INCONCLUSIVE" in out

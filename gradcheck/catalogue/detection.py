@@ -6,7 +6,8 @@ flags exactly the affected groups and whether the diagnosis names the planted
 cause.  :func:`sensitivity` finds, per numerical method, the smallest relative
 error in one gradient entry that the default tolerance flags.
 :func:`stress_set` builds random *correct* networks in hard regimes, and
-:func:`false_alarms` counts how many of them each method wrongly fails.
+:func:`false_alarms` counts how many of them each method wrongly fails (and,
+apart, how many it honestly cannot resolve).
 """
 
 from __future__ import annotations
@@ -270,11 +271,15 @@ def false_alarms(methods: tuple[str, ...] = SENSITIVITY_METHODS, n: int = 200, *
     Returns
     -------
     dict
-        ``{method: {"false_alarms": int, "checked": int, "examples": [str, …]}}``;
-        the key ``"check_network (auto)"`` holds the per-layer check.
+        ``{method: {"false_alarms": int, "inconclusive": int, "checked": int, "examples": [str, …]}}``;
+        the key ``"check_network (auto)"`` holds the per-layer check.  A false
+        alarm is a correct gradient reported as failed; "inconclusive" counts
+        the checks that said they cannot resolve a group (the method's error
+        exceeds the resolution bound, see :mod:`gradcheck.verify.resolution`),
+        which is honest, not wrong, and is counted apart.
     """
     keys = list(methods) + (["check_network (auto)"] if networks else [])
-    out = {k: {"false_alarms": 0, "checked": 0, "examples": []} for k in keys}
+    out = {k: {"false_alarms": 0, "inconclusive": 0, "checked": 0, "examples": []} for k in keys}
     for i, (regime, net, X, y) in enumerate(stress_set(n, seed=seed)):
         grads = net.gradients(X, y)
         # For a float32 net the checker still evaluates this loss in float64:
@@ -282,18 +287,20 @@ def false_alarms(methods: tuple[str, ...] = SENSITIVITY_METHODS, n: int = 200, *
         loss = net.loss_closure(X, y)
         for method in methods:
             report = check_params(loss, net.params, grads, method=method, seed=seed)
-            _count(out[method], report.passed, f"{regime} {net!r}: {report.failed_groups}")
+            _count(out[method], report.verdict, f"{regime} {net!r}: {report.failed_groups}")
         if networks:
             report = check_network(net, X, y, seed=seed, diagnostics=False)
-            _count(out["check_network (auto)"], report.passed, f"{regime} {net!r}: {report.first_failure}")
+            _count(out["check_network (auto)"], report.verdict, f"{regime} {net!r}: {report.first_failure}")
         if progress:
             progress(i + 1, n)
     return out
 
 
-def _count(entry: dict[str, Any], passed: bool, example: str) -> None:
+def _count(entry: dict[str, Any], verdict: str, example: str) -> None:
     entry["checked"] += 1
-    if not passed:
+    if verdict == "inconclusive":
+        entry["inconclusive"] += 1
+    elif verdict == "failed":
         entry["false_alarms"] += 1
         if len(entry["examples"]) < 3:
             entry["examples"].append(example)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,7 +47,8 @@ class BackpropVerification:
     Attributes
     ----------
     passed : bool
-        No drawn network made the check fail or the function raise.
+        No drawn network made the check fail or the function raise, and the
+        check could decide every one.
     examples : int
         Networks checked until the first failure (all of them when passed).
     shrinks : int
@@ -65,6 +66,10 @@ class BackpropVerification:
         The conventions the function was checked under.
     drawn : str
         What kind of networks were drawn, in words.
+    undecided : list of str
+        The networks the check could not decide (no network failed), each
+        with its first undecided row and the reason; the verdict is then
+        ``"inconclusive"`` and ``passed`` is False.
     """
 
     passed: bool
@@ -76,9 +81,22 @@ class BackpropVerification:
     layout: str = "in_out"
     sign: str = "gradient"
     drawn: str = ""
+    undecided: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """``"failed"`` when a network failed (or ``fn`` raised), else ``"inconclusive"`` when the check could
+        not decide some network (see ``undecided``), else ``"passed"``."""
+        if self.counterexample is not None:
+            return "failed"
+        return "inconclusive" if self.undecided else "passed"
 
     def __str__(self) -> str:
         head = f"verify_backprop ({self.layout} layout, sign {self.sign!r}): "
+        if self.verdict == "inconclusive":
+            return head + (f"INCONCLUSIVE — {_count(self.examples, 'network')} checked layer by layer, none failed, "
+                           f"but {len(self.undecided)} could not be decided ({self.drawn}); first: "
+                           f"{self.undecided[0]}")
         if self.passed:
             return head + f"PASSED — {_count(self.examples, 'network')} checked layer by layer, none failed " \
                           f"({self.drawn})"
@@ -97,7 +115,8 @@ class BackpropVerification:
     def to_dict(self) -> dict[str, Any]:
         """The verdict and the minimal network (without its arrays), JSON-serialisable."""
         case = self.counterexample
-        return {"passed": self.passed, "examples": self.examples, "shrinks": self.shrinks,
+        return {"passed": self.passed, "verdict": self.verdict, "undecided": list(self.undecided),
+                "examples": self.examples, "shrinks": self.shrinks,
                 "layout": self.layout, "sign": self.sign, "error": self.error,
                 "counterexample": None if case is None else {
                     "sizes": list(case.sizes), "n_samples": case.n_samples, "bias": case.bias,
@@ -222,10 +241,14 @@ def verify_backprop(fn: Callable[..., Any], *, layout: str = "in_out", bias: boo
              "sign": sign, **options}
     search = {"diagnostics": False, **check}
     failed: list[bool] = []  # per network checked, in order
+    undecided: list[str] = []  # the networks the check could not decide, with the first reason
 
     def fails(case: BackpropCase) -> bool:
         error, report = _outcome(fn, case, search)
-        failed.append(error is not None or report is None or not report.passed)
+        failed.append(error is not None or report is None or report.verdict == "failed")
+        if not failed[-1] and report is not None and report.verdict == "inconclusive":
+            reasons = report.inconclusive_results
+            undecided.append(f"{case.describe()}: {reasons[0].name}: {reasons[0].inconclusive_reason}")
         return failed[-1]
 
     # No explain phase: it re-runs the minimal network with other seeds to say which draws matter.
@@ -237,7 +260,9 @@ def verify_backprop(fn: Callable[..., Any], *, layout: str = "in_out", bias: boo
         case = hypothesis.find(cases, fails, settings=settings,
                                random=None if seed is None else random.Random(int(seed)))
     except NoSuchExample:
-        return BackpropVerification(True, len(failed), layout=layout, sign=sign, drawn=drawn)
+        # Never passed when some network could not be decided.
+        return BackpropVerification(not undecided, len(failed), layout=layout, sign=sign, drawn=drawn,
+                                    undecided=undecided)
     except InvalidArgument as exc:  # a bad option or return structure, without hypothesis's notes on the example
         raise InvalidArgument(str(exc)) from None
     examples = failed.index(True) + 1

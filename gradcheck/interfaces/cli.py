@@ -296,10 +296,10 @@ def _sensitivity(args: argparse.Namespace) -> bool:
     for method, entry in alarms.items():
         s = sens.get(method)
         rows.append([method, f"{s['median']:.0e}" if s else "—", f"{s['worst']:.0e}" if s else "—",
-                     f"{entry['false_alarms']}/{entry['checked']}"])
+                     f"{entry['false_alarms']}/{entry['checked']}", f"{entry['inconclusive']}/{entry['checked']}"])
     print()
     print(tabulate(rows, headers=["method", "smallest flagged rel. error (median)", "(worst case)",
-                                  "false alarms"], tablefmt="github" if args.markdown else "simple"))
+                                  "false alarms", "inconclusive"], tablefmt="github" if args.markdown else "simple"))
     for method, entry in alarms.items():
         for ex in entry["examples"]:
             print(f"false alarm, {method}: {ex}")
@@ -390,7 +390,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                                   _verify_command(args))
         if paths:
             print("\n" + "\n".join(written(paths, width)))
-    return EXIT_OK if result.passed else EXIT_FAILED
+    return {"passed": EXIT_OK, "failed": EXIT_FAILED, "inconclusive": EXIT_INCONCLUSIVE}[result.verdict]
 
 
 def _verify_command(args: argparse.Namespace) -> str:

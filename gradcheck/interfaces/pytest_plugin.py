@@ -77,6 +77,8 @@ class _Check:
     #: The groups that did not pass and the first probable cause ("cause: message"), for the index.
     failed: list[str] = field(default_factory=list)
     cause: str = ""
+    #: "passed", "failed" or "inconclusive" (the check could not decide a group).
+    verdict: str = ""
 
 
 @dataclass(eq=False)  # hashable by identity, as pluggy needs of a plugin
@@ -112,7 +114,7 @@ class _Session:
             # replace=True: a rerun into the same DIR refreshes the test's folder instead of adding "-2".
             report.save(self.report_dir, folder, replace=True)
         cause = next((f"{d.cause}: {d.message}" for d in report.diagnoses), "")
-        self.checks.append(_Check(nodeid, report.passed, folder, list(report.failed_groups), cause))
+        self.checks.append(_Check(nodeid, report.passed, folder, list(report.failed_groups), cause, report.verdict))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.checks or self.checks[-1].nodeid != report.nodeid:
@@ -148,28 +150,32 @@ class _Session:
 
     def index(self) -> str:
         """The Markdown index of the session's checks."""
-        failed = sum(not c.passed for c in self.checks)
         if not self.checks:
             return "# gradcheck reports\n\nNo test used the gradcheck fixture in this session.\n"
         n_tests = len({c.nodeid for c in self.checks})
         lines = ["# gradcheck reports", "",
-                 f"{_count(len(self.checks), 'check')} in {_count(n_tests, 'test')}: "
-                 f"{len(self.checks) - failed} passed, {failed} failed.", "",
+                 f"{_count(len(self.checks), 'check')} in {_count(n_tests, 'test')}: {self._tally()}.", "",
                  "| test | verdict | test outcome | report | failing groups | probable cause |",
                  "|---|---|---|---|---|---|"]
         for c in self.checks:
             test = c.nodeid.replace("|", "\\|")
             cause = " ".join(c.cause.split()).replace("|", "\\|") or "—"
-            lines.append(f"| `{test}` | {'passed' if c.passed else 'failed'} | "
+            lines.append(f"| `{test}` | {c.verdict or ('passed' if c.passed else 'failed')} | "
                          f"{self.outcomes.get(c.nodeid, '—')} | [{c.folder}]({c.folder}/report.md) | "
                          f"{', '.join(c.failed) or '—'} | {cause} |")
         return "\n".join(lines) + "\n"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report_dir is not None:
-            failed = sum(not c.passed for c in self.checks)
-            terminalreporter.write_line(f"gradcheck: {_count(len(self.checks), 'check')} ({failed} failed); "
+            terminalreporter.write_line(f"gradcheck: {_count(len(self.checks), 'check')} ({self._tally()}); "
                                         f"index of the reports: {self.report_dir / 'index.md'}")
+
+    def _tally(self) -> str:
+        """``"3 passed, 1 failed"``, with the inconclusive checks counted apart when there are any."""
+        undecided = sum(c.verdict == "inconclusive" for c in self.checks)
+        failed = sum(not c.passed for c in self.checks) - undecided
+        return f"{len(self.checks) - failed - undecided} passed, {failed} failed" + (
+            f", {undecided} inconclusive" if undecided else "")
 
 
 def _count(n: int, noun: str) -> str:
