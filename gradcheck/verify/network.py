@@ -41,6 +41,7 @@ from ..errors import InvalidArgument
 from ..model.backprop import Backprop, Backward
 from ..model.network import DenseNet, ForwardCache
 from ..numerical.engine import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine
+from ..numerical.directions import NetworkDirections
 from ..numerical.kinks import kink_label
 from ..numerical.progress import Progress, ProgressShares
 from ..numerical.structured import StructuredEngine
@@ -254,10 +255,12 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
                            error_maps=error_maps)
     if diagnose:
         assert grads is not None
-        report.taylor = taylor_test(loss, net.params, grads, seed=options.seed)
+        # The structured engine's diagnostics: every step of a group in stacked passes from its layer.
+        along = NetworkDirections(net, X, y, options.run.memory_budget) if options.engine == "structured" else None
+        report.taylor = taylor_test(loss, net.params, grads, seed=options.seed, along=along)
         shares(n_params, n_params)
         shares.next_share(n_params)
-        report.sweep = step_sweep(loss, net.params, grads, seed=options.seed)
+        report.sweep = step_sweep(loss, net.params, grads, seed=options.seed, along=along)
         shares(n_params, n_params)
     report.diagnoses = diagnose_network(
         report, net.params, X.shape[0], notation=notation,
