@@ -123,16 +123,18 @@ def _sigmoid_complex(z: np.ndarray) -> np.ndarray:
 
     With p = r·cos y and q = r·sin y, σ = ((1 + p) + iq)/D for x ≥ 0 (σ = 1/(1 + e^(−z)))
     and ((p + r²) + iq)/D for x < 0 (σ = e^z/(1 + e^z)), D = (1 + p)² + q².  A complex
-    step's imaginary parts are tiny: below y² = 2·10⁻¹⁶, cos y and sin y/y round to 1
+    step's imaginary parts are tiny: below |y| = 10⁻⁸, cos y and sin y/y round to 1
     and q² to nothing beside (1 + p)², so σ = d or r·d with d = 1/(1 + r), plus
-    i·y·r·d² (the derivative σ'(x) = r/(1 + r)², accurate in both tails).
+    i·y·r·d² (the derivative σ'(x) = r/(1 + r)², accurate in both tails); below
+    |y| = 10⁻², cos and sin are their Taylor series (numpy's cos and sin cost 16 ns
+    an element here, against 1 ns for an arithmetic pass).
     """
     x, y = z.real, z.imag
     r = np.abs(x)
     np.negative(r, out=r)
     np.exp(r, out=r)
     out = np.empty(z.shape, z.dtype)
-    if not z.size or float(np.max(np.abs(y))) <= 1.4e-8:
+    if not z.size or float(np.max(np.abs(y))) <= 1e-8:
         d = r + 1.0
         np.reciprocal(d, out=d)
         re = r * d
@@ -143,7 +145,13 @@ def _sigmoid_complex(z: np.ndarray) -> np.ndarray:
         d *= y
         out.imag = d
         return out
-    c, s = np.cos(y), np.sin(y)
+    if float(np.max(np.abs(y))) <= 1e-2:
+        # Series to y⁶ and y⁷: the next terms, y⁸/8! and y⁹/9! (relative), are below rounding.
+        y2 = y * y
+        c = 1.0 - y2 * (0.5 - y2 * (1.0 / 24.0 - y2 / 720.0))
+        s = y * (1.0 - y2 * (1.0 / 6.0 - y2 * (1.0 / 120.0 - y2 / 5040.0)))
+    else:
+        c, s = np.cos(y), np.sin(y)
     p = r * c
     q = r * s
     re = 1.0 + p

@@ -34,12 +34,23 @@ class Responses:
     scale: float
     activations: tuple[Activation, ...]
     weight_decay: float = 0.0
+    slopes: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> Responses:
         """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``."""
+        first = max(1, cache.first)
+        # f'(z) as a complex step of f computes it (Im f(z + iη)/η, η a power of 2 so the division is exact):
+        # relatively accurate in saturated tails, where a(1 − a) is not.
+        eta = 2.0 ** -70
+        slopes = tuple(np.imag(net.activations[l - 1].value(cache.z(l) + 1j * eta)) / eta
+                       for l in range(first, net.n_layers + 1))
         return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
-                   tuple(net.activations), net.weight_decay)
+                   tuple(net.activations), net.weight_decay, slopes)
+
+    def slope(self, layer: int) -> np.ndarray:
+        """f_layer'(z_layer), shape (N, n_layer), as the complex step through f_layer gives it."""
+        return self.slopes[layer - max(1, self.cache.first)]
 
 
 def unsupported(net: DenseNet) -> str | None:
