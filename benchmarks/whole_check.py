@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Benchmark: the whole default verification against the bare check", "",
              f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
              f"`python benchmarks/whole_check.py{' --quick' if args.quick else ''}` in "
-             f"{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores, load average {load_before:.2f} before / "
+             f"{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores, load average {load_before:.2f} "
+             "before / "
              f"{os.getloadavg()[0]:.2f} after; {n} rounds, contenders alternating within each round.", "",
              f"## 128-256-128-10 net, 128 samples ({P:,} parameters)", "",
              "| what | fastest | median | × bare (fastest / median of per-round ratios) |", "|---|---|---|---|"]
@@ -193,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {label} | {p:,} | {bare:.3f} s | {default:.3f} s | {bare / p * 1e6:.2f} µs | "
                      f"{default / p * 1e6:.2f} µs |")
     (_, p1, b1, f1), (_, p2, b2, f2) = deep
-    lines += ["", f"Per parameter the deep net costs {(b1 / p1) / (b2 / p2):.1f}× (bare) and {(f1 / p1) / (f2 / p2):.1f}× "
+    lines += ["", f"Per parameter the deep net costs {(b1 / p1) / (b2 / p2):.1f}× (bare) and "
+              f"{(f1 / p1) / (f2 / p2):.1f}× "
               "(default) the shallow one's (target ≤ 3×).", "", "## The sigmoid, (2560, 256) array", "",
               "| form | fastest |", "|---|---|"]
     lines += [f"| {k} | {v * 1e3:.2f} ms |" for k, v in forms.items()]

@@ -13,6 +13,7 @@ layer.  MARGIN covers the bounds' second-order terms.
 from __future__ import annotations
 
 import numpy as np
+from _bounds import gamma, loss_rounding, tangent_magnitude
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +22,6 @@ from gradcheck.numerical.directions import NetworkDirections
 from gradcheck.numerical.evaluator import LossEvaluator, loss_at_rest
 from gradcheck.strategies import dense_nets
 from gradcheck.verify.convergence import DEFAULT_EPSILONS, DEFAULT_STEPS, LossCalls, step_sweep, taylor_test
-
-from _bounds import gamma, loss_rounding, tangent_magnitude
 
 MARGIN = 2.0
 
@@ -109,7 +108,8 @@ class TestCheckNetworkDiagnostics:
     """The report's Taylor test and step sweep are the generic engine's, to rounding."""
 
     def _pair(self, net, X, y, backward=None):
-        return [gc.check_network(net, X, y, engine=e, backward=backward, deltas=False) for e in ("structured", "generic")]
+        return [gc.check_network(net, X, y, engine=e, backward=backward, deltas=False)
+                for e in ("structured", "generic")]
 
     def test_correct_gradient_same_curves(self):
         net = gc.DenseNet([4, 6, 5, 3], activation=["sigmoid", "tanh", "sigmoid"], seed=2)

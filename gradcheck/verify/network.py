@@ -40,8 +40,8 @@ from .._validation import describe
 from ..errors import InvalidArgument
 from ..model.backprop import Backprop, Backward
 from ..model.network import DenseNet, ForwardCache
-from ..numerical.engine import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine
 from ..numerical.directions import NetworkDirections
+from ..numerical.engine import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine
 from ..numerical.kinks import kink_label
 from ..numerical.progress import Progress, ProgressShares
 from ..numerical.structured import StructuredEngine
