@@ -18,7 +18,7 @@ pass, Chebyshev sums and comparisons on the driver, scheduling).  A and B come
 from the 1- and 2-worker times; the table extends the model to more workers,
 which holds while the scheduler keeps up with the chunks (a few ms each).
 
-A full run (3 rounds, the 10-million-parameter net) writes
+A full run (3 rounds unless ``--rounds`` says otherwise, the 10-million-parameter net) writes
 benchmarks/DISTRIBUTED_RESULTS.md; ``--quick`` (1 round, 512-1024-512-10)
 prints only, and refuses to overwrite that file.  Nothing here is a test.
 """
@@ -89,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="Markdown file (default: DISTRIBUTED_RESULTS.md, full run)")
     parser.add_argument("--sizes", default=None, help="layer widths (default 1600,3200,1600,10)")
     parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; --quick: 1)")
     args = parser.parse_args(argv)
     if args.quick and args.out and Path(args.out).resolve() == RESULTS:
         parser.error("--quick never overwrites DISTRIBUTED_RESULTS.md (it holds a full run); give another --out")
     out_path = Path(args.out) if args.out else (None if args.quick else RESULTS)
     sizes = [int(s) for s in (args.sizes or ("512,1024,512,10" if args.quick else "1600,3200,1600,10")).split(",")]
-    n_rounds = 1 if args.quick else 3
+    n_rounds = args.rounds or (1 if args.quick else 3)
     ways = {"in this process": 0, "LocalCluster, 1 worker": 1, "LocalCluster, 2 workers": 2}
     load_before = os.getloadavg()[0]
     started = time.perf_counter()

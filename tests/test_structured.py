@@ -334,7 +334,7 @@ def test_softmax_and_cross_entropy_go_to_the_generic_engine(activation, loss):
 @pytest.mark.parametrize("arch", ARCHITECTURES[:5], ids=lambda a: "-".join(map(str, a[0])) + f"-{a[3]}")
 def test_the_complex_step_as_tangents_equals_complex_arithmetic(arch, monkeypatch):
     """Carrying only the imaginary parts (the tangents) gives the complex pass's numbers, to rounding."""
-    from gradcheck.numerical import structured
+    from gradcheck.numerical import responses as structured
 
     net, X, y = make(*arch)
     tangents = structured_gradient(net, X, y, "complex")

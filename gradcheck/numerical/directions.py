@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..model.network import DenseNet, ForwardCache
+from .responses import LINEAR_IMAG
 
 __all__ = ["NetworkDirections"]
 
@@ -36,9 +37,6 @@ __all__ = ["NetworkDirections"]
 #: temporaries each.  Within the memory budget's quarter, as the structured
 #: engine's chunks are.
 PASS_BYTES = 16 * 2**20
-#: The largest imaginary part of an activation's input at which a complex step is still linear:
-#: the second-order terms, relative size y² = 4·10⁻¹⁸, are far below rounding.
-LINEAR_IMAG = 2e-9
 
 
 class NetworkDirections:
@@ -132,6 +130,7 @@ class NetworkDirections:
         slope = value[0].imag / ts[k].imag
         out[linear] = value[0].real + 1j * ts[linear].imag * slope
         return ~linear
+
     def _losses(self, layer: int, dz: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, float]:
         """The loss at z_layer + t·dz for each t of ``ts`` (one stacked pass from layer ``layer``).
 
