@@ -16,9 +16,11 @@ alike):
 
 Ratios are given two ways: the ratio of the fastest runs, and the median of
 the per-round ratios.  Then the per-parameter cost of a 12 × 64 net against a
-3-layer net of about the same P, and the sigmoid's forms on a (2560, 256)
+3-layer net of about the same P, the sigmoid's forms on a (2560, 256)
 array (scipy's expit and the boolean-mask complex form it replaced are
-comparators kept here, not in the package).
+comparators kept here, not in the package), and ``check_params`` on the
+32-64-32-8 net's loss, plain and ``vectorized=True``, against the textbook
+loop.
 
 A full run (7 rounds) writes benchmarks/WHOLE_RESULTS.md; ``--quick`` (2
 rounds, no CLI) prints only, and refuses to overwrite that file.  Nothing
@@ -125,6 +127,44 @@ def deep_nets(n_rounds: int) -> list[tuple[str, int, float, float]]:
              min(times[label + " default"])) for label, net in nets.items()]
 
 
+def own_loss(n_rounds: int) -> tuple[dict[str, list[float]], int]:
+    """check_params central on a DenseNet's loss closure, plain and vectorized, against the textbook loop."""
+    net = gc.DenseNet([32, 64, 32, 8], seed=0)
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((64, 32)), rng.random((64, 8))
+    loss, grads = net.loss_closure(X, y), net.gradients(X, y)
+    names = list(net.params)
+
+    def textbook() -> None:
+        params = {k: v.copy() for k, v in net.params.items()}
+        for k in names:
+            flat = params[k].reshape(-1)
+            for i in range(flat.size):
+                x = flat[i]
+                h = 6.0554544523933395e-06 * max(1.0, abs(x))  # ε^(1/3)
+                flat[i] = x + h
+                up = loss(params)
+                flat[i] = x - h
+                down = loss(params)
+                flat[i] = x
+                (up - down) / (2 * h)
+
+    def stacked(p: dict[str, np.ndarray]) -> np.ndarray:
+        """The same loss for parameter sets stacked along axis 0 (vectorized=True)."""
+        a = np.broadcast_to(X, (p["W1"].shape[0],) + X.shape)
+        for l in range(1, net.n_layers + 1):
+            a = activations.sigmoid.value(a @ p[f"W{l}"] + p[f"b{l}"][:, None, :])
+        return 0.5 * np.sum((a - y) ** 2, axis=(1, 2))
+
+    contenders: dict[str, Callable[[], object]] = {
+        "textbook loop (two forward passes per entry)": textbook,
+        "check_params(method=\"central\")": lambda: gc.check_params(loss, net.params, grads, method="central"),
+        "check_params(method=\"central\", vectorized=True)": lambda: gc.check_params(
+            stacked, net.params, grads, method="central", vectorized=True),
+    }
+    return rounds(contenders, n_rounds), sum(p.size for p in net.params.values())
+
+
 def _masked_complex_sigmoid(z: np.ndarray) -> np.ndarray:
     """The complex sigmoid as it was: boolean masks and numpy's complex exp."""
     out = np.empty_like(z)
@@ -167,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     times, P = main_net(n, with_cli=not args.quick)
     deep = deep_nets(max(1, n // 2))
+    own, own_P = own_loss(max(1, n // 2))
     forms = sigmoid_forms(n)
     lines = ["# Benchmark: the whole default verification against the bare check", "",
              f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
@@ -199,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
               "(default) the shallow one's (target ≤ 3×).", "", "## The sigmoid, (2560, 256) array", "",
               "| form | fastest |", "|---|---|"]
     lines += [f"| {k} | {v * 1e3:.2f} ms |" for k, v in forms.items()]
+    loop = "textbook loop (two forward passes per entry)"
+    lines += ["", f"## Your own loss: check_params on the 32-64-32-8 net's loss closure ({own_P:,} parameters, "
+              "64 samples)", "", "| what | fastest | × the textbook loop (fastest / median of per-round ratios) |",
+              "|---|---|---|"]
+    for k, v in own.items():
+        a, b = ratio(own, k, loop)
+        lines.append(f"| {k} | {min(v):.3f} s | {a:.2f} / {b:.2f} |")
     lines.append("")
     document = "\n".join(lines)
     print(document)
