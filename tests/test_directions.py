@@ -156,3 +156,17 @@ class TestCheckNetworkDiagnostics:
         step_sweep(counted, net.params, grads, along=structured)
         # L(θ) once per function, and the loss-noise-free start; every step ran in the stacked passes.
         assert len(calls) <= 2 * 3
+
+
+def test_progress_moves_during_the_diagnostics():
+    net = gc.DenseNet([6, 9, 5, 2], seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((5, 6)), rng.random((5, 2))
+    seen = []
+    gc.check_network(net, X, y, deltas=False, progress=lambda done, total: seen.append((done, total)))
+    P = sum(p.size for p in net.params.values())
+    total = seen[-1][1]
+    assert total == 3 * P and seen[-1][0] == total
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # reports strictly inside the Taylor test's share and the sweep's, not only at their ends
+    assert any(P < d < 2 * P for d, _ in seen) and any(2 * P < d < 3 * P for d, _ in seen)

@@ -24,6 +24,7 @@ mix two differently rounded evaluations of L(θ).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,9 @@ class NetworkDirections:
     complex_safe : bool
         True when the network carries a complex step faithfully by construction
         (no kinked activation), so that the sweep needs no probe for it.
+    after : callable or None
+        ``after(name)`` runs when a request for group ``name`` is done (the
+        caller's progress report).
     """
 
     def __init__(self, net: DenseNet, X: np.ndarray, y: np.ndarray, memory_budget: int) -> None:
@@ -66,6 +70,7 @@ class NetworkDirections:
         self.penalty = float(net.penalty(self.params))
         self.complex_safe = not net.kinked
         self.memory_budget = int(memory_budget)
+        self.after: Callable[[str], None] | None = None
 
     def _row_bytes(self, layer: int, complex_rows: bool) -> int:
         """Bytes per stacked row: z and a of every layer from ``layer`` on, and temporaries of the widest."""
@@ -110,6 +115,8 @@ class NetworkDirections:
             W = self.params[name]
             wv, vv = float(np.sum(W * v)), float(np.sum(v * v))
             out = out + self.net.weight_decay * (ts * wv + 0.5 * ts * ts * vv)
+        if self.after is not None:
+            self.after(name)
         return out, float(np.real(found[0]))
 
     def _linear_steps(self, layer: int, dz: np.ndarray, ts: np.ndarray, out: np.ndarray) -> np.ndarray:
