@@ -8,7 +8,9 @@ diagnostics=False)``, run three ways, alternating: in this process (the
 calling thread; BLAS threads as the machine sets them), and with
 ``executor=Client(cluster).get_executor()`` on a ``LocalCluster`` of 1 and of 2
 worker processes (one thread each, one BLAS thread), timed on the cluster's
-second check (the first, also given, includes the workers' imports).  Each runs in a fresh child process, whose
+second check (the first, also given, includes the workers' imports); and the
+default ``check_network(net, X, y)`` (auto, per-layer deltas, Taylor test and
+step sweep) in this process.  Each runs in a fresh child process, whose
 peak resident set (ru_maxrss) is recorded beside the time; the cluster's
 worker processes are separate, so the driver's peak is what the caller holds.
 
@@ -57,7 +59,11 @@ def check(executor=None):
 
 
 cold = None
-if workers == 0:
+if workers == -1:  # the default check: auto, per-layer deltas, Taylor test and step sweep
+    t = time.perf_counter()
+    report = gc.check_network(net, X, y)
+    seconds = time.perf_counter() - t
+elif workers == 0:
     seconds, report = check()
 else:
     from distributed import Client, LocalCluster
@@ -96,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     out_path = Path(args.out) if args.out else (None if args.quick else RESULTS)
     sizes = [int(s) for s in (args.sizes or ("512,1024,512,10" if args.quick else "1600,3200,1600,10")).split(",")]
     n_rounds = args.rounds or (1 if args.quick else 3)
-    ways = {"in this process": 0, "LocalCluster, 1 worker": 1, "LocalCluster, 2 workers": 2}
+    ways = {"in this process": 0, "LocalCluster, 1 worker": 1, "LocalCluster, 2 workers": 2,
+            "in this process, the default check (auto, deltas, diagnostics)": -1}
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     runs: dict[str, list[dict]] = {k: [] for k in ways}

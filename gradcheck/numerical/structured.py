@@ -41,6 +41,9 @@ The complex step needs one evaluation per (n, j): Im ψ(i·h·x)/h =
 x·Im ψ(i·h)/h + O(h²) with h = 1e-20, so every weight follows as a matrix
 product, Σ_n a_{l−1}[n, i]·Im ψ_{l,n,j}(i·h)/h.  DenseNet's forward pass is complex-safe by construction, so
 ``"auto"`` is the complex step, without the probe the generic engine needs.
+At h = 1e-20 the pass's real parts are the cached ones and its imaginary
+parts are linear, so the workers carry only those, as tangents in real
+arithmetic (:mod:`gradcheck.numerical.responses`), the same numbers to rounding.
 
 The differences go through :func:`gradcheck.numerical.rules.apply_rule`: values and
 error estimates use the generic formulas, steps and measured loss noise, so
