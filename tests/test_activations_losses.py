@@ -12,6 +12,7 @@ from gradcheck.model.activations import ACTIVATIONS, get_activation, identity, s
 from gradcheck.model.losses import REDUCTIONS, get_loss
 
 H_CS = 1e-20  # complex step
+EPS = float(np.finfo(np.float64).eps)
 H_FD = 1e-6  # central difference
 
 
@@ -40,7 +41,7 @@ def no_warnings():
 
 class TestSigmoid:
     def test_saturates_without_warnings(self, no_warnings):
-        with np.errstate(all="raise"):  # expit does not even underflow
+        with np.errstate(all="raise"):  # overflow and underflow are expected and silenced inside
             a = sigmoid.value(np.array([1000.0, -1000.0]))
         np.testing.assert_array_equal(a, [1.0, 0.0])
 
@@ -61,6 +62,28 @@ class TestSigmoid:
         out = sigmoid.value(z)
         assert out.shape == z.shape
         np.testing.assert_allclose(out.real, sigmoid.value(z.real), rtol=1e-15)
+
+
+    def test_real_values_equal_expit_to_rounding(self):
+        """1/(1 + e^(−z)) is relatively accurate down to the smallest normal number, and 0 below it."""
+        from scipy.special import expit
+
+        z = np.r_[np.linspace(-700, 700, 5001), np.random.default_rng(0).standard_normal(20000) * 8]
+        np.testing.assert_allclose(sigmoid.value(z), expit(z), rtol=4 * EPS, atol=0)
+        below = np.array([-709.9, -720.0, -745.0])
+        assert np.all(sigmoid.value(below) <= np.finfo(np.float64).tiny)
+
+    @pytest.mark.parametrize("scale", [1e-20, 1e-9, 1e-4, 5e-3, 0.3, 2.0])
+    def test_complex_values_equal_complex_division_to_rounding(self, no_warnings, scale):
+        """Every branch (tangent, series, cos/sin) against σ = 1/(1 + e^(−z)) in complex arithmetic."""
+        rng = np.random.default_rng(1)
+        # away from the poles z = ±iπ(2k + 1), where either form is ill-conditioned
+        z = rng.standard_normal(3 * 16384 + 5) * 6 + 1j * scale * rng.uniform(-1, 1, 3 * 16384 + 5)
+        with np.errstate(over="ignore"):
+            ref = np.where(z.real >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+        out = sigmoid.value(z)
+        assert np.all(np.abs(out - ref) <= 8 * EPS * np.abs(ref))
+        assert np.all(np.abs(out.imag - ref.imag) <= 8 * EPS * np.abs(ref.imag) + 8 * EPS * scale * np.abs(ref))
 
 
 class TestTanh:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -42,11 +43,13 @@ def same_numbers(a, b):
 
 
 def _timeless(d):
-    """A report dict without its timings and timestamps."""
+    """A report dict without its timings, timestamps and chunk sizes (an executor gets larger chunks)."""
     if isinstance(d, dict):
         return {k: _timeless(v) for k, v in d.items() if k not in ("elapsed_seconds", "created")}
     if isinstance(d, list):
         return [_timeless(v) for v in d]
+    if isinstance(d, str):
+        return re.sub(r"in \d+ chunks? of at most [^(]+", "in chunks ", d)
     return d
 
 
@@ -177,6 +180,19 @@ class TestStructuredEngine:
         same_report(default, other)
         for a, b in zip(default.layers, other.layers, strict=True):
             assert [r.to_dict() for _, r in a.rows()] == [r.to_dict() for _, r in b.rows()]
+
+    def test_dask_gets_the_network_once_not_with_every_chunk(self, case, dask_executor):
+        from gradcheck.numerical.structured import StructuredEngine
+
+        net, X, y = case
+        engine = StructuredEngine.for_params(net, X, y, executor=dask_executor, memory_budget=2**16)
+        shipped = []
+        real = engine._shipped
+        engine._shipped = lambda ex: shipped.append(real(ex)) or shipped[-1]
+        on_cluster = engine.gradient("central")
+        assert shipped and all(type(s).__name__ == "Future" for s in shipped)
+        assert len({s.key for s in shipped}) == 1  # one scattered copy for every chunk of every layer
+        same_numbers(StructuredEngine.for_params(net, X, y, memory_budget=2**16).gradient("central"), on_cluster)
 
     def test_progress_reaches_total_through_an_executor(self, case, executor):
         net, X, y = case

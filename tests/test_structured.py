@@ -338,3 +338,37 @@ def test_softmax_and_cross_entropy_go_to_the_generic_engine(activation, loss):
     assert any(n.startswith("structured engine not used (") for n in fast.notes)
     for name in slow.values:  # the same engine on the same closure: the same numbers
         np.testing.assert_array_equal(fast.values[name], slow.values[name])
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES[:5], ids=lambda a: "-".join(map(str, a[0])) + f"-{a[3]}")
+def test_the_complex_step_as_tangents_equals_complex_arithmetic(arch, monkeypatch):
+    """Carrying only the imaginary parts (the tangents) gives the complex pass's numbers, to rounding."""
+    from gradcheck.numerical import responses as structured
+
+    net, X, y = make(*arch)
+    tangents = structured_gradient(net, X, y, "complex")
+    monkeypatch.setattr(structured, "TANGENT_STEP", 0.0)  # every ψ through complex arithmetic
+    complex_pass = structured_gradient(net, X, y, "complex")
+    assert_same_as_generic(tangents, complex_pass, net.n_layers)
+    # deltas too: the tangent starts at the perturbed layer's own unit
+    cache = net.forward_cache(X)
+    for layer in range(1, net.n_layers + 1):
+        z, loss = np.array(cache.zs[layer - 1]), _z_loss(net, layer, y)
+        via_complex = StructuredEngine.for_deltas(net, layer, z, y, loss).gradient("complex")
+        monkeypatch.setattr(structured, "TANGENT_STEP", 1e-15)
+        via_tangent = StructuredEngine.for_deltas(net, layer, z, y, loss).gradient("complex")
+        monkeypatch.setattr(structured, "TANGENT_STEP", 0.0)
+        assert_same_as_generic(via_tangent, via_complex, net.n_layers - layer + 1)
+
+
+def test_slopes_are_relatively_accurate_in_saturated_tails():
+    """f'(z) from a complex step of f keeps its relative accuracy where a(1 − a) loses it (a rounds near 1)."""
+    net = gc.DenseNet([1, 1], seed=0)
+    net.params["W1"][...] = 1.0
+    net.params["b1"][...] = 0.0
+    X = np.array([[-30.0], [0.5], [30.0]])
+    rs = StructuredEngine.for_params(net, X, np.zeros((3, 1))).rs
+    exact = np.exp(-np.abs(X[:, 0])) / (1 + np.exp(-np.abs(X[:, 0]))) ** 2
+    np.testing.assert_allclose(rs.slope(1)[:, 0], exact, rtol=8 * EPS)
+    a = rs.cache.a(1)[:, 0]
+    assert abs(a[2] * (1 - a[2]) - exact[2]) > 1e-6 * exact[2]  # the form from a would not be

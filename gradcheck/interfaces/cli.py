@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 from tabulate import tabulate
@@ -331,13 +331,22 @@ def _network_gradients(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, 
     return net, X, y, name, (backward or net.backward(X, y)).gradients
 
 
+def _along(net: Any, X: Any, y: Any) -> Any:
+    """The network's stacked passes for the diagnostics (what check_network uses), on validated data."""
+    from ..numerical.directions import NetworkDirections
+    from ..numerical.engine import DEFAULT_MEMORY_BUDGET
+
+    X, y = net.checked_data(X, y)
+    return NetworkDirections(net, X, y, DEFAULT_MEMORY_BUDGET)
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     _check_out(args.out)
     from ..report import plots
     from ..verify.convergence import step_sweep
 
     net, X, y, name, grads = _network_gradients(args)
-    results = step_sweep(net.loss_closure(X, y), net.params, grads, seed=args.seed)
+    results = step_sweep(net.loss_closure(X, y), net.params, grads, seed=args.seed, along=_along(net, X, y))
     rows = []
     for r in results:
         for method, err in r.errors.items():
@@ -362,7 +371,7 @@ def _cmd_taylor(args: argparse.Namespace) -> int:
     from ..verify.convergence import taylor_test
 
     net, X, y, name, grads = _network_gradients(args)
-    results = taylor_test(net.loss_closure(X, y), net.params, grads, seed=args.seed)
+    results = taylor_test(net.loss_closure(X, y), net.params, grads, seed=args.seed, along=_along(net, X, y))
     print("\n".join(fit([f"Taylor remainder test, {name}: r1(ε) = |L(θ+εv) − L(θ) − ε⟨g,v⟩| shrinks as ε² "
                          "for a correct gradient, as ε for a wrong one"], terminal_width())))
     print(tabulate([[r.name, f"{r.order:.3f}", r.n_points_used, "ok" if r.passed else "FAIL"] for r in results],

@@ -1,9 +1,12 @@
-"""What the structured engine models: a DenseNet at rest, and which networks it covers.
+"""What the structured engine models and what its workers run: a DenseNet at rest and its unit responses.
 
 The structured engine (:mod:`gradcheck.numerical.structured`) evaluates the
 loss change of a perturbation from the changed terms only; that needs an MSE
 loss ``c·Σ(a_L − y)²`` of element-wise layers.  Weight decay adds its own
 exact term.  Other networks (softmax, cross-entropy) go to the generic engine.
+The unit responses ψ (see the engine's docstring) and the three kinds of
+chunk a worker runs (:func:`units_task`, :func:`entries_task`,
+:func:`pairs_task`) are here, apart from the engine that plans them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,15 @@ import numpy as np
 from ..model.activations import Activation
 from ..model.network import DenseNet, ForwardCache
 
-__all__ = ["Responses", "unsupported", "decay_differences"]
+__all__ = ["Responses", "unsupported", "decay_differences", "units_task", "entries_task", "pairs_task",
+           "CHUNK_BYTES", "LINEAR_IMAG"]
+
+#: Bytes of working arrays per chunk: small enough to stay in cache, large
+#: enough that numpy's per-call overhead is negligible.
+CHUNK_BYTES = 4 * 2**20
+#: The largest imaginary part at which a complex step is still linear: every activation's and loss's
+#: second-order terms, relative size y² = 4·10⁻¹⁸, are then far below rounding.
+LINEAR_IMAG = 2e-9
 
 
 @dataclass(frozen=True)
@@ -34,12 +45,23 @@ class Responses:
     scale: float
     activations: tuple[Activation, ...]
     weight_decay: float = 0.0
+    slopes: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> Responses:
         """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``."""
+        first = max(1, cache.first)
+        # f'(z) as a complex step of f computes it (Im f(z + iη)/η, η a power of 2 so the division is exact):
+        # relatively accurate in saturated tails, where a(1 − a) is not.
+        eta = 2.0 ** -70
+        slopes = tuple(np.imag(net.activations[l - 1].value(cache.z(l) + 1j * eta)) / eta
+                       for l in range(first, net.n_layers + 1))
         return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
-                   tuple(net.activations), net.weight_decay)
+                   tuple(net.activations), net.weight_decay, slopes)
+
+    def slope(self, layer: int) -> np.ndarray:
+        """f_layer'(z_layer), shape (N, n_layer), as the complex step through f_layer gives it."""
+        return self.slopes[layer - max(1, self.cache.first)]
 
 
 def unsupported(net: DenseNet) -> str | None:
@@ -67,3 +89,129 @@ def decay_differences(rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray,
     w = np.where(ei >= 0, rs.weights[layer - 1][np.maximum(ei, 0), ej], 0.0)
     t = offsets[None, :] * eh[:, None]
     return np.where((ei >= 0)[:, None], rs.weight_decay * (w[:, None] * t + 0.5 * t * t), 0.0)
+
+
+#: Rows per matrix product are padded to a multiple of this: BLAS kernels
+#: round a row's dot products the same way whatever the number of rows only
+#: when that number is a multiple of their unrolling (1 or 3 rows take other
+#: code paths), so that on OpenBLAS the chunking changes no digit of the
+#: result.  A BLAS that picks kernels by matrix size may still change the last
+#: bits, within the rounding bound of :func:`gradcheck.numerical.structured.unit_response_rounding`.
+_ROW_ALIGN = 8
+
+
+def _psi(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Unit responses ψ_{layer, n, j}(t) for rows of (n, j, t); shape (R,), complex if t is."""
+    width = max([w.shape[1] for w in rs.weights[layer:]] + [1])
+    block = max(_ROW_ALIGN, CHUNK_BYTES // (64 * (width + 4)) // _ROW_ALIGN * _ROW_ALIGN)
+    if len(t) > block:
+        # An executor's chunk is larger than the in-process one (fewer tasks); its rows still go through
+        # the layers in cache-sized blocks, which measured twice as fast as one large block.
+        return np.concatenate([_psi_rows(rs, layer, n[s:s + block], j[s:s + block], t[s:s + block])
+                               for s in range(0, len(t), block)])
+    return _psi_rows(rs, layer, n, j, t)
+
+
+def _psi_rows(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """:func:`_psi` for one block of rows."""
+    if np.iscomplexobj(t) and len(t) and not np.any(t.real) and float(np.max(np.abs(t.imag))) <= TANGENT_STEP:
+        tangent = _tangent(rs, layer, n, j, t.imag)
+        if tangent is not None:
+            return 1j * tangent
+    R = len(t)
+    pad = -R % _ROW_ALIGN
+    if pad and layer + 1 < len(rs.weights):
+        n, j = np.concatenate((n, np.repeat(n[-1:], pad))), np.concatenate((j, np.repeat(j[-1:], pad)))
+        return _psi_rows(rs, layer, n, j, np.concatenate((t, np.zeros(pad, t.dtype))))[:R]
+    f, c = rs.activations, rs.cache
+    L = len(rs.weights)
+    u = f[layer - 1].value(c.z(layer)[n, j] + t) - c.a(layer)[n, j]
+    if layer == L:
+        return rs.scale * (u * (u + 2.0 * rs.resid[n, j]))
+    z = c.z(layer + 1)[n] + u[:, None] * rs.weights[layer][j]
+    d = f[layer].value(z)
+    d -= c.a(layer + 1)[n]
+    for m in range(layer + 2, L + 1):
+        z = d @ rs.weights[m - 1]
+        z += c.z(m)[n]
+        d = f[m - 1].value(z)
+        d -= c.a(m)[n]
+    return rs.scale * np.einsum("rk,rk->r", d, d + 2.0 * rs.resid[n])
+
+
+#: Imaginary steps at most this large (the complex step's 1e-20 is) take :func:`_tangent`.
+TANGENT_STEP = 1e-15
+
+
+def _tangent(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, h: np.ndarray) -> np.ndarray | None:
+    """Im ψ_{layer, n, j}(i·h) in real arithmetic, or None when h is too large for it; shape (R,).
+
+    At a tiny imaginary step the complex pass's real parts are the cached
+    forward pass (its differences are exactly 0) and its imaginary parts are
+    tangents: y_{m+1} = (y_m ⊙ f_m'(z_m)) W_{m+1}, each activation's imaginary
+    part being y·f'(x) to rounding (its next terms are relative y²).  Carrying
+    only the imaginary parts gives the same numbers, to rounding, at a quarter
+    of the complex matrix products' cost.
+    """
+    L = len(rs.weights)
+    g = h * rs.slope(layer)[n, j]
+    if layer == L:
+        return 2.0 * rs.scale * g * rs.resid[n, j]
+    y = g[:, None] * rs.weights[layer][j]
+    for m in range(layer + 1, L + 1):
+        if m > layer + 1:
+            y = y @ rs.weights[m - 1]
+        if y.size and float(np.max(np.abs(y))) > LINEAR_IMAG:
+            return None
+        y *= rs.slope(m)[n]
+    return 2.0 * rs.scale * np.einsum("rk,rk->r", y, rs.resid[n])
+
+
+def units_task(rs: Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
+                offsets: np.ndarray) -> np.ndarray:
+    """ψ at t = o·scale_u for units u = (un, uj) and every offset o; shape (len(un), len(offsets))."""
+    k = len(offsets)
+    rows = np.arange(len(un) * k)
+    u, q = rows // k, rows % k
+    t = offsets[q] * scale[u]
+    return _psi(rs, layer, un[u], uj[u], t).reshape(len(un), k)
+
+
+def entries_task(rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
+                  offsets: np.ndarray) -> np.ndarray:
+    """L(θ + o·h_e) − L(θ) for entries e = (ei, ej) of W_layer (ei = −1: b_layer[ej]); shape (E, K)."""
+    x = rs.cache.a(layer - 1)
+    N, E = x.shape[0], len(ei)
+    xe = np.where(ei[:, None] >= 0, x[:, np.maximum(ei, 0)].T, 1.0)  # (E, N)
+    t = (offsets[None, :, None] * eh[:, None, None]) * xe[:, None, :]  # (E, K, N)
+    nz = t != 0  # ψ(0) = 0 exactly: skip those rows
+    out = np.zeros(t.shape, dtype=np.result_type(t, np.float64))
+    e_idx = np.broadcast_to(np.arange(E)[:, None, None], t.shape)
+    n_idx = np.broadcast_to(np.arange(N)[None, None, :], t.shape)
+    out[nz] = _psi(rs, layer, n_idx[nz], ej[e_idx[nz]], t[nz])
+    return out.sum(axis=2)
+
+
+def pairs_task(rs: Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
+                hb: np.ndarray | None, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ over the pairs (pn, pj) of ψ at every weight and bias argument of unit pj in sample pn.
+
+    Returns flat indices into an array of shape (n_prev·n_l + n_l, K) (the
+    weights row-major, then the biases) and the sums to add there.
+    """
+    x = rs.cache.a(layer - 1)
+    n_prev, n_l = hw.shape
+    k = len(offsets)
+    width = n_prev + (hb is not None)
+    rows = np.arange(len(pn) * width * k)
+    p, rest = rows // (width * k), rows % (width * k)
+    i, q = rest // k, rest % k
+    n, j = pn[p], pj[p]
+    weight = i < n_prev
+    ic = np.minimum(i, n_prev - 1)
+    t = np.where(weight, offsets[q] * hw[ic, j] * x[n, ic], offsets[q] * (hb[j] if hb is not None else 0.0))
+    target = np.where(weight, ic * n_l + j, n_prev * n_l + j) * k + q
+    nz = t != 0
+    vals = _psi(rs, layer, n[nz], j[nz], t[nz])
+    uniq, inverse = np.unique(target[nz], return_inverse=True)
+    return uniq, np.bincount(inverse, weights=vals, minlength=len(uniq))

@@ -41,6 +41,9 @@ The complex step needs one evaluation per (n, j): Im ψ(i·h·x)/h =
 x·Im ψ(i·h)/h + O(h²) with h = 1e-20, so every weight follows as a matrix
 product, Σ_n a_{l−1}[n, i]·Im ψ_{l,n,j}(i·h)/h.  DenseNet's forward pass is complex-safe by construction, so
 ``"auto"`` is the complex step, without the probe the generic engine needs.
+At h = 1e-20 the pass's real parts are the cached ones and its imaginary
+parts are linear, so the workers carry only those, as tangents in real
+arithmetic (:mod:`gradcheck.numerical.responses`), the same numbers to rounding.
 
 The differences go through :func:`gradcheck.numerical.rules.apply_rule`: values and
 error estimates use the generic formulas, steps and measured loss noise, so
@@ -60,7 +63,6 @@ each chunk's matrix products.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -74,97 +76,16 @@ from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
 from .progress import Progress, ProgressTracker
-from .responses import Responses, decay_differences, unsupported
+from .responses import CHUNK_BYTES, Responses, decay_differences, entries_task, pairs_task, units_task, unsupported
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
 from .steps import rule_steps
 
 __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", "unsupported"]
 
-#: Bytes of working arrays per chunk: small enough to stay in cache, large
-#: enough that numpy's per-call overhead is negligible.
-CHUNK_BYTES = 4 * 2**20
-
-
-#: Rows per matrix product are padded to a multiple of this: BLAS kernels
-#: round a row's dot products the same way whatever the number of rows only
-#: when that number is a multiple of their unrolling (1 or 3 rows take other
-#: code paths), so that on OpenBLAS the chunking changes no digit of the
-#: result.  A BLAS that picks kernels by matrix size may still change the last
-#: bits, within the rounding bound of :func:`unit_response_rounding`.
-_ROW_ALIGN = 8
-
-
-def _psi(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Unit responses ψ_{layer, n, j}(t) for rows of (n, j, t); shape (R,), complex if t is."""
-    R = len(t)
-    pad = -R % _ROW_ALIGN
-    if pad and layer + 1 < len(rs.weights):
-        n, j, t = np.r_[n, np.repeat(n[-1:], pad)], np.r_[j, np.repeat(j[-1:], pad)], np.r_[t, np.zeros(pad, t.dtype)]
-        return _psi(rs, layer, n, j, t)[:R]
-    f, c = rs.activations, rs.cache
-    L = len(rs.weights)
-    u = f[layer - 1].value(c.z(layer)[n, j] + t) - c.a(layer)[n, j]
-    if layer == L:
-        return rs.scale * (u * (u + 2.0 * rs.resid[n, j]))
-    z = c.z(layer + 1)[n] + u[:, None] * rs.weights[layer][j]
-    d = f[layer].value(z)
-    d -= c.a(layer + 1)[n]
-    for m in range(layer + 2, L + 1):
-        z = d @ rs.weights[m - 1]
-        z += c.z(m)[n]
-        d = f[m - 1].value(z)
-        d -= c.a(m)[n]
-    return rs.scale * np.einsum("rk,rk->r", d, d + 2.0 * rs.resid[n])
-
-
-def _units_task(rs: Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
-                offsets: np.ndarray) -> np.ndarray:
-    """ψ at t = o·scale_u for units u = (un, uj) and every offset o; shape (len(un), len(offsets))."""
-    k = len(offsets)
-    rows = np.arange(len(un) * k)
-    u, q = rows // k, rows % k
-    t = offsets[q] * scale[u]
-    return _psi(rs, layer, un[u], uj[u], t).reshape(len(un), k)
-
-
-def _entries_task(rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
-                  offsets: np.ndarray) -> np.ndarray:
-    """L(θ + o·h_e) − L(θ) for entries e = (ei, ej) of W_layer (ei = −1: b_layer[ej]); shape (E, K)."""
-    x = rs.cache.a(layer - 1)
-    N, E = x.shape[0], len(ei)
-    xe = np.where(ei[:, None] >= 0, x[:, np.maximum(ei, 0)].T, 1.0)  # (E, N)
-    t = (offsets[None, :, None] * eh[:, None, None]) * xe[:, None, :]  # (E, K, N)
-    nz = t != 0  # ψ(0) = 0 exactly: skip those rows
-    out = np.zeros(t.shape, dtype=np.result_type(t, np.float64))
-    e_idx = np.broadcast_to(np.arange(E)[:, None, None], t.shape)
-    n_idx = np.broadcast_to(np.arange(N)[None, None, :], t.shape)
-    out[nz] = _psi(rs, layer, n_idx[nz], ej[e_idx[nz]], t[nz])
-    return out.sum(axis=2)
-
-
-def _pairs_task(rs: Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np.ndarray,
-                hb: np.ndarray | None, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Σ over the pairs (pn, pj) of ψ at every weight and bias argument of unit pj in sample pn.
-
-    Returns flat indices into an array of shape (n_prev·n_l + n_l, K) (the
-    weights row-major, then the biases) and the sums to add there.
-    """
-    x = rs.cache.a(layer - 1)
-    n_prev, n_l = hw.shape
-    k = len(offsets)
-    width = n_prev + (hb is not None)
-    rows = np.arange(len(pn) * width * k)
-    p, rest = rows // (width * k), rows % (width * k)
-    i, q = rest // k, rest % k
-    n, j = pn[p], pj[p]
-    weight = i < n_prev
-    ic = np.minimum(i, n_prev - 1)
-    t = np.where(weight, offsets[q] * hw[ic, j] * x[n, ic], offsets[q] * (hb[j] if hb is not None else 0.0))
-    target = np.where(weight, ic * n_l + j, n_prev * n_l + j) * k + q
-    nz = t != 0
-    vals = _psi(rs, layer, n[nz], j[nz], t[nz])
-    uniq, inverse = np.unique(target[nz], return_inverse=True)
-    return uniq, np.bincount(inverse, weights=vals, minlength=len(uniq))
+#: Chunks running or waiting on an executor at once.
+EXECUTOR_IN_FLIGHT = 4
+#: … on a dask.distributed cluster, where they queue on the scheduler.
+CLUSTER_IN_FLIGHT = 64
 
 
 class StructuredEngine:
@@ -211,6 +132,7 @@ class StructuredEngine:
         self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still) \
             if fallback is not None else None
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
+        self._scattered: tuple[Any, Any] | None = None
 
     # -- construction ----------------------------------------------------
 
@@ -372,7 +294,7 @@ class StructuredEngine:
             parts.append(part)
             tracker.advance(size * len(part) / len(ei))
 
-        self._run(_entries_task, [(self.rs, layer, ei[s], ej[s], eh[s], offsets) for s in blocks], executor, collect,
+        self._run(entries_task, [(self.rs, layer, ei[s], ej[s], eh[s], offsets) for s in blocks], executor, collect,
                   rows=len(ei) * per_row)
         return np.concatenate(parts)
 
@@ -386,7 +308,7 @@ class StructuredEngine:
             parts.append(part)
             tracker.advance(size * len(part) / len(un))
 
-        self._run(_units_task, [(self.rs, layer, un[s], uj[s], scale[s], offsets) for s in blocks], executor, collect,
+        self._run(units_task, [(self.rs, layer, un[s], uj[s], scale[s], offsets) for s in blocks], executor, collect,
                   rows=len(un) * len(offsets))
         return np.concatenate(parts)
 
@@ -448,7 +370,7 @@ class StructuredEngine:
             def add(_k: int, r: tuple[np.ndarray, np.ndarray]) -> None:
                 flat[r[0]] += r[1]
 
-            self._run(_pairs_task, [(rs, layer, pn[s], pj[s], hw, hb, offsets) for s in blocks], executor, add,
+            self._run(pairs_task, [(rs, layer, pn[s], pj[s], hw, hb, offsets) for s in blocks], executor, add,
                       rows=len(pn) * width)
         tracker.advance(0.1 * size)
         return D
@@ -461,6 +383,10 @@ class StructuredEngine:
         return (16 if complex_rows else 8) * 8 * (width + 4)
 
     def _chunk_bytes(self) -> int:
+        if self.executor is not None:
+            # Another process or machine runs each chunk: fewer, larger chunks keep the per-task cost of
+            # the executor (scheduling, transfer) small; EXECUTOR_IN_FLIGHT of them fit in half the budget.
+            return max(1, self.memory_budget // (2 * EXECUTOR_IN_FLIGHT))
         return max(1, min(CHUNK_BYTES, self.memory_budget // 4))
 
     def _blocks(self, n_items: int, rows_per_item: int, layer: int, complex_rows: bool) -> list[slice]:
@@ -474,9 +400,34 @@ class StructuredEngine:
              on_result: Callable[[int, Any], Any], rows: int) -> None:
         self._stats["rows"] += rows
         self._stats["chunks"] += len(tasks)
-        in_flight = max(1, min(2 * (os.cpu_count() or 1), self.memory_budget // self._chunk_bytes()))
-        run_tasks(fn, tasks, executor=executor if len(tasks) > 1 else None, max_in_flight=in_flight,
-                  on_result=on_result)
+        executor = executor if len(tasks) > 1 else None
+        if executor is None:
+            in_flight = 1
+        else:
+            in_flight = max(1, min(EXECUTOR_IN_FLIGHT, self.memory_budget // self._chunk_bytes()))
+            shipped = self._shipped(executor)
+            if shipped is not self.rs:
+                # On a cluster a queued chunk holds no memory until a worker thread runs it, and a worker
+                # runs one per thread: a deeper queue hides the scheduler's round trips.
+                in_flight = CLUSTER_IN_FLIGHT
+            tasks = [(shipped,) + task[1:] for task in tasks]  # every task's first argument is the network
+        run_tasks(fn, tasks, executor=executor, max_in_flight=in_flight, on_result=on_result)
+
+    def _shipped(self, executor: Executor) -> Any:
+        """The network as the executor's tasks take it: on dask.distributed, one copy scattered to every worker.
+
+        A ``concurrent.futures`` executor pickles a task's arguments with each
+        task; the network's weights (80 MB at ten million parameters) would then
+        travel with every chunk.  ``Client.get_executor()`` resolves futures
+        among a task's arguments on the worker, so the scattered copy is sent
+        once.  Other executors (threads, processes) get the network itself.
+        """
+        client = getattr(executor, "_client", None)  # distributed.client.ClientExecutor's client
+        if client is None or not callable(getattr(client, "scatter", None)):
+            return self.rs
+        if self._scattered is None or self._scattered[0] is not client:
+            self._scattered = (client, client.scatter(self.rs, broadcast=True, hash=False))
+        return self._scattered[1]
 
     def _note(self, method: str) -> str:
         s = self._stats

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from ..errors import InvalidArgument
 from ..numerical.evaluator import LossEvaluator, complex_step_faithful, loss_at_rest
 from ..report.records import SweepResult, TaylorResult
 
-__all__ = ["taylor_test", "step_sweep", "DEFAULT_EPSILONS", "DEFAULT_STEPS", "SWEEP_METHODS"]
+__all__ = ["taylor_test", "step_sweep", "Along", "LossCalls", "DEFAULT_EPSILONS", "DEFAULT_STEPS", "SWEEP_METHODS"]
 
 #: ε for the Taylor test: 1e-1 … 1e-7, half a decade apart.
 DEFAULT_EPSILONS = np.logspace(-1, -7, 13)
@@ -129,6 +129,44 @@ def _along(ev: LossEvaluator, name: str, base: np.ndarray, v: np.ndarray, t: flo
         ev.work[name][...] = base
 
 
+class Along(Protocol):
+    """How the diagnostics evaluate L(θ + t·v) along a direction v of one group.
+
+    ``along(name, v, ts, context)`` returns the values at every t of ``ts``
+    (complex when ``ts`` is) and L(θ) as the same evaluation gives it, which
+    the differences subtract.  ``complex_safe`` says whether the loss carries
+    a complex step faithfully by construction (no probe needed).
+    :class:`LossCalls` calls the loss once per t; check_network passes
+    :class:`gradcheck.numerical.directions.NetworkDirections`, which stacks
+    every t into passes from the perturbed layer.
+    """
+
+    complex_safe: bool
+
+    def along(self, name: str, v: np.ndarray, ts: np.ndarray, context: str = "") -> tuple[np.ndarray, Any]: ...
+
+
+class LossCalls:
+    """L along v by one call of the loss per step, on the evaluators' private copies."""
+
+    complex_safe = False
+
+    def __init__(self, ev: LossEvaluator, f0: float, complex_ev: LossEvaluator | None = None) -> None:
+        self.ev, self.f0, self.cev = ev, f0, complex_ev
+
+    def along(self, name: str, v: np.ndarray, ts: np.ndarray, context: str = "") -> tuple[np.ndarray, Any]:
+        """L(θ + t·v) for every t (one call each) and L(θ) as measured at the start."""
+        if np.iscomplexobj(ts):
+            if self.cev is None:
+                self.cev = LossEvaluator(self.ev.raw_loss, self.ev.work, complex_mode=True)
+            ev = self.cev
+        else:
+            ev = self.ev
+        base = ev.work[name].copy()
+        ev.context = context
+        return np.array([_along(ev, name, base, v, t) for t in ts]), self.f0
+
+
 def _start(loss: Callable, params: dict[str, np.ndarray]) -> tuple[LossEvaluator, float, float, list[str]]:
     """An evaluator, L(θ), ε_mach of the loss's precision, and notes about them."""
     ev = LossEvaluator(loss, params)
@@ -169,7 +207,7 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
 
 def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
                 grads: Mapping[str, Any], *, epsilons: Any = None, seed: int | None = 0,
-                groups: Iterable[str] | str | None = None) -> list[TaylorResult]:
+                groups: Iterable[str] | str | None = None, along: Along | None = None) -> list[TaylorResult]:
     """The Taylor remainder test of a gradient, one parameter group at a time.
 
     For each group a seeded standard-normal direction v (the group's shape,
@@ -192,6 +230,9 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
         Seed of the random directions.
     groups : str or sequence of str, optional
         Only test these groups (default: all, in ``params`` order).
+    along : Along, optional
+        How L(θ + ε·v) is evaluated (default: one call of ``loss`` per ε;
+        :func:`gradcheck.check_network` passes its network's stacked passes).
 
     Returns
     -------
@@ -242,18 +283,18 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
     eps = _grid("epsilons", epsilons, DEFAULT_EPSILONS, 2)
     directions = _directions(params, seed)
     ev, f0, eps_mach, start_notes = _start(loss, params)
+    source = along if along is not None else LossCalls(ev, f0)
     results = []
     for name in names:
         v = directions[name]
         g = np.asarray(grads[name], dtype=np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
             gv = float(np.sum(g * v))
-        base = ev.work[name].copy()
-        ev.context = f"along a random direction in {name!r} (Taylor test)"
-        values = np.array([float(np.real(_along(ev, name, base, v, e))) for e in eps])
+        found, rest = source.along(name, v, eps, f"along a random direction in {name!r} (Taylor test)")
+        values = np.real(found).astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            r0 = np.abs(values - f0)
-            r1 = np.abs((values - f0) - eps * gv)
+            r0 = np.abs(values - rest)
+            r1 = np.abs((values - rest) - eps * gv)
             floor = ROUNDOFF_FLOOR * eps_mach * np.maximum(1.0, np.maximum(abs(f0), np.abs(values)))
         window = _fit_window(eps, r1, floor)
         used = np.zeros(eps.size, dtype=bool)
@@ -266,7 +307,7 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
             notes.append(f"order fitted over ε = {lo:.3g} … {hi:.3g} ({window.size} points)")
             if not passed:
                 k = window[np.argmin(eps[window])]
-                rate = (values[k] - f0) / eps[k]
+                rate = (values[k] - rest) / eps[k]
                 notes.append(f"r1 shrinks like ε^{order:.2f}, not ε²: along v the gradient predicts a slope "
                              f"⟨g, v⟩ = {gv:.10g} but the loss changes at ≈ {rate:.10g}")
         else:
@@ -292,31 +333,30 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
 # -- step-size sweep ---------------------------------------------------------
 
 
-def _estimates(ev: LossEvaluator, cev: LossEvaluator | None, name: str, v: np.ndarray, f0: float,
-               hs: np.ndarray, methods: list[str]) -> dict[str, np.ndarray]:
+def _estimates(source: Along, name: str, v: np.ndarray, hs: np.ndarray,
+               methods: list[str]) -> dict[str, np.ndarray]:
     """D(h) for every step and method, along the unit direction ``v`` of group ``name``."""
-    base = ev.work[name].copy()
-    ev.context = f"along a random direction in {name!r} (step sweep)"
-
-    def real_at(t: float) -> float:
-        return float(np.real(_along(ev, name, base, v, t)))
-
     out = {}
-    if "forward" in methods:
-        out["forward"] = np.array([(real_at(h) - f0) / h for h in hs])
-    if "central" in methods:
-        out["central"] = np.array([(real_at(h) - real_at(-h)) / (2 * h) for h in hs])
-    if "complex" in methods and cev is not None:
-        cbase = cev.work[name].copy()
-        cev.context = f"along a random direction in {name!r} (complex step sweep)"
-        out["complex"] = np.array([float(np.imag(_along(cev, name, cbase, v, 1j * h))) / h for h in hs])
+    if "forward" in methods or "central" in methods:
+        # forward and central share L(θ + hv).
+        ts = np.r_[hs, -hs] if "central" in methods else hs
+        found, rest = source.along(name, v, ts, f"along a random direction in {name!r} (step sweep)")
+        values = np.real(found).astype(np.float64)
+        plus = values[: hs.size]
+        if "forward" in methods:
+            out["forward"] = (plus - rest) / hs
+        if "central" in methods:
+            out["central"] = (plus - values[hs.size:]) / (2 * hs)
+    if "complex" in methods:
+        found, _ = source.along(name, v, 1j * hs, f"along a random direction in {name!r} (complex step sweep)")
+        out["complex"] = np.imag(found).astype(np.float64) / hs
     return out
 
 
 def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[str, Any],
                grads: Mapping[str, Any], *, steps: Any = None,
                methods: Iterable[str] = SWEEP_METHODS, seed: int | None = 0,
-               groups: Iterable[str] | str | None = None) -> list[SweepResult]:
+               groups: Iterable[str] | str | None = None, along: Along | None = None) -> list[SweepResult]:
     """Error of numerical directional derivatives against ⟨g, v⟩ as the step h varies.
 
     For each group, v is the seeded random direction of :func:`taylor_test`
@@ -351,6 +391,10 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
         Seed of the random directions.
     groups : str or sequence of str, optional
         Only sweep these groups (default: all, in ``params`` order).
+    along : Along, optional
+        How L(θ + t·v) is evaluated (default: one call of ``loss`` per step;
+        :func:`gradcheck.check_network` passes its network's stacked passes,
+        which carry the complex step by construction and skip the probe).
 
     Returns
     -------
@@ -378,7 +422,10 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
     methods = tuple(dict.fromkeys(check_choices("methods", methods, SWEEP_METHODS)))
     directions = _directions(params, seed)
     ev, f0, eps_mach, start_notes = _start(loss, params)
-    cev = LossEvaluator(loss, params, complex_mode=True) if "complex" in methods else None
+    # A complex copy only for the probe, or for the loss calls themselves.
+    probe = "complex" in methods and (along is None or not along.complex_safe)
+    cev = LossEvaluator(loss, params, complex_mode=True) if probe else None
+    source = along if along is not None else LossCalls(ev, f0, cev)
     tiny = np.finfo(np.float64).tiny
     results = []
     for name in names:
@@ -398,7 +445,7 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
                 if not ok:
                     active.remove("complex")
                     notes.append(f"complex step dropped: {reason}")
-            estimates = _estimates(ev, cev, name, v, f0, hs, active)
+            estimates = _estimates(source, name, v, hs, active)
         else:
             estimates = {m: np.full(hs.size, math.nan) for m in methods}
         errors, best_step, best_error = {}, {}, {}

@@ -40,6 +40,7 @@ from .._validation import describe
 from ..errors import InvalidArgument
 from ..model.backprop import Backprop, Backward
 from ..model.network import DenseNet, ForwardCache
+from ..numerical.directions import NetworkDirections
 from ..numerical.engine import DEFAULT_MEMORY_BUDGET, FULL_METHODS, Engine, LossEngine
 from ..numerical.kinks import kink_label
 from ..numerical.progress import Progress, ProgressShares
@@ -254,10 +255,16 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
                            error_maps=error_maps)
     if diagnose:
         assert grads is not None
-        report.taylor = taylor_test(loss, net.params, grads, seed=options.seed)
+        # The structured engine's diagnostics: every step of a group in stacked passes from its layer.
+        along = NetworkDirections(net, X, y, options.run.memory_budget) if options.engine == "structured" else None
+        if along is not None:
+            along.after = _credit(shares, {k: v.size for k, v in net.params.items()}, requests=1)
+        report.taylor = taylor_test(loss, net.params, grads, seed=options.seed, along=along)
         shares(n_params, n_params)
         shares.next_share(n_params)
-        report.sweep = step_sweep(loss, net.params, grads, seed=options.seed)
+        if along is not None:
+            along.after = _credit(shares, {k: v.size for k, v in net.params.items()}, requests=2)  # real, complex
+        report.sweep = step_sweep(loss, net.params, grads, seed=options.seed, along=along)
         shares(n_params, n_params)
     report.diagnoses = diagnose_network(
         report, net.params, X.shape[0], notation=notation,
@@ -371,6 +378,18 @@ def _z_loss(net: DenseNet, layer: int, y: np.ndarray) -> Callable[[dict[str, np.
         return net.output_loss(net.forward_cache(None, start=layer, z=p["z"]), y)  # type: ignore[arg-type]
 
     return loss
+
+
+def _credit(shares: ProgressShares, sizes: dict[str, int], requests: int) -> Callable[[str], None]:
+    """A progress hook crediting a group's size over its ``requests`` requests to the diagnostics' passes."""
+    total = sum(sizes.values())
+    done = [0.0]
+
+    def after(name: str) -> None:
+        done[0] += sizes[name] / requests
+        shares(min(total, int(done[0])), total)
+
+    return after
 
 
 def _stale_learning_rate(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dict[str, np.ndarray],

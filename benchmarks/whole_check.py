@@ -1,0 +1,260 @@
+"""The whole default verification against the bare check, in one run: where the time goes.
+
+    python benchmarks/whole_check.py [--quick] [--out FILE]
+
+On the 128-256-128-10 net with 128 samples (67,210 parameters), in rounds that
+alternate between contenders (so that a change of machine load hits them
+alike):
+
+* the bare check, ``check_network(net, X, y, method="central", deltas=False, diagnostics=False)``;
+* the default ``check_network(net, X, y)`` (auto, per-layer deltas, Taylor test and step sweep);
+* the same without the diagnostics;
+* the diagnostics alone (Taylor test and step sweep of every group) through the
+  network's stacked passes, and through one loss call per step (as before);
+* the CLI on that net (``gradcheck check --layers 128,256,128,10 --data random
+  --samples 128``, every format), as a fresh process.
+
+Ratios are given two ways: the ratio of the fastest runs, and the median of
+the per-round ratios.  Then the per-parameter cost of a 12 × 64 net against a
+3-layer net of about the same P, the sigmoid's forms on a (2560, 256)
+array (scipy's expit and the boolean-mask complex form it replaced are
+comparators kept here, not in the package), and ``check_params`` on the
+32-64-32-8 net's loss, plain and ``vectorized=True``, against the textbook
+loop.
+
+A full run (7 rounds) writes benchmarks/WHOLE_RESULTS.md; ``--quick`` (2
+rounds, no CLI) prints only, and refuses to overwrite that file.  Nothing
+here is a test: the suite never asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import gradcheck as gc  # noqa: E402
+from gradcheck.model import activations  # noqa: E402
+from gradcheck.numerical.directions import NetworkDirections  # noqa: E402
+from gradcheck.verify.convergence import step_sweep, taylor_test  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "WHOLE_RESULTS.md"
+
+
+def rounds(contenders: dict[str, Callable[[], object]], n: int) -> dict[str, list[float]]:
+    """Seconds of every contender in each of ``n`` rounds, contenders alternating within a round."""
+    for f in contenders.values():
+        f()  # warm: imports, caches, first allocations
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(n):
+        for k, f in contenders.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def ratio(times: dict[str, list[float]], a: str, b: str) -> tuple[float, float]:
+    """(min a / min b, median over rounds of a / b)."""
+    return min(times[a]) / min(times[b]), statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+
+def cli_command() -> list[str]:
+    return ["-m", "gradcheck", "check", "--layers", "128,256,128,10", "--data", "random", "--samples", "128",
+            "--replace", "--name", "bench"]
+
+
+def run_cli(cwd: str) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    result = subprocess.run([sys.executable, *cli_command()], cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"the CLI exited {result.returncode}: {result.stderr[-400:]}")
+
+
+def main_net(n_rounds: int, with_cli: bool) -> tuple[dict[str, list[float]], int]:
+    net = gc.DenseNet([128, 256, 128, 10], seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((128, 128)), rng.random((128, 10))
+    loss, grads = net.loss_closure(X, y), net.gradients(X, y)
+
+    def stacked() -> None:
+        along = NetworkDirections(net, X, y, 256 * 2**20)
+        taylor_test(loss, net.params, grads, along=along)
+        step_sweep(loss, net.params, grads, along=along)
+
+    contenders: dict[str, Callable[[], object]] = {
+        "bare": lambda: gc.check_network(net, X, y, method="central", deltas=False, diagnostics=False),
+        "default": lambda: gc.check_network(net, X, y),
+        "no diagnostics": lambda: gc.check_network(net, X, y, diagnostics=False),
+        "diagnostics, stacked passes": stacked,
+        "diagnostics, loss calls": lambda: (taylor_test(loss, net.params, grads),
+                                            step_sweep(loss, net.params, grads)),
+    }
+    tmp = tempfile.TemporaryDirectory()
+    if with_cli:
+        contenders["CLI, every format"] = lambda: run_cli(tmp.name)
+    try:
+        return rounds(contenders, n_rounds), sum(p.size for p in net.params.values())
+    finally:
+        tmp.cleanup()
+
+
+def deep_nets(n_rounds: int) -> list[tuple[str, int, float, float]]:
+    rng = np.random.default_rng(1)
+    nets = {"12 × 64 (13 widths of 64)": gc.DenseNet([64] * 13, seed=0),
+            "128-192-128-10": gc.DenseNet([128, 192, 128, 10], seed=0)}
+    contenders: dict[str, Callable[[], object]] = {}
+    for label, net in nets.items():
+        X, y = rng.standard_normal((64, net.sizes[0])), rng.random((64, net.sizes[-1]))
+        contenders[label + " bare"] = (lambda n=net, X=X, y=y:
+                                       gc.check_network(n, X, y, method="central", deltas=False, diagnostics=False))
+        contenders[label + " default"] = lambda n=net, X=X, y=y: gc.check_network(n, X, y)
+    times = rounds(contenders, n_rounds)
+    return [(label, sum(p.size for p in net.params.values()), min(times[label + " bare"]),
+             min(times[label + " default"])) for label, net in nets.items()]
+
+
+def own_loss(n_rounds: int) -> tuple[dict[str, list[float]], int]:
+    """check_params central on a DenseNet's loss closure, plain and vectorized, against the textbook loop."""
+    net = gc.DenseNet([32, 64, 32, 8], seed=0)
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((64, 32)), rng.random((64, 8))
+    loss, grads = net.loss_closure(X, y), net.gradients(X, y)
+    names = list(net.params)
+
+    def textbook() -> None:
+        params = {k: v.copy() for k, v in net.params.items()}
+        for k in names:
+            flat = params[k].reshape(-1)
+            for i in range(flat.size):
+                x = flat[i]
+                h = 6.0554544523933395e-06 * max(1.0, abs(x))  # ε^(1/3)
+                flat[i] = x + h
+                up = loss(params)
+                flat[i] = x - h
+                down = loss(params)
+                flat[i] = x
+                (up - down) / (2 * h)
+
+    def stacked(p: dict[str, np.ndarray]) -> np.ndarray:
+        """The same loss for parameter sets stacked along axis 0 (vectorized=True)."""
+        a = np.broadcast_to(X, (p["W1"].shape[0],) + X.shape)
+        for l in range(1, net.n_layers + 1):
+            a = activations.sigmoid.value(a @ p[f"W{l}"] + p[f"b{l}"][:, None, :])
+        return 0.5 * np.sum((a - y) ** 2, axis=(1, 2))
+
+    contenders: dict[str, Callable[[], object]] = {
+        "textbook loop (two forward passes per entry)": textbook,
+        "check_params(method=\"central\")": lambda: gc.check_params(loss, net.params, grads, method="central"),
+        "check_params(method=\"central\", vectorized=True)": lambda: gc.check_params(
+            stacked, net.params, grads, method="central", vectorized=True),
+    }
+    return rounds(contenders, n_rounds), sum(p.size for p in net.params.values())
+
+
+def _masked_complex_sigmoid(z: np.ndarray) -> np.ndarray:
+    """The complex sigmoid as it was: boolean masks and numpy's complex exp."""
+    out = np.empty_like(z)
+    pos = z.real >= 0
+    e = np.exp(-z[pos])
+    out[pos] = 1.0 / (1.0 + e)
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def sigmoid_forms(n_rounds: int) -> dict[str, float]:
+    from scipy.special import expit
+
+    rng = np.random.default_rng(2)
+    x = 3 * rng.standard_normal((2560, 256))
+    tiny = x + 1j * 1e-20 * rng.standard_normal(x.shape)
+    small = x + 1j * 1e-3 * rng.standard_normal(x.shape)
+    contenders: dict[str, Callable[[], object]] = {
+        "real: scipy.special.expit (before)": lambda: expit(x),
+        "real: 1/(1 + e^(−z)), blockwise (now)": lambda: activations.sigmoid.value(x),
+        "complex step (Im ~ 1e-20): masks and complex exp (before)": lambda: _masked_complex_sigmoid(tiny),
+        "complex step (Im ~ 1e-20): real arithmetic (now)": lambda: activations.sigmoid.value(tiny),
+        "sweep step (Im ~ 1e-3): masks and complex exp (before)": lambda: _masked_complex_sigmoid(small),
+        "sweep step (Im ~ 1e-3): real arithmetic, series (now)": lambda: activations.sigmoid.value(small),
+    }
+    return {k: min(v) for k, v in rounds(contenders, 5 * n_rounds).items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds, no CLI; prints only")
+    parser.add_argument("--out", default=None, help="Markdown file (default: WHOLE_RESULTS.md for a full run)")
+    args = parser.parse_args(argv)
+    if args.quick and args.out and Path(args.out).resolve() == RESULTS:
+        parser.error("--quick never overwrites WHOLE_RESULTS.md (it holds a full run); give another --out")
+    out_path = Path(args.out) if args.out else (None if args.quick else RESULTS)
+    n = 2 if args.quick else 7
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    times, P = main_net(n, with_cli=not args.quick)
+    deep = deep_nets(max(1, n // 2))
+    own, own_P = own_loss(max(1, n // 2))
+    forms = sigmoid_forms(n)
+    lines = ["# Benchmark: the whole default verification against the bare check", "",
+             f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
+             f"`python benchmarks/whole_check.py{' --quick' if args.quick else ''}` in "
+             f"{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores, load average {load_before:.2f} "
+             "before / "
+             f"{os.getloadavg()[0]:.2f} after; {n} rounds, contenders alternating within each round.", "",
+             f"## 128-256-128-10 net, 128 samples ({P:,} parameters)", "",
+             "| what | fastest | median | × bare (fastest / median of per-round ratios) |", "|---|---|---|---|"]
+    for k, v in times.items():
+        a, b = ratio(times, k, "bare")
+        lines.append(f"| {k} | {min(v):.3f} s | {statistics.median(v):.3f} s | {a:.2f} / {b:.2f} |")
+    d_new, d_old = ratio(times, "diagnostics, loss calls", "diagnostics, stacked passes")
+    default_ratio = ratio(times, "default", "bare")
+    lines += ["", f"Targets: default ≤ 2× bare: {'holds' if max(default_ratio) <= 2 else 'does not hold'} "
+              f"({default_ratio[0]:.2f} / {default_ratio[1]:.2f}); bare ≤ 0.2 s: "
+              f"{'holds' if min(times['bare']) <= 0.2 else 'does not hold'} ({min(times['bare']):.3f} s)."]
+    if "CLI, every format" in times:
+        c = ratio(times, "CLI, every format", "bare")
+        lines[-1] += f" CLI ≤ 8× bare: {'holds' if max(c) <= 8 else 'does not hold'} ({c[0]:.1f} / {c[1]:.1f})."
+    lines += [f"The diagnostics through stacked passes are {d_new:.1f}× (fastest) / {d_old:.1f}× (median) faster "
+              "than through loss calls.", "", "## Deep against shallow, per parameter (64 samples)", "",
+              "| net | P | bare | default | bare per parameter | default per parameter |", "|---|---|---|---|---|---|"]
+    for label, p, bare, default in deep:
+        lines.append(f"| {label} | {p:,} | {bare:.3f} s | {default:.3f} s | {bare / p * 1e6:.2f} µs | "
+                     f"{default / p * 1e6:.2f} µs |")
+    (_, p1, b1, f1), (_, p2, b2, f2) = deep
+    lines += ["", f"Per parameter the deep net costs {(b1 / p1) / (b2 / p2):.1f}× (bare) and "
+              f"{(f1 / p1) / (f2 / p2):.1f}× "
+              "(default) the shallow one's (target ≤ 3×).", "", "## The sigmoid, (2560, 256) array", "",
+              "| form | fastest |", "|---|---|"]
+    lines += [f"| {k} | {v * 1e3:.2f} ms |" for k, v in forms.items()]
+    loop = "textbook loop (two forward passes per entry)"
+    lines += ["", f"## Your own loss: check_params on the 32-64-32-8 net's loss closure ({own_P:,} parameters, "
+              "64 samples)", "", "| what | fastest | × the textbook loop (fastest / median of per-round ratios) |",
+              "|---|---|---|"]
+    for k, v in own.items():
+        a, b = ratio(own, k, loop)
+        lines.append(f"| {k} | {min(v):.3f} s | {a:.2f} / {b:.2f} |")
+    lines.append("")
+    document = "\n".join(lines)
+    print(document)
+    if out_path is not None:
+        out_path.write_text(document, encoding="utf-8")
+        print(f"wrote {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
