@@ -66,8 +66,9 @@ def bare_list(weights, biases, X, y):
     return classic(weights, biases, X, y)["deltas"]
 
 
-def unfinished(weights, biases, X, y):
-    raise NotImplementedError("the hidden layers come next week")
+def one_layer_too_far(weights, biases, X, y):
+    # A loop bound off by one: the code reads a weight matrix past the last layer.
+    return {"grads": {f"W{k + 1}": weights[k + 1] for k in range(len(weights))}}
 
 
 NOT_A_FUNCTION = 3
@@ -141,12 +142,12 @@ class TestVerdicts:
         assert "reports written" not in out
 
     def test_function_raising_is_a_finding(self, user_code, capsys):
-        code, out, err = run(["verify", target(user_code, "unfinished"), *QUICK], capsys)
+        code, out, err = run(["verify", target(user_code, "one_layer_too_far"), *QUICK], capsys)
         assert code == 1 and err == ""
-        assert "your function raised NotImplementedError: the hidden layers come next week" in out
+        assert "your function raised IndexError: list index out of range" in out
         assert "minimal failing network: sizes [1, 1], 1 sample" in out
-        folder = Path("reports/verify-user-unfinished")
-        assert json.loads((folder / "report.json").read_text())["error"].startswith("NotImplementedError")
+        folder = Path("reports/verify-user-one_layer_too_far")
+        assert json.loads((folder / "report.json").read_text())["error"].startswith("IndexError")
         assert (folder / "counterexample.npz").exists()
 
 

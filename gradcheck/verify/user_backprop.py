@@ -167,9 +167,9 @@ def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[A
         for l, d in enumerate(ds, start=1):
             _expect_shape(f"deltas[{l - 1}] (δ{l})", d, (n[l], N) if t else (N, n[l]), chosen)
             given_deltas.append(scale * (d.T if t else d))
+    reference = Backprop(net, net.forward_cache(Xin), yin).run()
     given_grads = None
     if wgrads is not None or bgrads is not None:
-        reference_grads = Backprop(net, net.forward_cache(Xin), yin).run().gradients
         given_grads = {}
         for l in range(1, L + 1):
             if wgrads is not None:
@@ -181,7 +181,7 @@ def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[A
         # A partial set (weights only, or biases only) is completed with the
         # correct values, whose rows are then dropped from the report.
         missing = [k for k in net.params if k not in given_grads]
-        given_grads.update({k: reference_grads[k] for k in missing})
+        given_grads.update({k: reference.gradients[k] for k in missing})
     else:
         missing = list(net.params)
 
@@ -189,7 +189,6 @@ def check_backprop(weights: Sequence[Any], X: Any, y: Any, *, biases: Sequence[A
     opts = CheckOptions.build(method=method, deltas=True,
                               title=f"backprop {'-'.join(map(str, n))} ({chosen})" if title is None else title,
                               **options)
-    reference = Backprop(net, net.forward_cache(Xin), yin).run()
     given = [name for name, v in (("deltas", ds), ("weight grads", wgrads), ("bias grads", bgrads)) if v is not None]
     report = verify_layers(net, Xin, yin, reference, given_deltas, given_grads, opts, notation_of(chosen),
                            caller={"layout": chosen, "sign": sign, "given": given,
