@@ -23,7 +23,7 @@ import numpy as np
 
 from .._validation import describe
 from ..errors import GradientMismatch, InvalidArgument
-from ..report.text import row_label
+from ..report.text import plural, row_label
 from ..verify.layout import LAYOUTS
 from ..verify.user_backprop import SIGNS, check_backprop
 
@@ -94,15 +94,15 @@ class BackpropVerification:
     def __str__(self) -> str:
         head = f"verify_backprop ({self.layout} layout, sign {self.sign!r}): "
         if self.verdict == "inconclusive":
-            return head + (f"INCONCLUSIVE — {_count(self.examples, 'network')} checked layer by layer, none failed, "
+            return head + (f"INCONCLUSIVE — {plural(self.examples, 'network')} checked layer by layer, none failed, "
                            f"but {len(self.undecided)} could not be decided ({self.drawn}); first: "
                            f"{self.undecided[0]}")
         if self.passed:
-            return head + f"PASSED — {_count(self.examples, 'network')} checked layer by layer, none failed " \
+            return head + f"PASSED — {plural(self.examples, 'network')} checked layer by layer, none failed " \
                           f"({self.drawn})"
         case = self.counterexample
         assert case is not None  # a failure always has its network
-        lines = [head + f"FAILED — found after {_count(self.examples, 'network')}, shrunk in {self.shrinks} more",
+        lines = [head + f"FAILED — found after {plural(self.examples, 'network')}, shrunk in {self.shrinks} more",
                  f"minimal failing network: {case.describe()}"]
         if self.error is not None:
             lines.append(f"your function raised {self.error}")
@@ -115,18 +115,15 @@ class BackpropVerification:
     def to_dict(self) -> dict[str, Any]:
         """The verdict and the minimal network (without its arrays), JSON-serialisable."""
         case = self.counterexample
+        first = None if self.report is None else self.report.first_failure
         return {"passed": self.passed, "verdict": self.verdict, "undecided": list(self.undecided),
                 "examples": self.examples, "shrinks": self.shrinks,
                 "layout": self.layout, "sign": self.sign, "error": self.error,
                 "counterexample": None if case is None else {
                     "sizes": list(case.sizes), "n_samples": case.n_samples, "bias": case.bias,
                     "scale": case.scale, "seed": case.seed},
-                "first_failure": None if self.report is None else self.report.to_dict()["first_failure"],
+                "first_failure": None if first is None else {"layer": first[0], "check": first[1]},
                 "diagnosis": None if self.report is None else [d.to_dict() for d in self.report.diagnoses]}
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _first_failure(report: NetworkReport) -> str:

@@ -149,8 +149,11 @@ def _logsumexp(z: np.ndarray) -> np.ndarray:
 
 
 def _cross_entropy(reduction: str, output: str) -> Loss:
+    def scale(n: int) -> float:
+        return 1.0 if reduction == "sum" else 1.0 / n
+
     def c(a: np.ndarray) -> float:
-        return 1.0 if reduction == "sum" else 1.0 / np.shape(a)[0]
+        return scale(np.shape(a)[0])
 
     if output == "sigmoid":
         def value(a, y):
@@ -173,7 +176,7 @@ def _cross_entropy(reduction: str, output: str) -> Loss:
             # −Σ_k y_k log softmax(z)_k = Σ_k y_k (logsumexp(z) − z_k)
             return c(z) * np.sum(y.sum(axis=1) * _logsumexp(z) - np.sum(y * z, axis=1))
 
-    return Loss("cross_entropy", reduction, value, derivative, lambda n: 1.0 if reduction == "sum" else 1.0 / n,
+    return Loss("cross_entropy", reduction, value, derivative, scale,
                 output=output, from_logits=from_logits, fused_delta=lambda a, y: c(a) * (a - y))
 
 

@@ -445,28 +445,22 @@ class LossEngine:
             if method in ("auto", "complex") else None
         for name, arr in self.params.items():
             chosen = method
-            if method == "auto":
-                if not math.isfinite(f0):
-                    chosen = "richardson"
-                else:
-                    ok, reason = complex_step_faithful(ev.loss, self.params, name, f0=f0, eps=eps, seed=seed,
-                                                       evaluator=ev, complex_evaluator=cev, loss_noise=loss_noise,
-                                                       scale=self.scales[name],
-                                                       still=None if self.still is None else self.still.get(name))
-                    chosen = "complex" if ok else "richardson"
-                    if not ok:
-                        notes.append(f"{name}: complex step not used ({reason}); used Richardson extrapolation")
-            elif method == "complex" and math.isfinite(f0):
-                # The same probe as auto: an unsafe complex step gives wrong
+            if method == "auto" and not math.isfinite(f0):
+                chosen = "richardson"
+            elif method in ("auto", "complex") and math.isfinite(f0):
+                # Explicit complex runs the same probe as auto: an unsafe complex step gives wrong
                 # numbers (zeros where the imaginary part is dropped), never a warning.
                 ok, reason = complex_step_faithful(ev.loss, self.params, name, f0=f0, eps=eps, seed=seed,
                                                    evaluator=ev, complex_evaluator=cev, loss_noise=loss_noise,
-                                                   strict=True, scale=self.scales[name],
+                                                   strict=method == "complex", scale=self.scales[name],
                                                    still=None if self.still is None else self.still.get(name))
-                if not ok:
+                if not ok and method == "complex":
                     raise InvalidArgument(
                         f"method: the complex step cannot differentiate this loss in {name!r}: {reason}; use "
                         "method='auto' (it falls back to Richardson extrapolation where the complex step is unsafe)")
+                chosen = "complex" if ok else "richardson"
+                if not ok:
+                    notes.append(f"{name}: complex step not used ({reason}); used Richardson extrapolation")
             sub = (lambda d, t, _o=done: progress(_o + d, total)) if progress else None
             vals, errs, stp, _ = differentiate_entries(
                 chosen, self.loss, self.params, name, np.arange(np.size(arr)), f0=f0, eps=eps,

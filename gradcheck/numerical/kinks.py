@@ -180,9 +180,10 @@ class KinkScreen:
             d = self._distance(m)
             if d is None:
                 continue
+            reaches = P > 0
             with np.errstate(divide="ignore", invalid="ignore"):
                 for n in range(N):
-                    ratio = np.where(P > 0, d[n][None, :] / P, np.inf)
+                    ratio = np.where(reaches, d[n][None, :] / P, np.inf)
                     r[n] = np.minimum(r[n], ratio.min(axis=1))
         self._thresholds[layer] = r
         return r
@@ -268,10 +269,11 @@ class KinkEngine:
         idx = np.asarray(idx, dtype=np.intp)
         shape = self.params[name].shape
         theta = self.params[name].reshape(-1)
-        h = rule_steps(method, theta[idx], eps)
+        steps = rule_steps(method, theta, eps)
+        h = steps[idx]
         before = self.n_evaluations
         known = {np.ravel_multi_index(e.index, shape) for e in self.kinks.get(name, [])}
-        crossing = self._crossing(name, method, rule_steps(method, theta, eps), eps,
+        crossing = self._crossing(name, method, steps, eps,
                                   among=np.setdiff1d(idx, list(known)))
         if crossing.size:
             self._measure(name, crossing, f0, eps, loss_noise)

@@ -39,7 +39,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._validation import as_numeric_array, check_choices, check_grads_mapping, check_params_mapping, describe
+from .._validation import (
+    as_numeric_array,
+    check_choices,
+    check_grads_mapping,
+    check_params_mapping,
+    check_seed,
+    describe,
+)
 from ..errors import InvalidArgument
 from ..numerical.evaluator import LossEvaluator, complex_step_faithful, loss_at_rest
 from ..report.records import SweepResult, TaylorResult
@@ -74,9 +81,7 @@ def _validate(loss: Any, params: Any, grads: Any, seed: Any,
         raise InvalidArgument(f"loss: expected a callable loss(params) -> scalar, got {describe(loss)}")
     params = check_params_mapping(params)
     grads = check_grads_mapping(grads, params)
-    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
-                             or seed < 0):
-        raise InvalidArgument(f"seed: expected a non-negative integer or None, got {describe(seed)}")
+    check_seed(seed)
     return params, grads, _select_groups(groups, params)
 
 
