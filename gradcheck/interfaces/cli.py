@@ -224,11 +224,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for sizes in (CLASSIC if classic else (None,)):
         start = time.perf_counter()
-        net, X, y, name = _network_and_data(args, sizes)
-        _announce_data(args, net, X)
-        backward = _bug_backward(args, net, X, y)
-        if backward is not None:
-            name += f"-bug-{args.bug}"
+        net, X, y, name, backward = _network_case(args, sizes)
         paths: list[Path] = []
         with _progress_bar(args, f"checking {name}") as bar:
             bar.set_phase("measuring")
@@ -321,13 +317,20 @@ def _write_plot(out: str, name: str, figure: Callable[[], bytes]) -> None:
     print("plot written: " + str(write_folder(out, {f"{name.split('-')[0]}.png": figure()}, name, replace=True)[0]))
 
 
-def _network_gradients(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, np.ndarray, str, dict]:
-    """The network, data, name and the gradients under test (a catalogued bug's with --bug) for sweep and taylor."""
-    net, X, y, name = _network_and_data(args)
+def _network_case(args: argparse.Namespace,
+                  sizes: list[int] | None = None) -> tuple[DenseNet, np.ndarray, np.ndarray, str, Any]:
+    """The network, data and name a command works on, and a catalogued bug's backward pass (None without --bug)."""
+    net, X, y, name = _network_and_data(args, sizes)
     _announce_data(args, net, X)
     backward = _bug_backward(args, net, X, y)
     if backward is not None:
         name += f"-bug-{args.bug}"
+    return net, X, y, name, backward
+
+
+def _network_gradients(args: argparse.Namespace) -> tuple[DenseNet, np.ndarray, np.ndarray, str, dict]:
+    """The network, data, name and the gradients under test (a catalogued bug's with --bug) for sweep and taylor."""
+    net, X, y, name, backward = _network_case(args)
     return net, X, y, name, (backward or net.backward(X, y)).gradients
 
 

@@ -27,7 +27,7 @@ from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
 from .options import CheckOptions
-from .resolution import RESOLUTION, LossResolution, gradient_scale
+from .resolution import LossResolution, resolution_bound
 from .step_guard import SHRINK, guard_steps, levels
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
@@ -140,8 +140,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             # Real differences whose own error estimate exceeds the resolution
             # bound are no evidence against the complex step the probe
             # verified: such entries keep the complex step's value.
-            bound = RESOLUTION * gradient_scale(np.asarray(grads[name], np.float64), values[name],
-                                                errors[name], tol.safety)
+            bound = resolution_bound(grads[name], values[name], errors[name], tol.safety)
             keep = tol.safety * re > bound
             idx, rv, re, rs = idx[~keep], rv[~keep], re[~keep], rs[~keep]
         values[name].flat[idx], errors[name].flat[idx], steps[name].flat[idx] = rv, re, rs
@@ -181,7 +180,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
         # (the complex step of a loss with additive noise, which it does not see).
         for g in groups:
             e = errors[g.name]
-            bound = RESOLUTION * gradient_scale(np.asarray(grads[g.name], np.float64), values[g.name], e, tol.safety)
+            bound = resolution_bound(grads[g.name], values[g.name], e, tol.safety)
             resolved = bool(np.all(tol.safety * e <= bound))
             if g.inconclusive_reason is None and not resolved:
                 g.passed = False
@@ -268,7 +267,7 @@ def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g
     ndarray of int, shape (k,)
     """
     g = np.asarray(g, np.float64)
-    bound = RESOLUTION * gradient_scale(g, values, errors, tol.safety) if bounded else np.inf
+    bound = resolution_bound(g, values, errors, tol.safety) if bounded else np.inf
     total, _ = entry_tolerance(g, values, errors, eps_g, tol, loss_value=loss_value, params=p,
                                grad_rounding=grad_rounding, loss_noise=loss_noise, bound=bound)
     with np.errstate(invalid="ignore"):

@@ -66,21 +66,18 @@ class KinkRegistry:
         loss-noise line moves an entry by at most 4e-6, the complex probe's
         central difference by at most ε^(1/3) ≈ 6e-6, in those units.
         """
-        out = {}
-        for name, p in self.net.params.items():
-            reach = np.full(p.size, STILL_REACH * max(1.0, float(np.max(np.abs(p), initial=0.0))))
-            mask = np.zeros(p.size, dtype=bool)
-            mask[self.screen.candidates(name, int(name[1:]), reach)] = True
-            out[name] = mask.reshape(p.shape)
-        return out
+        return {name: self._still(p, name, int(name[1:])) for name, p in self.net.params.items()}
 
     def still_z(self, layer: int) -> dict[str, np.ndarray]:
         """As :meth:`still_params`, for the pre-activations z_layer of a delta check."""
-        z = np.asarray(self.reference.cache.z(layer))
-        reach = np.full(z.size, STILL_REACH * max(1.0, float(np.max(np.abs(z), initial=0.0))))
-        mask = np.zeros(z.size, dtype=bool)
-        mask[self.screen.candidates("z", layer, reach)] = True
-        return {"z": mask.reshape(z.shape)}
+        return {"z": self._still(np.asarray(self.reference.cache.z(layer)), "z", layer)}
+
+    def _still(self, values: np.ndarray, group: str, layer: int) -> np.ndarray:
+        """The entries of ``values`` (group ``group`` of layer ``layer``) whose move could reach a kink."""
+        reach = np.full(values.size, STILL_REACH * max(1.0, float(np.max(np.abs(values), initial=0.0))))
+        mask = np.zeros(values.size, dtype=bool)
+        mask[self.screen.candidates(group, layer, reach)] = True
+        return mask.reshape(values.shape)
 
     def params_engine(self, base: Engine, loss: Callable, grads: dict[str, np.ndarray]) -> KinkEngine:
         """``base`` for ∂L/∂θ, with the kink entries judged one-sided."""

@@ -31,10 +31,11 @@ resolution, with numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["RESOLUTION", "LossResolution", "gradient_scale", "undecided_reason"]
+__all__ = ["RESOLUTION", "LossResolution", "gradient_scale", "resolution_bound", "undecided_reason"]
 
 #: The fraction of a group's gradient scale a check must be able to resolve.
 #: Sign, factor and missing-term errors are far larger; a numerical derivative
@@ -102,6 +103,19 @@ def gradient_scale(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarra
         resolved = np.isfinite(numerical) & np.isfinite(error) & (np.abs(numerical) > safety * error)
         n = np.abs(numerical[resolved])
     return float(max(np.max(g, initial=0.0), np.max(n, initial=0.0)))
+
+
+def resolution_bound(analytic: Any, numerical: np.ndarray, error: np.ndarray, safety: float) -> float:
+    """B = RESOLUTION · S (:func:`gradient_scale`): the error a group's numerical values may have and still decide it.
+
+    Parameters
+    ----------
+    analytic : array_like
+    numerical, error : ndarray, of the shape of ``analytic``
+    safety : float
+        The tolerance model's safety factor.
+    """
+    return RESOLUTION * gradient_scale(np.asarray(analytic, np.float64), numerical, error, safety)
 
 
 def undecided_reason(n_undecided: int, n_entries: int, scale: float, bound: float, worst_error: float,
