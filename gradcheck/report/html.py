@@ -30,6 +30,7 @@ from .text import (
     first_failure_text,
     group_rows,
     layer_rows,
+    method_and_cost,
     plural,
 )
 
@@ -151,10 +152,8 @@ def _details(report: NetworkReport) -> str:
     if failed:
         bits.append("failing: " + ", ".join(failed))
     n = sum(g.n_entries for g in report.groups)
-    methods = sorted({g.method for g in report.groups})
-    bits.append(f"{plural(len(report.groups), 'parameter group')}, {plural(n, 'entry', 'entries')}, method "
-                f"{report.method}" + (f" ({', '.join(methods)})" if methods else "")
-                + f", {plural(report.n_evaluations, 'loss call')}, {report.elapsed:.2g} s")
+    bits.append(f"{plural(len(report.groups), 'parameter group')}, {plural(n, 'entry', 'entries')}, "
+                + method_and_cost(report, digits=2))
     net = report.config.get("network") if isinstance(report.config, dict) else None
     if isinstance(net, dict) and "sizes" in net:
         bits.append(f"DenseNet {'-'.join(map(str, net['sizes']))}, {net.get('activation', '')}, "

@@ -26,6 +26,7 @@ from .text import (
     first_failure_text,
     group_rows,
     layer_rows,
+    method_and_cost,
     plural,
     row_label,
     verdict_phrase,
@@ -105,12 +106,9 @@ def verdict_lines(report: NetworkReport, width: int, elapsed: float | None = Non
         head += " — every delta formula confirmed"
     n = sum(g.n_entries for g in report.groups) + sum(
         r.n_entries for layer in report.layers for kind, r in layer.rows() if kind not in ("weight", "bias"))
-    methods = sorted({g.method for g in report.groups})
-    seconds = report.elapsed if elapsed is None else elapsed
     n_checks = sum(len(layer.rows()) for layer in report.layers)
-    lines = [head, f"  {plural(n_checks, 'check')} of {plural(n, 'entry', 'entries')}, method {report.method}"
-                   + (f" ({', '.join(methods)})" if methods else "")
-                   + f", {plural(report.n_evaluations, 'loss call')}, {seconds:.2g} s"]
+    lines = [head, f"  {plural(n_checks, 'check')} of {plural(n, 'entry', 'entries')}, "
+                   + method_and_cost(report, elapsed, digits=2)]
     if first is not None:
         lines.append(f"  {first}")
     lines += [f"  probable cause ({d.cause}): {d.message}" for d in report.diagnoses]

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["GROUP_HEADERS", "ENTRY_HEADERS", "LAYER_HEADERS", "VERDICT_CELL", "group_rows", "entry_rows",
            "layer_rows", "row_label", "summary_line", "network_summary_line", "render_check", "render_network",
-           "plural", "worst_ratio", "first_failure_text", "verdict_phrase"]
+           "plural", "worst_ratio", "first_failure_text", "verdict_phrase",
+           "method_and_cost"]
 
 # "worst entry" is the entry with the largest error/tolerance ratio (see GroupResult.worst_index), so the
 # columns say so: that ratio, then where it is.
@@ -143,10 +144,19 @@ def summary_line(report: CheckReport, failed: list[str]) -> str:
     """
     n = sum(g.n_entries for g in report.groups)
     verdict = verdict_phrase(report, failed)
-    methods = sorted({g.method for g in report.groups})
     return (f"gradcheck {report.title}: {verdict} — {plural(len(report.groups), 'group')}, "
-            f"{plural(n, 'entry', 'entries')}, method {report.method} ({', '.join(methods)}), "
-            f"{plural(report.n_evaluations, 'loss call')}, {report.elapsed:.3g} s")
+            f"{plural(n, 'entry', 'entries')}, {method_and_cost(report)}")
+
+
+def method_and_cost(report: CheckReport, seconds: float | None = None, digits: int = 3) -> str:
+    """``"method auto (complex, richardson), 12 loss calls, 0.031 s"``: how a check measured and what it cost.
+
+    ``seconds`` replaces the report's own elapsed time (the CLI prints wall time); ``digits`` significant digits.
+    """
+    methods = sorted({g.method for g in report.groups})
+    seconds = report.elapsed if seconds is None else seconds
+    return (f"method {report.method}" + (f" ({', '.join(methods)})" if methods else "")
+            + f", {plural(report.n_evaluations, 'loss call')}, {seconds:.{digits}g} s")
 
 
 def network_summary_line(report: NetworkReport) -> str:
