@@ -22,6 +22,8 @@ from .text import (
     ENTRY_HEADERS,
     GROUP_HEADERS,
     LAYER_HEADERS,
+    TAYLOR_HEADERS,
+    TAYLOR_TITLE,
     entry_rows,
     first_failure_text,
     group_rows,
@@ -29,6 +31,7 @@ from .text import (
     method_and_cost,
     plural,
     row_label,
+    taylor_rows,
     verdict_phrase,
 )
 
@@ -171,9 +174,7 @@ def render_terminal(report: NetworkReport, width: int | None = None, *, wide: bo
         if wide:
             lines += ["", "Per parameter group", ""] + _table(group_rows(report.groups), GROUP_HEADERS)
             if report.taylor:
-                lines += ["", "Taylor remainder test (order 2 expected for a correct gradient)", ""]
-                lines += _table([[t.name, f"{t.order:.3g}", str(t.n_points_used), "ok" if t.passed else "FAIL"]
-                                 for t in report.taylor], ["group", "observed order", "points", "verdict"])
+                lines += ["", TAYLOR_TITLE, ""] + _table(taylor_rows(report), TAYLOR_HEADERS)
     if verbose:
         notes = list(report.notes) + [f"{g.name}: {n}" for g in report.groups for n in g.notes]
         if notes:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["GROUP_HEADERS", "ENTRY_HEADERS", "LAYER_HEADERS", "VERDICT_CELL", "group_rows", "entry_rows",
            "layer_rows", "row_label", "summary_line", "network_summary_line", "render_check", "render_network",
            "plural", "worst_ratio", "first_failure_text", "verdict_phrase",
-           "method_and_cost"]
+           "method_and_cost", "TAYLOR_TITLE", "TAYLOR_HEADERS", "taylor_rows"]
 
 # "worst entry" is the entry with the largest error/tolerance ratio (see GroupResult.worst_index), so the
 # columns say so: that ratio, then where it is.
@@ -148,6 +148,15 @@ def summary_line(report: CheckReport, failed: list[str]) -> str:
             f"{plural(n, 'entry', 'entries')}, {method_and_cost(report)}")
 
 
+TAYLOR_TITLE = "Taylor remainder test (order 2 expected for a correct gradient)"
+TAYLOR_HEADERS = ["group", "observed order", "points", "verdict"]
+
+
+def taylor_rows(report: NetworkReport) -> list[list[str]]:
+    """One row per Taylor-tested group, in ``TAYLOR_HEADERS`` order (empty without a Taylor test)."""
+    return [[t.name, _fmt(t.order), str(t.n_points_used), "ok" if t.passed else "FAIL"] for t in report.taylor or []]
+
+
 def method_and_cost(report: CheckReport, seconds: float | None = None, digits: int = 3) -> str:
     """``"method auto (complex, richardson), 12 loss calls, 0.031 s"``: how a check measured and what it cost.
 
@@ -221,9 +230,7 @@ def render_network(report: NetworkReport, fmt: str) -> str:
             details.append(_table(entry_rows(r), ENTRY_HEADERS, fmt))
     taylor = []
     if report.taylor:
-        taylor = ["", ("## " if md else "") + "Taylor remainder test (order 2 expected for a correct gradient)",
-                  _table([[t.name, _fmt(t.order), t.n_points_used, "ok" if t.passed else "FAIL"]
-                          for t in report.taylor], ["group", "observed order", "points", "verdict"], fmt)]
+        taylor = ["", ("## " if md else "") + TAYLOR_TITLE, _table(taylor_rows(report), TAYLOR_HEADERS, fmt)]
     layer_table = _table(layer_rows(report.layers), LAYER_HEADERS, fmt)
     sections = [head, "", ("## " if md else "") + "Per layer", "", layer_table] + details + taylor
     sections += ["", ("## " if md else "") + "Per parameter group", "", rest]
