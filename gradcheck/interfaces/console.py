@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidArgument
-from ..report.files import folder_name, write_folder
+from ..report.files import candidates, folder_name, write_folder
 from ..report.terminal import fit, terminal_width
 
 if TYPE_CHECKING:
@@ -89,13 +89,12 @@ def folder_for(out: str, name: str, command: str, replace: bool) -> tuple[str, b
     name = folder_name(name)  # long names are shortened, as the folder on disk is
     if replace:
         return name, True
-    candidate, k = name, 1
-    while (Path(out) / candidate).is_dir():
-        if _same_command(Path(out) / candidate, command):
-            return candidate, True
-        k += 1
-        candidate = f"{name}-{k}"
-    return name, False
+    for candidate in candidates(Path(out), name):
+        if not candidate.is_dir():
+            return name, False
+        if _same_command(candidate, command):
+            return candidate.name, True
+    raise AssertionError("unreachable: candidates() never ends")
 
 
 def _same_command(folder: Path, command: str) -> bool:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgument
 
-__all__ = ["MAX_NAME_BYTES", "folder_name", "new_report_dir", "write_atomic", "write_folder",
+__all__ = ["MAX_NAME_BYTES", "candidates", "folder_name", "new_report_dir", "write_atomic", "write_folder",
            "write_report_files"]
 
 #: Longest folder name kept as given, in UTF-8 bytes.  File systems allow 255; the staging folder adds
@@ -115,7 +115,7 @@ def new_report_dir(directory: str | os.PathLike, name: str | None = None) -> Pat
         ``directory`` is a file, or ``name`` is not a plain folder name.
     """
     parent, base = _prepare(directory, name)
-    for candidate in _candidates(parent, base):
+    for candidate in candidates(parent, base):
         try:
             candidate.mkdir()
             return candidate
@@ -245,7 +245,8 @@ def _prepare(directory: str | os.PathLike, name: str | None) -> tuple[Path, str]
     return parent, base
 
 
-def _candidates(parent: Path, base: str) -> Iterator[Path]:
+def candidates(parent: Path, base: str) -> Iterator[Path]:
+    """``parent/base``, then ``parent/base-2``, ``parent/base-3``, …: the names a report folder may take."""
     yield parent / base
     k = 2
     while True:
@@ -413,7 +414,7 @@ def _rename_new(src: Path, dst: Path) -> None:
 def _move_into_place(staging: Path, parent: Path, base: str, replace: bool) -> Path:
     """Rename the finished ``staging`` folder to its name; the folder it replaces is removed."""
     if not replace:
-        for candidate in _candidates(parent, base):
+        for candidate in candidates(parent, base):
             try:
                 _rename_new(staging, candidate)
                 return candidate
