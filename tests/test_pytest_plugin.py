@@ -323,9 +323,9 @@ def test_the_index_counts_inconclusive_checks_apart(tmp_path):
     from gradcheck.interfaces.pytest_plugin import _Check, _Session
 
     session = _Session(defaults={}, report_dir=tmp_path)
-    session.checks += [_Check("t.py::a", True, "a", verdict="passed"),
-                       _Check("t.py::b", False, "b", ["W1"], "sign: …", verdict="failed"),
-                       _Check("t.py::c", False, "c", ["w"], "", verdict="inconclusive")]
+    session.checks += [_Check("t.py::a", "passed", "a"),
+                       _Check("t.py::b", "failed", "b", ["W1"], "sign: …"),
+                       _Check("t.py::c", "inconclusive", "c", ["w"], "")]
     index = session.index()
     assert "3 checks in 3 tests: 1 passed, 1 failed, 1 inconclusive." in index
     assert "| `t.py::c` | inconclusive |" in index

@@ -72,13 +72,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @dataclass
 class _Check:
     nodeid: str
-    passed: bool
+    #: "passed", "failed" or "inconclusive" (the check could not decide a group).
+    verdict: str
     folder: str | None
     #: The groups that did not pass and the first probable cause ("cause: message"), for the index.
     failed: list[str] = field(default_factory=list)
     cause: str = ""
-    #: "passed", "failed" or "inconclusive" (the check could not decide a group).
-    verdict: str = ""
 
 
 @dataclass(eq=False)  # hashable by identity, as pluggy needs of a plugin
@@ -114,7 +113,7 @@ class _Session:
             # replace=True: a rerun into the same DIR refreshes the test's folder instead of adding "-2".
             report.save(self.report_dir, folder, replace=True)
         cause = next((f"{d.cause}: {d.message}" for d in report.diagnoses), "")
-        self.checks.append(_Check(nodeid, report.passed, folder, list(report.failed_groups), cause, report.verdict))
+        self.checks.append(_Check(nodeid, report.verdict, folder, list(report.failed_groups), cause))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.checks or self.checks[-1].nodeid != report.nodeid:
@@ -160,7 +159,7 @@ class _Session:
         for c in self.checks:
             test = c.nodeid.replace("|", "\\|")
             cause = " ".join(c.cause.split()).replace("|", "\\|") or "—"
-            lines.append(f"| `{test}` | {c.verdict or ('passed' if c.passed else 'failed')} | "
+            lines.append(f"| `{test}` | {c.verdict} | "
                          f"{self.outcomes.get(c.nodeid, '—')} | [{c.folder}]({c.folder}/report.md) | "
                          f"{', '.join(c.failed) or '—'} | {cause} |")
         return "\n".join(lines) + "\n"
@@ -173,7 +172,7 @@ class _Session:
     def _tally(self) -> str:
         """``"3 passed, 1 failed"``, with the inconclusive checks counted apart when there are any."""
         undecided = sum(c.verdict == "inconclusive" for c in self.checks)
-        failed = sum(not c.passed for c in self.checks) - undecided
+        failed = sum(c.verdict == "failed" for c in self.checks)
         return f"{len(self.checks) - failed - undecided} passed, {failed} failed" + (
             f", {undecided} inconclusive" if undecided else "")
 
