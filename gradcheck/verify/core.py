@@ -222,7 +222,8 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
         n_evals += n
         moved = int(np.count_nonzero(h < h0))
         notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} the first step could not pass "
-                     f"or resolve to {TRUNCATION_SMALL:.0e} of their value re-measured at steps down to h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
+                     f"or resolve to {TRUNCATION_SMALL:.0e} of their value re-measured at steps down to "
+                     f"h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
                      f"{moved} kept a smaller step")
     return n_evals
 
