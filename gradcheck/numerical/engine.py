@@ -355,11 +355,12 @@ class Engine(Protocol):
         ...
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  loss_noise: float, progress: Progress | None = None
+                  loss_noise: float, progress: Progress | None = None, step_factor: float = 1.0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Values, error estimates, steps and loss calls for the entries ``idx`` of one group.
 
-        ``progress(done, len(idx))`` as they are measured.
+        ``progress(done, len(idx))`` as they are measured; ``step_factor`` scales the rule's steps
+        (the step guard of :mod:`gradcheck.verify.step_guard` passes 16⁻ᵏ).
         """
         ...
 

@@ -264,12 +264,15 @@ class KinkEngine:
                        n_evaluations=ng.n_evaluations + self.n_evaluations - before)
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  loss_noise: float, progress: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                  loss_noise: float, progress: Any = None,
+                  step_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The base engine's remeasure, except for entries at a kink or whose new stencil crosses one."""
         idx = np.asarray(idx, dtype=np.intp)
         shape = self.params[name].shape
         theta = self.params[name].reshape(-1)
-        steps = rule_steps(method, theta, eps)
+        steps = rule_steps(method, theta, eps, getattr(self.base, "scales", {}).get(name, 1.0))
+        if step_factor != 1.0:
+            steps = (theta + steps * step_factor) - theta
         h = steps[idx]
         before = self.n_evaluations
         known = {np.ravel_multi_index(e.index, shape) for e in self.kinks.get(name, [])}
@@ -282,7 +285,7 @@ class KinkEngine:
         n = 0
         if (~judged).any():
             v, e, _, n = self.base.remeasure(method, name, idx[~judged], f0=f0, eps=eps, loss_noise=loss_noise,
-                                             progress=progress)
+                                             progress=progress, step_factor=step_factor)
             vals[~judged], errs[~judged] = v, e
         if judged.any():
             pv, pe = project(np.zeros(shape), np.zeros(shape), self.analytic[name], self.kinks[name])

@@ -118,19 +118,24 @@ class StructuredEngine:
         every request then goes to the generic engine, and the result says so.
     still : dict of str to ndarray of bool, optional
         Entries the loss-noise measurement leaves at rest (near a kink).
+    typical_scale : dict of str to float, optional
+        Per group, the scale its parameters vary on: steps ε^e·max(scale, |θ|) (default 1), as the
+        generic engine's.
     """
 
     def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: Responses,
                  groups: dict[str, tuple[int, str]], *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  executor: Executor | None = None, interpolate: bool = True, fallback: str | None = None,
-                 still: dict[str, np.ndarray] | None = None) -> None:
+                 still: dict[str, np.ndarray] | None = None,
+                 typical_scale: dict[str, float] | None = None) -> None:
         self.loss, self.params, self.rs, self.groups = loss, params, responses, groups
         self.still = still
+        self.scales = {k: float((typical_scale or {}).get(k, 1.0)) for k in params}
         self.memory_budget, self.executor, self.interpolate = int(memory_budget), executor, interpolate
         self.fallback = fallback
         # One generic engine for the whole check: it keeps what its first pass measured for remeasure.
-        self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still) \
-            if fallback is not None else None
+        self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still,
+                                   typical_scale=self.scales) if fallback is not None else None
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
         self._scattered: tuple[Any, Any] | None = None
 
@@ -165,7 +170,8 @@ class StructuredEngine:
     def gradient(self, method: str = "auto", *, seed: int | None = 0,
                  progress: Progress | None = None) -> NumericalGradient:
         """Every entry by ``method``; see the module docstring."""
-        generic = LossEngine(self.loss, self.params, RunOptions(self.executor, False, self.memory_budget))
+        generic = LossEngine(self.loss, self.params, RunOptions(self.executor, False, self.memory_budget),
+                             typical_scale=self.scales)
         if self._generic is not None:
             result = self._generic.gradient(method, seed=seed, progress=progress)
             result.notes.append(f"structured engine not used ({self.fallback}): the generic engine measured "
@@ -177,7 +183,7 @@ class StructuredEngine:
         f0, precision, eps = loss_at_rest(ev)
         if not math.isfinite(f0):
             return generic.gradient(method, seed=seed, progress=progress)
-        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still)
+        loss_noise = estimate_loss_noise(ev, f0, seed, still=self.still, scales=self.scales)
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)
@@ -205,18 +211,22 @@ class StructuredEngine:
         return self._generic.measured_loss_noise if self._generic is not None else None
 
     def remeasure(self, method: str, name: str, idx: np.ndarray, *, f0: float, eps: float,
-                  loss_noise: float, progress: Progress | None = None
+                  loss_noise: float, progress: Progress | None = None, step_factor: float = 1.0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Selected entries of one group by a local rule (auto's Richardson confirmation).
+        """Selected entries of one group by a local rule (auto's Richardson confirmation, the step guard).
 
-        They run in the same memory-bounded chunks as :meth:`gradient`.
+        They run in the same memory-bounded chunks as :meth:`gradient`; ``step_factor`` scales the
+        rule's steps (the step taken is recomputed, as in the generic engine).
         """
         if self._generic is not None:
             return self._generic.remeasure(method, name, idx, f0=f0, eps=eps, loss_noise=loss_noise,
-                                           progress=progress)
+                                           progress=progress, step_factor=step_factor)
         layer, kind = self.groups[name]
         idx = np.asarray(idx, dtype=np.intp)
-        h = rule_steps(method, self.params[name].reshape(-1)[idx].astype(np.float64), eps)
+        x = self.params[name].reshape(-1)[idx].astype(np.float64)
+        h = rule_steps(method, x, eps, self.scales[name])
+        if step_factor != 1.0:
+            h = (x + h * step_factor) - x
         offsets = np.asarray(RULES[method].offsets)
         tracker = ProgressTracker(len(idx), progress)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -242,7 +252,7 @@ class StructuredEngine:
         offsets = np.asarray(RULES[method].offsets)
         size = sum(self.params[k].size for k in names)
         if names == ["z"]:
-            h = rule_steps(method, self.params["z"].reshape(-1), eps)
+            h = rule_steps(method, self.params["z"].reshape(-1), eps, self.scales["z"])
             un, uj = np.divmod(np.arange(N * n_l), n_l)
             D = self._units(layer, un, uj, h, offsets, executor, tracker, size)
             return {"z": (D, h)}
@@ -259,8 +269,8 @@ class StructuredEngine:
             if b is not None:
                 out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.full(b.size, COMPLEX_STEP))
             return out
-        hw = rule_steps(method, W, eps)
-        hb = rule_steps(method, b, eps) if b is not None else None
+        hw = rule_steps(method, W, eps, self.scales[f"W{layer}"])
+        hb = rule_steps(method, b, eps, self.scales[f"b{layer}"]) if b is not None else None
         n_prev = W.shape[0]
         if not self.interpolate or len(offsets) * (n_prev + (b is not None)) <= RULES[method].nodes:
             D = self._entries(layer, hw, hb, offsets, executor, tracker, size)

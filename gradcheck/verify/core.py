@@ -28,7 +28,7 @@ from ..report.model import CheckReport
 from ..report.records import GroupResult
 from .options import CheckOptions
 from .resolution import LossResolution, resolution_bound
-from .step_guard import SHRINK, guard_steps, levels
+from .step_guard import SHRINK, TRUNCATION_SMALL, coarse_entries, guard_steps, levels
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
 __all__ = ["Measured", "run_check", "flagged_entries"]
@@ -157,9 +157,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     sigma = ng.loss_noise
     if flagged and engine.measured_loss_noise is not None:
         sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
-    if isinstance(engine, LossEngine):
-        n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used,
-                          notes)
+    n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used, notes)
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
         notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
@@ -197,7 +195,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     return groups, n_evals, notes, values, errors
 
 
-def _guard(engine: LossEngine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
+def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
            options: CheckOptions, grad_rounding: dict[str, np.ndarray], sigma: float, values: dict[str, np.ndarray],
            errors: dict[str, np.ndarray], steps: dict[str, np.ndarray], used: dict[str, str], notes: list[str]) -> int:
     """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass."""
@@ -209,6 +207,9 @@ def _guard(engine: LossEngine, params: dict[str, np.ndarray], grads: dict[str, n
             continue
         idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
                               options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True)
+        # First-pass entries with round-off estimates only have no truncation part here: never coarse.
+        roundoff = _roundoff_part(used[name], errors[name], steps[name], eps, ng.loss_value, sigma)
+        idx = np.union1d(idx, coarse_entries(values[name], errors[name], roundoff))
         idx = idx[steps[name].flat[idx] > COMPLEX_STEP]  # auto's complex-step entries have no step to shrink
         if not idx.size:
             continue
@@ -221,7 +222,8 @@ def _guard(engine: LossEngine, params: dict[str, np.ndarray], grads: dict[str, n
         n_evals += n
         moved = int(np.count_nonzero(h < h0))
         notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} the first step could not pass "
-                     f"re-measured at steps down to h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
+                     f"or resolve to {TRUNCATION_SMALL:.0e} of their value re-measured at steps down to "
+                     f"h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
                      f"{moved} kept a smaller step")
     return n_evals
 

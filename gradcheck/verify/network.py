@@ -70,7 +70,8 @@ def check_network(net: DenseNet, X: Any, y: Any, method: str = "auto", deltas: b
                   safety: float = Tolerance.safety, seed: int | None = 0, n_directions: int = 4,
                   progress: Progress | None = None, title: str | None = None, diagnostics: bool = True,
                   engine: str = "structured", executor: Executor | None = None,
-                  memory_budget: int = DEFAULT_MEMORY_BUDGET) -> NetworkReport:
+                  memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                  typical_scale: float | Mapping[str, float] | None = None) -> NetworkReport:
     """Check a DenseNet's backpropagation on data ``(X, y)``, layer by layer.
 
     Parameters
@@ -106,6 +107,12 @@ def check_network(net: DenseNet, X: Any, y: Any, method: str = "auto", deltas: b
         Where the engine's chunks run (default: the calling thread).
     memory_budget : int
         Bytes of extra memory the chunks may use (default 256 MB).
+    typical_scale : float or mapping of str to float, optional
+        As for :func:`gradcheck.check_params`: the scale the parameters vary on, one number for
+        every group or per group name (``{"W1": 1e-8}``); the weight and bias checks step by
+        ε^e·max(typical_scale, |θ|).  The delta checks keep steps of scale 1 (z_l is not a
+        parameter).  Entries a real-difference rule cannot pass are re-measured at smaller steps
+        either way (:mod:`gradcheck.verify.step_guard`).
 
     Returns
     -------
@@ -133,7 +140,7 @@ def check_network(net: DenseNet, X: Any, y: Any, method: str = "auto", deltas: b
                                  n_directions=n_directions, progress=progress,
                                  title=f"DenseNet {'-'.join(map(str, net.sizes))}" if title is None else title,
                                  executor=executor, memory_budget=memory_budget, engine=engine, deltas=deltas,
-                                 diagnostics=diagnostics)
+                                 diagnostics=diagnostics, typical_scale=typical_scale)
     X, y = net.checked_data(X, y, copy=True)
     reference = Backprop(net, net.forward_cache(X), y).run()
     analytic = reference if backward is None else backward
@@ -355,6 +362,7 @@ def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
     """
     run = options.run
     still = None if kinks is None else kinks.still_params()
+    scales = options.scales(list(net.params))  # InvalidArgument for a name that is not a group
     if options.engine == "structured":
         def structured_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
             return StructuredEngine.for_deltas(net, l, z, y, z_loss, executor=run.executor,
@@ -362,13 +370,13 @@ def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
                                                still=None if kinks is None else kinks.still_z(l))
 
         return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget,
-                                            still=still),
+                                            still=still, typical_scale=scales),
                 structured_deltas)
 
     def generic_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
         return LossEngine(z_loss, {"z": z}, run, still=None if kinks is None else kinks.still_z(l))
 
-    return LossEngine(loss, dict(net.params), run, still=still), generic_deltas
+    return LossEngine(loss, dict(net.params), run, still=still, typical_scale=scales), generic_deltas
 
 
 def _z_loss(net: DenseNet, layer: int, y: np.ndarray) -> Callable[[dict[str, np.ndarray]], Any]:
@@ -408,6 +416,9 @@ def _rounded_precision(net: DenseNet, X: np.ndarray, y: np.ndarray, grads: dict[
     """'float16' or 'float32' when ``grads`` are what the network computes from θ, X and y in it, else None."""
     for label, dtype in (("float16", np.float16), ("float32", np.float32)):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            cast = [np.asarray(v).astype(dtype) for v in (X, y, *net.params.values())]
+            if not all(np.isfinite(c).all() for c in cast):
+                continue  # values beyond that precision's range: the network cannot have computed in it
             true = net.like({k: v.astype(dtype) for k, v in net.params.items()}).backward(
                 X.astype(dtype), y.astype(dtype)).gradients
         if all(np.allclose(true[k], grads[k], rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(true[k])))))

@@ -8,7 +8,9 @@ differences and their truncation estimate are all ≈ 0, and a correct gradient
 
 So every entry that the measurement cannot pass (beyond the tolerance, or only
 within an estimate above the resolution bound: this includes every entry whose
-truncation estimate is not small against the gradient) is re-measured by the
+truncation estimate is not small against the gradient), and every entry whose
+truncation estimate exceeds ``TRUNCATION_SMALL`` (1e-6) of its own value and
+16 times its round-off even though it passes (:func:`coarse_entries`), is re-measured by the
 same rule at the steps h/16, h/16², … down to ε^(2/3)·max(1, |θ|) (:func:`levels`:
 5 levels for central differences, 7 for the ε^(1/5) rules, 3 for one-sided ones; at
 that floor round-off is still only 8ε^(1/3) ≈ 5e-5 of |L|/h-scale, so the smallest
@@ -32,10 +34,45 @@ import numpy as np
 
 from ..numerical.rules import RULES
 
-__all__ = ["SHRINK", "levels", "guard_steps"]
+__all__ = ["SHRINK", "TRUNCATION_SMALL", "levels", "guard_steps", "coarse_entries"]
 
 #: Each level's step is the previous one's divided by this (a power of 2, so θ ± h stays exact).
 SHRINK = 16.0
+
+#: An entry whose truncation estimate exceeds this fraction of its value is guarded even when it
+#: passes: with the default safety factor 4 its tolerance would hide relative errors up to 4e-6, a
+#: loss of sensitivity that a smaller step, whose truncation falls as h^p, can undo.
+TRUNCATION_SMALL = 1e-6
+
+
+def coarse_entries(values: np.ndarray, errors: np.ndarray, roundoff: np.ndarray | None) -> np.ndarray:
+    """Flat indices of the entries whose truncation estimate is not small against their value.
+
+    Parameters
+    ----------
+    values, errors : ndarray, of one group's shape
+        The numerical derivative and its error estimate.
+    roundoff : ndarray or None
+        The round-off and noise part of ``errors`` (the rest is truncation); None: unknown, no entry.
+
+    Returns
+    -------
+    ndarray of int, shape (k,)
+
+    Examples
+    --------
+    >>> coarse_entries(np.array([1.0, 1.0]), np.array([1e-3, 1e-3]), np.array([1e-6, 1e-3]))
+    array([0])
+    """
+    if roundoff is None:
+        return np.zeros(0, dtype=np.intp)
+    ro = np.asarray(roundoff, np.float64)
+    truncation = np.asarray(errors, np.float64) - ro
+    with np.errstate(invalid="ignore"):
+        # Only where truncation dominates can a smaller step help: at h/16 the estimate is about
+        # truncation/16^p + 16·round-off, below the first one only if truncation > 16·round-off.
+        coarse = (truncation > TRUNCATION_SMALL * np.abs(values)) & (truncation > SHRINK * ro)
+        return np.flatnonzero(coarse.ravel())
 
 
 def levels(rule: str, eps: float) -> int:
@@ -58,8 +95,9 @@ def guard_steps(engine: Any, rule: str, name: str, idx: np.ndarray, values: np.n
 
     Parameters
     ----------
-    engine : LossEngine
-        Its ``remeasure(..., step_factor=)`` measures at the smaller steps.
+    engine : Engine
+        Its ``remeasure(..., step_factor=)`` measures at the smaller steps (the generic engine calls the
+        loss; the structured engine runs the network's partial forward rows).
     rule : str
         The local rule the entries were measured with (a real-difference rule).
     name : str

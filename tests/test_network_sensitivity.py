@@ -1,0 +1,56 @@
+"""check_network's sensitivity to one wrong entry, at the level benchmarks/sensitivity.py measures.
+
+The planted entry is the median-magnitude one of every group of the catalogue's architectures
+(the cases of benchmarks/sensitivity.py).  Bounds come from the tolerance each method applies
+there: under ``auto`` an entry fails only when Richardson extrapolation confirms the complex
+step's disagreement, and Richardson's tolerance at these entries is below 4e-8·|g| (its round-off
+estimate κ·8ε·|L|/h over |g|; measured maximum 3.7e-8 at XOR's W1); the complex step's is below
+2e-10·|g| (measured worst flagged error 3e-10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import gradcheck as gc
+from gradcheck.catalogue.detection import ARCHITECTURES, build_case
+
+
+def _cases():
+    for label, sizes, bias, samples in ARCHITECTURES:
+        net, X, y = build_case(sizes, bias, samples, 0)
+        for name, g in net.gradients(X, y).items():
+            if g.size >= 2:
+                order = np.argsort(np.abs(g), axis=None)
+                yield label, net, X, y, name, tuple(int(i) for i in np.unravel_index(int(order[g.size // 2]),
+                                                                                       g.shape))
+
+
+CASES = list(_cases())
+
+
+def _check(net, X, y, name, index, rel, method):
+    b = net.backward(X, y)
+    g = {k: v.copy() for k, v in b.gradients.items()}
+    g[name][index] *= 1 + rel
+    return gc.check_network(net, X, y, method=method, backward=dataclasses.replace(b, gradients=g),
+                            deltas=False, diagnostics=False)
+
+
+@pytest.mark.parametrize("method,rel", [("auto", 1e-6), ("complex", 1e-9)])
+def test_one_wrong_entry_is_caught_in_every_group(method, rel):
+    # 1e-6 is 25x auto's largest tolerance here (4e-8); 1e-9 is 5x the complex step's (2e-10).
+    missed = []
+    for label, net, X, y, name, index in CASES:
+        report = _check(net, X, y, name, index, rel, method)
+        if report.failed_groups != [name] or report.group(name).worst_index != index:
+            missed.append((label, name, report.failed_groups))
+    assert not missed
+
+
+def test_correct_gradients_pass_with_the_same_settings():
+    for _label, net, X, y, _name, _index in CASES[::4]:
+        assert gc.check_network(net, X, y, deltas=False, diagnostics=False).passed
