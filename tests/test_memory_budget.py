@@ -99,3 +99,40 @@ def test_streamed_comparison_stays_within_the_budget() -> None:
     streamed = _peak(lambda: compare_in_budget("W1", **arrays, memory_budget=budget, eps_grad=2.2e-16))
     assert whole > 5 * budget  # the in-memory comparison would not fit
     assert streamed <= budget
+
+
+@pytest.mark.parametrize("plant", ["factor", "one-entry"])
+def test_a_planted_bug_is_caught_located_and_diagnosed_when_streaming(plant: str) -> None:
+    net = gc.DenseNet([60, 50, 4], seed=3)
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((6, 60)), rng.random((6, 4))
+    backward = net.backward(X, y)
+    W1 = backward.gradients["W1"].copy()
+    if plant == "factor":
+        W1 *= 2.0
+    else:
+        W1[3, 7] += 1e-3 * np.max(np.abs(W1))
+    backward.gradients["W1"] = W1
+    # W1 has 3,000 entries: at 100 kB its comparison (COMPARE_BYTES each) does not fit and runs in chunks.
+    small = gc.check_network(net, X, y, backward=backward, memory_budget=100_000)
+    whole = gc.check_network(net, X, y, backward=backward)
+    streamed_group, whole_group = small.group("W1"), whole.group("W1")
+    assert STREAMED_NOTE in streamed_group.notes and STREAMED_NOTE not in whole_group.notes
+    assert whole.verdict == small.verdict == "failed"
+    for field in ("verdict", "n_mismatched", "worst_index"):
+        assert getattr(streamed_group, field) == getattr(whole_group, field), field
+    assert [m.index for m in streamed_group.worst] == [m.index for m in whole_group.worst]
+    assert small.to_dict()["first_failure"] == whole.to_dict()["first_failure"] == {"layer": 1, "check": "weight"}
+    causes = [d["cause"] for d in small.to_dict()["diagnosis"]]
+    assert causes == [d["cause"] for d in whole.to_dict()["diagnosis"]]
+    assert causes[0] == ("factor-2" if plant == "factor" else "single-entry")
+    if plant == "one-entry":
+        assert streamed_group.worst_index == (3, 7)
+    assert "W1" not in small.error_maps and "W1" in whole.error_maps
+
+
+def test_small_checks_compare_in_memory() -> None:
+    net = gc.DenseNet([3, 4, 1], seed=0)
+    X, y = gc.xor_data()
+    report = gc.check_network(net, X, y, memory_budget=2**20)
+    assert all(g.tolerance is not None and STREAMED_NOTE not in g.notes for g in report.groups)

@@ -44,6 +44,9 @@ STREAMED_NOTE = ("compared in chunks to stay within the memory budget: every ent
                  "the worst entries and the group's summary, not a per-entry tolerance map")
 
 
+_DEFAULT = Tolerance()
+
+
 def chunk_entries(memory_budget: int) -> int:
     """Entries per chunk: their temporaries take at most a quarter of the budget (at least 1,024 entries)."""
     return max(1024, int(memory_budget) // (4 * COMPARE_BYTES))
@@ -97,11 +100,11 @@ def _nonfinite_note(label: str, arr: np.ndarray, chunk: int, limit: int = 3) -> 
 
 
 def compare_streamed(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, *,
-                     chunk: int, eps_grad: float, tol: Tolerance = Tolerance(), method: str = "",
+                     chunk: int, eps_grad: float, tol: Tolerance = _DEFAULT, method: str = "",
                      params: np.ndarray | None = None, loss_value: float = 0.0,
-                     grad_rounding: np.ndarray | float | None = None, loss_noise: float = 0.0, n_worst: int = 5,
+                     grad_rounding: np.ndarray | None = None, loss_noise: float = 0.0, n_worst: int = 5,
                      resolution: LossResolution | None = None,
-                     roundoff: np.ndarray | Callable[[slice], np.ndarray] | None = None) -> GroupResult:
+                     roundoff: np.ndarray | Callable[[slice], np.ndarray | None] | None = None) -> GroupResult:
     """:func:`~gradcheck.verify.tolerance.compare_group` in chunks of ``chunk`` entries (see the module docstring).
 
     Parameters are compare_group's, except ``roundoff``, which may also be a
@@ -205,7 +208,7 @@ def compare_streamed(name: str, analytic: np.ndarray, numerical: np.ndarray, err
 
 
 def compare_in_budget(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, *,
-                      memory_budget: int, roundoff: np.ndarray | Callable[[slice], np.ndarray] | None = None,
+                      memory_budget: int, roundoff: np.ndarray | Callable[[slice], np.ndarray | None] | None = None,
                       **options) -> GroupResult:
     """compare_group when its temporaries fit ``memory_budget``, else :func:`compare_streamed`.
 
