@@ -195,10 +195,17 @@ class StructuredEngine:
                 diffs.update(self._layer(layer, names, chosen, eps, self.executor, tracker))
         tracker.finish()
         values, errors, steps = {}, {}, {}
-        for name, (D, h) in diffs.items():
+        for name in list(diffs):
+            D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                v, e = apply_rule(chosen, D, f0, h, eps, loss_noise)
+            v, e = np.empty(D.shape[0]), np.empty(D.shape[0])
+            # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
+            rows = max(1, self._chunk_bytes() // (8 * 8 * D.shape[1]))
+            for s in range(0, D.shape[0], rows):
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    v[s:s + rows], e[s:s + rows] = apply_rule(chosen, D[s:s + rows], f0, h[s:s + rows], eps,
+                                                              loss_noise)
+            del D
             values[name], errors[name], steps[name] = v.reshape(shape), e.reshape(shape), h.reshape(shape)
         ordered = list(self.params)
         return NumericalGradient({k: values[k] for k in ordered}, {k: errors[k] for k in ordered},
@@ -263,11 +270,14 @@ class StructuredEngine:
             psi = self._units(layer, un, uj, np.full(N * n_l, COMPLEX_STEP), offsets, executor, tracker,
                               size).reshape(N, n_l)
             DW = (rs.cache.a(layer - 1).T @ psi).reshape(-1, 1)
-            ei, ej = np.divmod(np.arange(W.size), W.shape[1])
-            DW = DW + decay_differences(rs, layer, ei, ej, np.full(W.size, COMPLEX_STEP), offsets)
-            out = {f"W{layer}": (DW, np.full(W.size, COMPLEX_STEP))}
+            # One step for every entry: a read-only view, not an array of the layer's size.
+            hc = np.broadcast_to(COMPLEX_STEP, (W.size,))
+            if rs.weight_decay:
+                ei, ej = np.divmod(np.arange(W.size), W.shape[1])
+                DW += decay_differences(rs, layer, ei, ej, hc, offsets)
+            out = {f"W{layer}": (DW, hc)}
             if b is not None:
-                out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.full(b.size, COMPLEX_STEP))
+                out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.broadcast_to(COMPLEX_STEP, (b.size,)))
             return out
         hw = rule_steps(method, W, eps, self.scales[f"W{layer}"])
         hb = rule_steps(method, b, eps, self.scales[f"b{layer}"]) if b is not None else None

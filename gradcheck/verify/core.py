@@ -27,8 +27,9 @@ from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
 from .options import CheckOptions
-from .resolution import LossResolution, resolution_bound
+from .resolution import RESOLUTION, LossResolution, resolution_bound
 from .step_guard import SHRINK, TRUNCATION_SMALL, coarse_entries, guard_steps, levels
+from .streaming import chunk_entries, compare_in_budget, group_maxima
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
 __all__ = ["Measured", "run_check", "flagged_entries"]
@@ -124,7 +125,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             err = RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(values[name]) \
                 if rule == "richardson" else errors[name]
             idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
-                                  tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True)
+                                  tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True,
+                                  memory_budget=options.run.memory_budget)
             if idx.size:
                 confirm[name], flagged[name] = rule, idx
     n_entries = sum(np.size(p) for p in params.values())
@@ -140,7 +142,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             # Real differences whose own error estimate exceeds the resolution
             # bound are no evidence against the complex step the probe
             # verified: such entries keep the complex step's value.
-            bound = resolution_bound(grads[name], values[name], errors[name], tol.safety)
+            bound = RESOLUTION * group_maxima(grads[name], values[name], errors[name], tol.safety,
+                                              chunk_entries(options.run.memory_budget))[1]
             keep = tol.safety * re > bound
             idx, rv, re, rs = idx[~keep], rv[~keep], re[~keep], rs[~keep]
         values[name].flat[idx], errors[name].flat[idx], steps[name].flat[idx] = rv, re, rs
@@ -164,11 +167,16 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                      f"entr{'y' if completed == 1 else 'ies'} that round-off alone could not clear; the other "
                      "entries' error estimates are round-off bounds (their verdict cannot change)")
     context = LossResolution(ng.loss_value, sigma, str(ng.precision), eps, ng.nondeterministic)
-    groups = [compare_group(name, grads[name], values[name], errors[name], eps_grad=dtype_eps_grad(p, ng.precision),
-                            tol=tol, method=used[name], params=p, loss_value=ng.loss_value,
-                            grad_rounding=grad_rounding.get(name), loss_noise=sigma, resolution=context,
-                            roundoff=_roundoff_part(used[name], errors[name], steps[name], eps, ng.loss_value,
-                                                    sigma))
+    budget = options.run.memory_budget
+
+    def roundoff(name: str) -> Callable[[slice], np.ndarray | None]:
+        return lambda sl: _roundoff_part(used[name], errors[name].reshape(-1)[sl], steps[name].reshape(-1)[sl],
+                                         eps, ng.loss_value, sigma)
+
+    groups = [compare_in_budget(name, grads[name], values[name], errors[name], memory_budget=budget,
+                                eps_grad=dtype_eps_grad(p, ng.precision), tol=tol, method=used[name], params=p,
+                                loss_value=ng.loss_value, grad_rounding=grad_rounding.get(name), loss_noise=sigma,
+                                resolution=context, roundoff=roundoff(name))
               for name, p in params.items()]
     if ng.nondeterministic is not None and _beyond_rounding(ng.nondeterministic, eps):
         # Loss values that change between calls can make any difference (a
@@ -206,7 +214,8 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
             continue
         idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
-                              options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True)
+                              options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True,
+                              memory_budget=options.run.memory_budget)
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
         roundoff = _roundoff_part(used[name], errors[name], steps[name], eps, ng.loss_value, sigma)
         idx = np.union1d(idx, coarse_entries(values[name], errors[name], roundoff))
@@ -252,7 +261,7 @@ def _roundoff_part(method: str, errors: np.ndarray, steps: np.ndarray, eps: floa
 
 def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
                     loss_value: float, p: np.ndarray, grad_rounding: np.ndarray | None,
-                    loss_noise: float = 0.0, bounded: bool = False) -> np.ndarray:
+                    loss_noise: float = 0.0, bounded: bool = False, memory_budget: int | None = None) -> np.ndarray:
     """Flat indices of the entries whose difference exceeds the tolerance.
 
     Parameters
@@ -263,17 +272,30 @@ def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g
         As for :func:`gradcheck.verify.tolerance.entry_tolerance`.
     bounded : bool
         Cap the numerical part of the tolerance at the resolution bound (as the comparison does).
+    memory_budget : int, optional
+        Bytes the tolerances may take: larger groups are judged in chunks of entries
+        (:mod:`gradcheck.verify.streaming`), with the same result.
 
     Returns
     -------
     ndarray of int, shape (k,)
     """
     g = np.asarray(g, np.float64)
-    bound = resolution_bound(g, values, errors, tol.safety) if bounded else np.inf
-    total, _ = entry_tolerance(g, values, errors, eps_g, tol, loss_value=loss_value, params=p,
-                               grad_rounding=grad_rounding, loss_noise=loss_noise, bound=bound)
-    with np.errstate(invalid="ignore"):
-        return np.flatnonzero(~(np.abs(g - values) <= total))
+    chunk = chunk_entries(memory_budget) if memory_budget is not None else max(1, g.size)
+    G, S = group_maxima(g, values, errors, tol.safety, chunk)
+    bound = RESOLUTION * S if bounded else np.inf
+    gf, vf, ef = g.reshape(-1), np.reshape(values, -1), np.reshape(errors, -1)
+    found = []
+    for start in range(0, g.size, chunk):
+        sl = slice(start, start + chunk)
+        part = [None if x is None or np.ndim(x) == 0 else np.reshape(x, -1)[sl] for x in (p, grad_rounding)]
+        total, _ = entry_tolerance(gf[sl], vf[sl], ef[sl], eps_g, tol, loss_value=loss_value,
+                                   params=p if part[0] is None else part[0],
+                                   grad_rounding=grad_rounding if part[1] is None else part[1],
+                                   loss_noise=loss_noise, bound=bound, numerical_max=G)
+        with np.errstate(invalid="ignore"):
+            found.append(start + np.flatnonzero(~(np.abs(gf[sl] - vf[sl]) <= total)))
+    return np.concatenate(found) if found else np.empty(0, np.intp)
 
 
 def _directional(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],

@@ -109,15 +109,19 @@ def gradient_epsilon(eps_grad: float, loss_value: float, loss_noise: float, grad
 def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
                     eps_grad: float, tol: Tolerance, *, loss_value: float = 0.0,
                     params: np.ndarray | None = None, grad_rounding: np.ndarray | None = None,
-                    loss_noise: float = 0.0, bound: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+                    loss_noise: float = 0.0, bound: float = np.inf,
+                    numerical_max: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-entry tolerance tol_i and its absolute part abs_i; shapes of the inputs.
 
     ``grad_rounding`` is s_i, ``loss_noise`` σ, the measured rounding noise of the loss values;
     ``bound`` caps the numerical method's part safety·est_i (the resolution bound B of
-    :mod:`gradcheck.verify.resolution`).
+    :mod:`gradcheck.verify.resolution`); ``numerical_max`` is G when the arrays are one chunk of
+    a group (default: G of ``numerical``).
     """
-    finite_n = np.abs(numerical[np.isfinite(numerical)])
-    G = float(finite_n.max()) if finite_n.size else 0.0
+    if numerical_max is None:
+        finite_n = np.abs(numerical[np.isfinite(numerical)])
+        numerical_max = float(finite_n.max()) if finite_n.size else 0.0
+    G = numerical_max
     # A float32 (or coarser) gradient is a sum of rounded terms that may cancel,
     # and its inputs (a − y near a fit) are rounded at the scale of a: trust it
     # to √ε_g relative, not to ε_g.

@@ -1,0 +1,227 @@
+"""Group comparisons within the memory budget: compare_group's result, computed chunk by chunk.
+
+:func:`~gradcheck.verify.tolerance.compare_group` forms a dozen arrays of the
+group's size at once (tolerances, differences, ratios, masks, an argsort).
+For a group whose entries times :data:`COMPARE_BYTES` exceed the memory
+budget, :func:`compare_in_budget` makes two passes over chunks of entries
+instead:
+
+1. the group's maxima that every tolerance depends on, G = max |n_i| and the
+   gradient scale S of the resolution bound (both maxima, so exact per chunk);
+2. each chunk's tolerances and verdicts, keeping only running summaries: the
+   counts of failing and undecided entries, the largest absolute and relative
+   errors, the sums of squares of the normwise error, the ``n_worst`` entries
+   with the largest error-to-tolerance ratio (ties: the lowest index, as the
+   stable argsort does) and the undecided entry with the largest estimate.
+
+The verdict, counts, worst index, worst entries and inconclusive reason equal
+compare_group's exactly; the normwise relative error equals it to rounding
+(its sums are taken per chunk).  The result refers to the caller's analytic and
+numerical arrays (no copy, so diagnosis reads them as before) but keeps no
+per-entry tolerance (``tolerance`` is None), so a report shows no error
+heatmap for such a group and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..report.records import GroupResult, Mismatch
+from .resolution import RESOLUTION, LossResolution, undecided_reason
+from .tolerance import Tolerance, compare_group, entry_tolerance
+
+__all__ = ["COMPARE_BYTES", "compare_in_budget", "compare_streamed", "group_maxima", "chunk_entries",
+           "STREAMED_NOTE"]
+
+#: Bytes per entry that compare_group's temporaries take at their peak (75 measured with
+#: tracemalloc on a 10⁶-entry group with θ, s_i, round-off parts and the resolution bound).
+COMPARE_BYTES = 80
+
+#: What a report says of a group compared in chunks.
+STREAMED_NOTE = ("compared in chunks to stay within the memory budget: every entry was judged, the report keeps "
+                 "the worst entries and the group's summary, not a per-entry tolerance map")
+
+
+_DEFAULT = Tolerance()
+
+
+def chunk_entries(memory_budget: int) -> int:
+    """Entries per chunk: their temporaries take at most a quarter of the budget (at least 1,024 entries)."""
+    return max(1024, int(memory_budget) // (4 * COMPARE_BYTES))
+
+
+def _flat(x: np.ndarray | float | None, sl: slice) -> np.ndarray | float | None:
+    """One chunk of a per-entry array (scalars and None are shared by every chunk)."""
+    if x is None or np.ndim(x) == 0:
+        return x
+    return np.asarray(x).reshape(-1)[sl]
+
+
+def _slices(size: int, chunk: int) -> list[slice]:
+    return [slice(s, min(size, s + chunk)) for s in range(0, size, chunk)]
+
+
+def group_maxima(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, safety: float,
+                 chunk: int) -> tuple[float, float]:
+    """(G, S) of a group, chunk by chunk: the largest finite |n_i|, and the gradient scale.
+
+    S is :func:`~gradcheck.verify.resolution.gradient_scale`: the largest finite
+    |g_i|, or |n_i| where n_i stands above safety·est_i.
+    """
+    a, n, e = (np.asarray(x, np.float64).reshape(-1) for x in (analytic, numerical, error))
+    G = S = 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for sl in _slices(a.size, chunk):
+            ac, nc, ec = a[sl], n[sl], e[sl]
+            fin = np.abs(nc[np.isfinite(nc)])
+            G = max(G, float(np.max(fin, initial=0.0)))
+            resolved = np.isfinite(nc) & np.isfinite(ec) & (np.abs(nc) > safety * ec)
+            S = max(S, float(np.max(np.abs(ac[np.isfinite(ac)]), initial=0.0)),
+                    float(np.max(np.abs(nc[resolved]), initial=0.0)))
+    return G, S
+
+
+def _nonfinite_note(label: str, arr: np.ndarray, chunk: int, limit: int = 3) -> str | None:
+    """:func:`gradcheck.verify.tolerance._nonfinite_note`'s sentence, from chunks."""
+    flat = np.asarray(arr).reshape(-1)
+    first: list[int] = []
+    count = 0
+    for sl in _slices(flat.size, chunk):
+        bad = np.flatnonzero(~np.isfinite(flat[sl]))
+        count += bad.size
+        first += [int(i) + sl.start for i in bad[: limit - len(first)]]
+    if not count:
+        return None
+    where = ", ".join(str(tuple(int(i) for i in np.unravel_index(k, np.shape(arr)))) for k in first)
+    more = f" and {count - limit} more" if count > limit else ""
+    return f"{label} is not finite at {where}{more}"
+
+
+def compare_streamed(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, *,
+                     chunk: int, eps_grad: float, tol: Tolerance = _DEFAULT, method: str = "",
+                     params: np.ndarray | None = None, loss_value: float = 0.0,
+                     grad_rounding: np.ndarray | None = None, loss_noise: float = 0.0, n_worst: int = 5,
+                     resolution: LossResolution | None = None,
+                     roundoff: np.ndarray | Callable[[slice], np.ndarray | None] | None = None) -> GroupResult:
+    """:func:`~gradcheck.verify.tolerance.compare_group` in chunks of ``chunk`` entries (see the module docstring).
+
+    Parameters are compare_group's, except ``roundoff``, which may also be a
+    function of a slice of flat indices (only the worst undecided entry's is needed) and
+    ``chunk``, the entries per chunk.
+
+    Returns
+    -------
+    GroupResult
+        With ``analytic`` and ``numerical`` the given arrays (as float64) and ``tolerance`` None.
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numerical, dtype=np.float64)
+    e = np.asarray(error, dtype=np.float64)
+    shape, size = a.shape, a.size
+    if not size:
+        return compare_group(name, a, n, e, eps_grad=eps_grad, tol=tol, method=method, params=params,
+                             loss_value=loss_value, grad_rounding=grad_rounding, loss_noise=loss_noise,
+                             n_worst=n_worst, resolution=resolution,
+                             roundoff=None if callable(roundoff) else roundoff)
+    notes = [m for m in (
+        _nonfinite_note(f"params[{name!r}]", np.asarray(params), chunk) if params is not None else None,
+        _nonfinite_note("the analytic gradient", a, chunk),
+        _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n, chunk),
+    ) if m]
+    G, scale = group_maxima(a, n, e, tol.safety, chunk)
+    bound = RESOLUTION * scale if resolution is not None else np.inf
+    af, nf, ef = a.reshape(-1), n.reshape(-1), e.reshape(-1)
+    failing = n_undecided = 0
+    undecided_at, undecided_est = -1, -np.inf
+    max_abs: list[float] = []
+    max_rel: list[float] = []
+    max_est: list[float] = []
+    squares = np.zeros(4)  # ‖g − n‖², ‖g‖², ‖n‖², ‖abs‖²
+    # The worst entries so far: flat index, ratio, and (a, n, diff, rel, tol) of each.
+    top_idx = np.empty(0, np.intp)
+    top_ratio = np.empty(0)
+    top_rows = np.empty((0, 5))
+    for sl in _slices(size, chunk):
+        ac, nc, ec = af[sl], nf[sl], ef[sl]
+        pc = _flat(params, sl)
+        total, abs_tol = entry_tolerance(ac, nc, ec, eps_grad, tol, loss_value=loss_value, params=pc,  # type: ignore[arg-type]
+                                         grad_rounding=_flat(grad_rounding, sl),  # type: ignore[arg-type]
+                                         loss_noise=loss_noise, bound=bound, numerical_max=G)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            diff = np.abs(ac - nc)
+            finite = np.isfinite(ac) & np.isfinite(nc) & np.isfinite(total)
+            if pc is not None:
+                finite &= np.isfinite(np.asarray(pc))
+            ok = finite & (diff <= total)
+            undecided = finite & ~ok & (diff <= total + np.maximum(tol.safety * ec - bound, 0.0))
+            denom = np.maximum(np.maximum(np.abs(ac), np.abs(nc)), abs_tol)
+            rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
+            ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
+            ratio = np.where(np.isnan(ratio), np.inf, ratio)
+            rel = np.where(finite, rel, np.inf)
+            failing += int(np.count_nonzero(~ok))
+            k = np.flatnonzero(undecided)
+            if k.size:
+                n_undecided += k.size
+                j = int(k[np.argmax(tol.safety * ec[k])])
+                if tol.safety * ec[j] > undecided_est:  # strictly larger: the first of equals, as argmax
+                    undecided_at, undecided_est = sl.start + j, float(tol.safety * ec[j])
+            max_abs.append(float(np.max(np.where(finite, diff, np.inf))))
+            max_rel.append(float(np.max(rel)))
+            max_est.append(float(np.max(ec)))
+            for q, x in enumerate((np.where(finite, ac - nc, np.inf), np.where(finite, ac, 0),
+                                   np.where(finite, nc, 0), np.where(finite, abs_tol, 0))):
+                squares[q] += float(np.dot(x, x))
+        best = np.argsort(-ratio, kind="stable")[:n_worst]
+        cand_idx = np.r_[top_idx, sl.start + best]
+        cand_ratio = np.r_[top_ratio, ratio[best]]
+        cand_rows = np.vstack([top_rows, np.column_stack([ac[best], nc[best], diff[best], rel[best], total[best]])])
+        order = np.argsort(-cand_ratio, kind="stable")[:n_worst]  # earlier chunks first: ties keep the lower index
+        top_idx, top_ratio, top_rows = cand_idx[order], cand_ratio[order], cand_rows[order]
+    keep = top_idx[: min(n_worst, failing)] if failing else top_idx[:n_worst]
+    worst = [Mismatch(tuple(int(i) for i in np.unravel_index(int(k), shape)), *map(float, top_rows[q]))
+             for q, k in enumerate(keep)]
+    worst_index = tuple(int(i) for i in np.unravel_index(int(top_idx[0]), shape))
+    with np.errstate(invalid="ignore", over="ignore"):
+        dn = np.sqrt(squares[0])
+        norm_den = float(np.sqrt(max(squares[1], squares[2], squares[3])))
+    norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
+    reason = None
+    if n_undecided and n_undecided == failing:
+        at = slice(undecided_at, undecided_at + 1)
+        r = roundoff(at) if callable(roundoff) else None if roundoff is None else _flat(roundoff, at)
+        truncation = r is not None and bool(ef[undecided_at] > 2 * np.asarray(r, dtype=np.float64).reshape(-1)[0])
+        reason = undecided_reason(n_undecided, int(size), scale, bound, undecided_est, truncation, method, resolution)
+    elif n_undecided:
+        notes.append(f"{n_undecided} more entr{'y' if n_undecided == 1 else 'ies'} could not be decided: their "
+                     f"numerical error estimates exceed the resolution bound {bound:.2g}")
+    wa, wn, _, _, wt = (float(v) for v in top_rows[0])
+    return GroupResult(
+        name=name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(size), n_mismatched=failing,
+        max_abs_error=float(np.max(max_abs)), max_rel_error=float(np.max(max_rel)), norm_rel_error=norm_rel,
+        worst_index=worst_index, worst_analytic=wa, worst_numerical=wn, worst_tolerance=wt, method=method,
+        max_error_estimate=float(np.max(max_est)), worst=worst, notes=notes, analytic=a, numerical=n,
+        tolerance=None, inconclusive_reason=reason,
+    )
+
+
+def compare_in_budget(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, *,
+                      memory_budget: int, roundoff: np.ndarray | Callable[[slice], np.ndarray | None] | None = None,
+                      **options) -> GroupResult:
+    """compare_group when its temporaries fit ``memory_budget``, else :func:`compare_streamed`.
+
+    ``options`` are compare_group's keywords; ``roundoff`` may be a function of a
+    slice of flat indices (compare_group gets it for the whole group).
+    """
+    size = int(np.size(analytic))
+    if size * COMPARE_BYTES <= memory_budget:
+        if callable(roundoff):
+            part = roundoff(slice(0, size))
+            roundoff = None if part is None else np.reshape(part, np.shape(analytic))
+        return compare_group(name, analytic, numerical, error, roundoff=roundoff, **options)
+    result = compare_streamed(name, analytic, numerical, error, chunk=chunk_entries(memory_budget),
+                              roundoff=roundoff, **options)
+    result.notes.append(STREAMED_NOTE)
+    return result
