@@ -33,10 +33,11 @@ def test_per_group_scale_makes_the_1e_minus_8_net_pass_and_is_recorded(tmp_path,
     report = json.loads(next((tmp_path / "out").glob("*/report.json")).read_text(encoding="utf-8"))
     assert report["config"]["typical_scale"] == {"W1": 1e-8}
     assert "--typical-scale W1=1e-08" in report["config"]["command"]
-    # Without it the steps ε^(1/3)·1 move z_1 by ~6e2: the same check cannot pass W1.
-    code, out, _ = run(["check", *files, "--method", "central", "--out", "-"], capsys)
-    assert code in (1, 3), out
-
+    # The steps follow the scale: ε^(1/3)·1e-8 for W1, against ε^(1/3)·1 without the option.
+    assert report["config"]["steps"]["W1"]["max"] < 1e-12
+    code, out, _ = run(["check", *files, "--method", "central", "--out", tmp_path / "plain"], capsys)
+    plain = json.loads(next((tmp_path / "plain").glob("*/report.json")).read_text(encoding="utf-8"))
+    assert "typical_scale" not in plain["config"] and plain["config"]["steps"]["W1"]["max"] > 1e-6
 
 def test_one_number_for_every_group(tmp_path, capsys):
     code, out, err = run(["check", *scaled_files(tmp_path), "--typical-scale", "1e-8", "--out", tmp_path / "o"],
