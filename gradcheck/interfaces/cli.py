@@ -27,6 +27,7 @@ from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import verify_backprop
 from .cli_model import activation_text, add_model_options
+from .cli_scale import add_typical_scale, typical_scale_text
 from .console import ProgressBar, folder_for, refuse_out_options, save_verification, written
 from .inputs import (
     DEFAULT_MAX_INPUT_BYTES,
@@ -95,35 +96,6 @@ def _positive(text: str) -> int:
     if value == 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
-
-
-def _typical_scale(text: str) -> float | dict[str, float]:
-    """``--typical-scale``: one positive number for every group, or NAME=SCALE pairs separated by commas."""
-    def number(part: str) -> float:
-        try:
-            value = float(part)
-        except ValueError:
-            value = -1.0
-        if not (np.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(
-                f"expected a positive number or NAME=SCALE pairs such as W1=1e-8,b1=1e-8, got {text!r}")
-        return value
-
-    if "=" not in text:
-        return number(text)
-    scales = {}
-    for pair in text.split(","):
-        name, _, value = pair.partition("=")
-        if not name.strip():
-            raise argparse.ArgumentTypeError(f"expected NAME=SCALE pairs such as W1=1e-8,b1=1e-8, got {text!r}")
-        scales[name.strip()] = number(value)
-    return scales
-
-
-def _typical_scale_text(value: float | dict[str, float]) -> str:
-    if isinstance(value, dict):
-        return ",".join(f"{k}={v!r}" for k, v in value.items())
-    return repr(value)
 
 
 def _formats(text: str) -> list[str]:
@@ -219,7 +191,7 @@ def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
         parts += ["--samples", str(args.samples)]
     parts += ["--seed", str(args.seed), "--method", args.method]
     if args.typical_scale is not None:
-        parts += ["--typical-scale", _typical_scale_text(args.typical_scale)]
+        parts += ["--typical-scale", typical_scale_text(args.typical_scale)]
     if args.train:
         parts += ["--train", str(args.train)]
     if args.bug:
@@ -495,12 +467,6 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
                                                  "to see what it looks like")
 
 
-def _add_typical_scale(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--typical-scale", type=_typical_scale, default=None, metavar="SCALE|NAME=SCALE,...",
-                   help="the scale the parameters vary on, for every group or per group (W1=1e-8,b1=1e-8): "
-                        "steps are ε^e·max(SCALE, |θ|) instead of ε^e·max(1, |θ|) (default 1)")
-
-
 def _add_terminal_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what is printed")
     g.add_argument("--wide", action="store_true",
@@ -530,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_network_options(p)
     p.add_argument("--method", default="auto", choices=list(METHODS),
                    help="numerical method (default auto: complex step, Richardson where needed)")
-    _add_typical_scale(p)
+    add_typical_scale(p)
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the reports, one sub-folder per network (default reports; - for none)")
     p.add_argument("--name", help="sub-folder name (default from the network, e.g. xor-3-4-4-1-nobias-init)")
@@ -593,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.add_argument("--method", default="auto", choices=list(METHODS), help="numerical method (default auto)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the drawing (default 0)")
-    _add_typical_scale(p)
+    add_typical_scale(p)
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the reports, written into a new sub-folder (default reports; - for none)")
     p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",
