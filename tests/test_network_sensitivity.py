@@ -56,3 +56,19 @@ def test_one_wrong_entry_is_caught_in_every_group(method, rel):
 def test_correct_gradients_pass_with_the_same_settings():
     for _label, net, X, y, _name, _index in CASES[::4]:
         assert gc.check_network(net, X, y, deltas=False, diagnostics=False).passed
+
+
+def test_the_complex_step_decides_only_where_the_analytic_rounding_is_bounded():
+    """check_params keeps Richardson's verdict unless grad_rounding (s_i) is given (gradcheck.verify.confirm)."""
+    from gradcheck.verify.network import backprop_rounding_bound
+
+    # XOR's W1: Richardson resolves ~4e-8 of |g| there, the complex step 2e-10.
+    _label, net, X, y, name, index = CASES[0]
+    grads = {k: v.copy() for k, v in net.gradients(X, y).items()}
+    grads[name][index] *= 1 + 1e-9
+    loss, params = net.loss_closure(X, y), dict(net.params)
+    plain = gc.check_params(loss, params, grads)
+    assert plain.passed and any("Richardson" in n for n in plain.notes)
+    bound, _ = backprop_rounding_bound(net, net.backward(X, y), y)
+    bounded = gc.check_params(loss, params, grads, grad_rounding=bound)
+    assert bounded.failed_groups == [name] and bounded.group(name).worst_index == index
