@@ -27,6 +27,7 @@ from ..verify.network import check_network
 from ..verify.user_backprop import SIGNS
 from .backprop_property import verify_backprop
 from .cli_model import activation_text, add_model_options
+from .cli_scale import add_typical_scale, typical_scale_text
 from .console import ProgressBar, folder_for, refuse_out_options, save_verification, written
 from .inputs import (
     DEFAULT_MAX_INPUT_BYTES,
@@ -189,6 +190,8 @@ def _command_line(args: argparse.Namespace, net: DenseNet) -> str:
     if _data_source(args, net) == "random":
         parts += ["--samples", str(args.samples)]
     parts += ["--seed", str(args.seed), "--method", args.method]
+    if args.typical_scale is not None:
+        parts += ["--typical-scale", typical_scale_text(args.typical_scale)]
     if args.train:
         parts += ["--train", str(args.train)]
     if args.bug:
@@ -229,7 +232,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         with _progress_bar(args, f"checking {name}") as bar:
             bar.set_phase("measuring")
             report = check_network(net, X, y, method=args.method, seed=args.seed, progress=bar,
-                                   backward=backward, title=name)
+                                   backward=backward, title=name, typical_scale=args.typical_scale)
             report.config["command"] = command = _command_line(args, net)
             if args.out != "-":
                 bar.set_phase("writing reports")
@@ -389,7 +392,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     fn = load_function(args.target)
     result = verify_backprop(fn, layout=args.layout, bias=args.bias, activation=args.activation, loss=args.loss,
                              reduction=args.reduction, weight_decay=args.weight_decay, sign=args.sign,
-                             max_examples=args.examples, seed=args.seed, method=args.method)
+                             max_examples=args.examples, seed=args.seed, method=args.method,
+                             typical_scale=args.typical_scale)
     width = terminal_width()
     # The verdict (and on failure the first failing link and the probable cause) is printed whatever
     # --format says; --format chooses the files.
@@ -492,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_network_options(p)
     p.add_argument("--method", default="auto", choices=list(METHODS),
                    help="numerical method (default auto: complex step, Richardson where needed)")
+    add_typical_scale(p)
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the reports, one sub-folder per network (default reports; - for none)")
     p.add_argument("--name", help="sub-folder name (default from the network, e.g. xor-3-4-4-1-nobias-init)")
@@ -554,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.add_argument("--method", default="auto", choices=list(METHODS), help="numerical method (default auto)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the drawing (default 0)")
+    add_typical_scale(p)
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the reports, written into a new sub-folder (default reports; - for none)")
     p.add_argument("--format", type=_formats, default=list(FORMATS), metavar="text,md,json,html",

@@ -26,6 +26,7 @@ from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, 
 from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
+from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
 from .step_guard import SHRINK, TRUNCATION_SMALL, coarse_entries, guard_steps, levels
@@ -145,6 +146,12 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             bound = RESOLUTION * group_maxima(grads[name], values[name], errors[name], tol.safety,
                                               chunk_entries(options.run.memory_budget))[1]
             keep = tol.safety * re > bound
+            # With a bound s_i on the analytic rounding, a Richardson value that agrees with the
+            # complex step confirms it (:mod:`gradcheck.verify.confirm`).
+            confirmed = (complex_confirmed(values[name].flat[idx], errors[name].flat[idx], rv, re, tol.safety)
+                         & ~keep if name in grad_rounding else np.zeros(idx.size, dtype=bool))
+            keep |= confirmed
+            n_confirmed = int(np.count_nonzero(confirmed))
             idx, rv, re, rs = idx[~keep], rv[~keep], re[~keep], rs[~keep]
         values[name].flat[idx], errors[name].flat[idx], steps[name].flat[idx] = rv, re, rs
         n_evals += n
@@ -152,11 +159,14 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             # An entry fails under auto only if real arithmetic confirms the
             # disagreement: the complex step also resolves the analytic
             # gradient's own rounding (a(1 − a) near saturation, residuals
-            # near an exact fit), which is not a bug.  Use method='complex'
-            # to judge by the complex step alone.
+            # near an exact fit), which is not a bug, unless s_i bounds that
+            # rounding and Richardson confirms the complex step's value.  Use
+            # method='complex' to judge by the complex step alone.
             used[name] = "complex+richardson"
-            notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} flagged by the "
-                         "complex step re-measured with Richardson extrapolation, which decides them")
+            notes.append(f"{name}: {idx.size + n_confirmed} entr{'y' if idx.size + n_confirmed == 1 else 'ies'} "
+                         "flagged by the complex step re-measured with Richardson extrapolation, which decides "
+                         + (f"{idx.size} of them; {n_confirmed} it confirms keep the complex step's value (the "
+                            "analytic gradient's rounding is bounded)" if n_confirmed else "them"))
     sigma = ng.loss_noise
     if flagged and engine.measured_loss_noise is not None:
         sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
