@@ -160,7 +160,7 @@ def _magnitude(D: np.ndarray, f0: float, kappa: float, loss_noise: float) -> np.
 
 
 def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
-               loss_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+               loss_noise: float = 0.0, rounding: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Values and error estimates of a difference rule, from its loss differences.
 
     Parameters
@@ -179,6 +179,11 @@ def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
         Precision the loss is evaluated in.
     loss_noise : float
         σ, the measured rounding noise of the loss values.
+    rounding : float or ndarray of shape (n,)
+        A bound on the rounding of one difference formed from the changed terms
+        (the structured engine's running bound): such a difference rounds at the
+        scale of the terms it changes, ε·|a|·|a − y| per sample for MSE, which
+        exceeds ε·|L| near a fit.  The round-off term takes the larger of the two.
 
     Returns
     -------
@@ -204,7 +209,7 @@ def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
     big = _magnitude(D, f0, kappa, loss_noise)
     if rule.uses_f0:
         big = np.maximum(big, abs(f0))
-    return values, truncation + rule.roundoff * kappa * big / h
+    return values, truncation + rule.roundoff * np.maximum(kappa * big, ROUNDOFF_FACTOR * rounding) / h
 
 
 #: Offsets of the first pass of a check's central differences, and of the

@@ -198,13 +198,15 @@ class StructuredEngine:
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
+            rounding = self.difference_rounding(name, np.arange(D.shape[0]), eps)
             v, e = np.empty(D.shape[0]), np.empty(D.shape[0])
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
             rows = max(1, self._chunk_bytes() // (8 * 8 * D.shape[1]))
             for s in range(0, D.shape[0], rows):
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    v[s:s + rows], e[s:s + rows] = apply_rule(chosen, D[s:s + rows], f0, h[s:s + rows], eps,
-                                                              loss_noise)
+                    v[s:s + rows], e[s:s + rows] = apply_rule(
+                        chosen, D[s:s + rows], f0, h[s:s + rows], eps, loss_noise,
+                        rounding if isinstance(rounding, float) else rounding[s:s + rows])
             del D
             values[name], errors[name], steps[name] = v.reshape(shape), e.reshape(shape), h.reshape(shape)
         ordered = list(self.params)
@@ -245,9 +247,21 @@ class StructuredEngine:
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
                 D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, tracker, len(idx))
                 D = D + decay_differences(self.rs, layer, ei, ej, h, offsets)
-            vals, errs = apply_rule(method, D, f0, h, eps, loss_noise)
+            vals, errs = apply_rule(method, D, f0, h, eps, loss_noise, self.difference_rounding(name, idx, eps))
         tracker.finish()
         return vals, errs, h, 0
+
+    def difference_rounding(self, name: str, idx: np.ndarray, eps: float) -> float | np.ndarray:
+        """A bound on the rounding of one difference of the entries ``idx`` of group ``name``.
+
+        A weight or bias difference sums ψ over the samples, each within
+        :func:`unit_response_rounding`; a delta (``z``) entry is one sample's ψ.
+        """
+        layer, kind = self.groups[name]
+        per_sample = unit_response_rounding(self.rs, layer, eps)
+        if kind == "z":
+            return per_sample[np.asarray(idx) // self.params[name].shape[1]]
+        return float(np.sum(per_sample))
 
     # -- one layer ---------------------------------------------------------
 
