@@ -18,12 +18,15 @@ import dataclasses
 import numpy as np
 import pytest
 from _bounds import EPS, amplification, roundoff
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradcheck as gc
 from gradcheck.model.backprop import Backprop, Backward
 from gradcheck.numerical.engine import LossEngine
 from gradcheck.numerical.rules import LOCAL_METHODS, RULES
 from gradcheck.numerical.structured import StructuredEngine, structured_gradient, unit_response_rounding
+from gradcheck.strategies import dense_nets
 from gradcheck.verify.kinks import KinkRegistry
 from gradcheck.verify.network import _z_loss
 
@@ -162,8 +165,46 @@ def test_unresolved_interpolants_fall_back_to_direct_evaluation(monkeypatch):
     assert "evaluated at every argument" in coarse.notes[0]
     assert not coarse.notes[0].endswith(" 0 evaluated at every argument")
     for name in direct.values:
-        bound = psi_rounding(engine, direct, name, lebesgue(3) + 1 + 8)
+        # Refined interpolants have 2·3 − 1 = 5 points, whose Lebesgue constant is the larger.
+        bound = psi_rounding(engine, direct, name, lebesgue(5) + 1 + 8)
         assert np.all(np.abs(coarse.values[name] - direct.values[name]) <= bound), name
+
+
+def test_unresolved_interpolants_are_refined_at_twice_the_points():
+    """Responses K points leave unresolved are resolved at the 2K − 1 points, not evaluated everywhere.
+
+    Inputs of scale 30 widen the interval T = 2h·max|x| thirty-fold, so its
+    third and fourth Chebyshev coefficients pass the rounding level for some
+    (n, j) at K = 5.  The refined interpolants obey the error model of
+    :func:`test_unresolved_interpolants_fall_back_to_direct_evaluation`, with
+    Λ_9.
+    """
+    net, X, y = make([20, 30, 10], True, "half_sum", "sigmoid", 32, 1.0, 30.0)
+    Xv, yv = net.checked_data(X, y, copy=True)
+    engine = StructuredEngine.for_params(net, Xv, yv)
+    fast = engine.gradient("central")
+    direct = StructuredEngine.for_params(net, Xv, yv, interpolate=False).gradient("central")
+    assert engine._stats["refined"] > 0
+    assert engine._stats["fallback"] == 0
+    assert fast.notes[0].endswith(" 0 evaluated at every argument")
+    for name in direct.values:
+        bound = psi_rounding(engine, direct, name, lebesgue(9) + 1 + 8)
+        assert np.all(np.abs(fast.values[name] - direct.values[name]) <= bound), name
+
+
+deep_nets = dense_nets(min_layers=5, max_layers=12, max_width=5, max_samples=4,
+                       activations=("sigmoid", "tanh", "identity"), weight_decay=(0.0, 0.1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(deep_nets, st.sampled_from(["central", "forward", "richardson", "complex"]))
+def test_deep_nets_equal_the_generic_engine(drawn, method):
+    """Deep nets (5 to 12 layers), drawn: values and error estimates within 2r of the generic loop."""
+    net, X, y = drawn
+    X, y = net.checked_data(X, y, copy=True)
+    fast = structured_gradient(net, X, y, method)
+    slow = LossEngine(net.loss_closure(X, y), dict(net.params)).gradient(method)
+    assert_same_as_generic(fast, slow, net.n_layers)
 
 
 def test_textbook_central_difference():
