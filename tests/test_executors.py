@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 from _bounds import roundoff
 
 import gradcheck as gc
+from gradcheck.numerical.batching import PROBE_SETS, loss_bytes_per_set
 from gradcheck.numerical.engine import run_tasks
+from gradcheck.numerical.evaluator import LossEvaluator
 from gradcheck.numerical.gradient import numerical_gradient
 from gradcheck.numerical.rules import LOCAL_METHODS
 
@@ -116,12 +119,19 @@ class TestGenericEngine:
             gc.check_params(smooth, PARAMS, smooth_grads(), executor=4)
 
 
+def assert_probed(batched, loop):
+    """The batched run made the loop's evaluations plus one memory probe (PROBE_SETS sets) per evaluator."""
+    extra = batched - loop
+    assert extra % PROBE_SETS == 0 and PROBE_SETS <= extra <= 2 * PROBE_SETS, (batched, loop)
+
+
 class TestVectorized:
     @pytest.mark.parametrize("method", ("auto",) + LOCAL_METHODS)
     def test_equals_the_loop(self, method):
         loop = numerical_gradient(smooth, PARAMS, method)
         batched = numerical_gradient(stacked, PARAMS, method, vectorized=True)
-        assert batched.methods == loop.methods and batched.n_evaluations == loop.n_evaluations
+        assert batched.methods == loop.methods
+        assert_probed(batched.n_evaluations, loop.n_evaluations)
         for k in loop.values:
             np.testing.assert_array_equal(batched.steps[k], loop.steps[k])
             # The stacked loss may round each value differently from the one-set loss: the same
@@ -156,7 +166,54 @@ class TestVectorized:
         batched = gc.check_params(stacked, PARAMS, grads, method="central", vectorized=True)
         assert batched.failed_groups == loop.failed_groups == ["M"]
         assert batched.groups[1].worst_index == loop.groups[1].worst_index == (1, 2)
-        assert batched.n_evaluations == loop.n_evaluations
+        assert_probed(batched.n_evaluations, loop.n_evaluations)
+
+    def test_batches_fit_the_budget_with_the_loss_own_memory(self):
+        """A loss allocating 64 kB per set, under a 1 MB budget: every call, measured, stays inside it.
+
+        The stacked loss below holds one (S, 8192) float64 array per call (64 kB
+        per set), far more than the 19 parameters.  The batch is sized from the
+        probe's measured bytes per set plus the stacked group, so every call's
+        own peak (measured with tracemalloc around the call, stacked group
+        included) is at most the budget; sizing from the parameters alone would
+        give thousands of sets (hundreds of MB).  The batches still hold more
+        than one set, and the results equal the plain loop's.
+        """
+        budget = 2**20
+        peaks, sizes = [], []
+
+        def heavy(p):
+            tracemalloc.reset_peak()
+            start = tracemalloc.get_traced_memory()[0]
+            S = p["x"].shape[0]
+            wide = np.repeat(p["x"][:, :1], 8192, axis=1)  # the loss's own per-set memory
+            out = stacked(p) + 0.0 * wide[:, 0]
+            peaks.append(tracemalloc.get_traced_memory()[1] - start + p["M"].nbytes + p["x"].nbytes)
+            sizes.append(S)
+            return out
+
+        tracemalloc.start()
+        try:
+            batched = numerical_gradient(heavy, PARAMS, "central", vectorized=True, memory_budget=budget)
+        finally:
+            tracemalloc.stop()
+        loop = numerical_gradient(smooth, PARAMS, "central")
+        assert max(peaks) <= budget
+        assert max(sizes) > 1
+        for k in loop.values:
+            assert np.all(np.abs(batched.values[k] - loop.values[k]) <= 2 * roundoff(loop, k)), k
+
+    def test_the_probe_is_measured_once_per_evaluator(self):
+        calls = []
+
+        def spy(p):
+            calls.append(p["x"].shape[0])
+            return stacked(p)
+
+        ev = LossEvaluator(spy, PARAMS, vectorized=True)
+        first = loss_bytes_per_set(ev)
+        assert first > 0 and loss_bytes_per_set(ev) == first
+        assert calls == [PROBE_SETS] and ev.n_evaluations == PROBE_SETS
 
     def test_a_scalar_loss_is_told_what_to_return(self):
         with pytest.raises(gc.InvalidArgument, match=r"^loss: with vectorized=True .*shape \(1,\)"):

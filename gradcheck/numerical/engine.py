@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InvalidArgument
+from .batching import batch_size
 from .evaluator import LossEvaluator, complex_step_faithful, estimate_loss_noise, loss_at_rest, repeat_at_rest
 from .progress import Progress, ProgressTracker
 from .rules import CENTRAL_FIRST, CENTRAL_SECOND, LOCAL_METHODS, RULES, apply_rule, central_first_pass
@@ -256,17 +257,18 @@ def _evaluate(ev: LossEvaluator, name: str, idx: np.ndarray, h: np.ndarray, offs
     if opts.serial:
         return _stencil(ev, name, idx, h, offsets, tracker)
     itemsize = 16 if ev.complex_mode else 8
-    batch = 0
-    if opts.vectorized:
-        batch = int(max(1, min(4096, opts.memory_budget // (4 * itemsize * max(1, ev.work[name].size)))))
     workers = os.cpu_count() or 1
     if opts.executor is None:
-        per_task = batch * 8
         in_flight = 1
     else:
-        per_task = max(1, batch, -(-len(idx) // (4 * workers)))
         params_bytes = itemsize * sum(v.size for v in ev.work.values())
         in_flight = int(max(1, min(2 * workers, opts.memory_budget // max(1, 2 * params_bytes))))
+    # Every task in flight holds one batch: they share the budget.
+    batch = batch_size(ev, name, opts.memory_budget // in_flight) if opts.vectorized else 0
+    if opts.executor is None:
+        per_task = batch * 8
+    else:
+        per_task = max(1, batch, -(-len(idx) // (4 * workers)))
     blocks = [np.arange(s, min(len(idx), s + per_task)) for s in range(0, len(idx), per_task)]
     if opts.executor is None:
         # Batched calls on ev itself, which counts them.

@@ -77,8 +77,9 @@ class Rule:
     uses_f0 : bool
         f(θ) itself enters the value (one-sided rules), so it counts in max|F|.
     nodes : int or None
-        Chebyshev points per unit response of the structured engine; None: the
-        rule needs one response value per unit and is never interpolated.
+        Chebyshev points per unit response of the structured engine (odd: ψ(0) = 0
+        is the middle one), 2K − 1 for a response K points do not resolve; None:
+        the rule needs one response value per unit and is never interpolated.
     """
 
     name: str
@@ -136,11 +137,13 @@ def _complex(D: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 #: Every local rule by name.  The structured engine's interpolation interval is
 #: (largest offset)·(step)·max|a|: ~1e-8 relative for one-sided rules, ~1e-5
-#: for central differences, ~1e-3 for the ε^(1/5) steps; ``nodes`` grows with it.
+#: for central differences, ~1e-3 for the ε^(1/5) steps; ``nodes`` grows with it.  Five points resolve
+#: central differences' responses on the nets of benchmarks/WHOLE_RESULTS.md (their last two Chebyshev
+#: coefficients, ~T³ and ~T⁴, at rounding level); the others are refined.
 RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("forward", (1.0, 2.0), 1 / 2, _one_sided(1.0), roundoff=1.0, uses_f0=True, nodes=5),
     Rule("backward", (-1.0, -2.0), 1 / 2, _one_sided(-1.0), roundoff=1.0, uses_f0=True, nodes=5),
-    Rule("central", (1.0, -1.0, 2.0, -2.0), 1 / 3, _central, roundoff=1.0, nodes=7),
+    Rule("central", (1.0, -1.0, 2.0, -2.0), 1 / 3, _central, roundoff=1.0, nodes=5),
     # central4's f(θ ± h/2) serve its truncation estimate only.
     Rule("central4", (1.0, -1.0, 2.0, -2.0, 0.5, -0.5), 1 / 5, _central4, roundoff=1.5, nodes=9),
     # Richardson extrapolates central differences at h, h/2 and h/4 to sixth

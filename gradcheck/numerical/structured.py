@@ -27,14 +27,16 @@ all inside [−T_n, T_n] with T_n = (largest offset)·(largest step)·max_i
 |a_{l−1}[n, i]|: about 10⁻⁵·|a| for central differences and 10⁻³·|a| for
 the ε^(1/5) steps, usually far inside the distance to ψ's nearest complex
 singularity (σ has poles at ±iπ).  There ψ is resolved to rounding by its
-interpolant at K Chebyshev points (K = 5 … 9, the rule's ``nodes``), whose error decays
+interpolant at K Chebyshev points (K = 5 or 9, the rule's ``nodes``), whose error decays
 geometrically with K for analytic functions (Trefethen, *Approximation Theory
 and Approximation Practice*, 2013, Thm. 8.2).  The engine evaluates ψ at the
 K points and every needed value through K matrix products; it accepts the
 interpolant of (n, j) only if its last two Chebyshev coefficients are at the
 rounding level of ψ's own evaluation (a running error bound in the style of
-Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, §3), and
-otherwise evaluates ψ at every argument.  Layers whose weights need fewer
+Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, §3).  Where
+they are not, it evaluates ψ at the K − 1 points that the 2K − 1 Chebyshev points
+add to the K (they contain them) and checks that interpolant the same way;
+only a response neither resolves is evaluated at every argument.  Layers whose weights need fewer
 values than K are evaluated directly.
 
 The complex step needs one evaluation per (n, j): Im ψ(i·h·x)/h =
@@ -136,7 +138,7 @@ class StructuredEngine:
         # One generic engine for the whole check: it keeps what its first pass measured for remeasure.
         self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still,
                                    typical_scale=self.scales) if fallback is not None else None
-        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
+        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0}
         self._scattered: tuple[Any, Any] | None = None
 
     # -- construction ----------------------------------------------------
@@ -187,7 +189,7 @@ class StructuredEngine:
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)
-        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0}
+        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0}
         diffs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer in sorted({l for l, _ in self.groups.values()}):
@@ -371,10 +373,22 @@ class StructuredEngine:
         V = np.zeros((N, n_l, K))
         V[:, :, : K // 2], V[:, :, K // 2 + 1:] = Vn[:, : K // 2].reshape(N, n_l, -1), \
             Vn[:, K // 2:].reshape(N, n_l, -1)
-        C = V @ chebyshev_transform(K)
-        scale = unit_response_rounding(rs, layer, eps)[:, None] + eps * np.abs(V).max(axis=2)
-        resolved = np.abs(C[:, :, -1]) + np.abs(C[:, :, -2]) <= 8.0 * scale
-        resolved &= np.isfinite(C).all(axis=2)
+        rounding = unit_response_rounding(rs, layer, eps)
+        C, resolved = _resolved_coefficients(V, rounding[:, None], eps)
+        pn, pj = np.nonzero(~resolved)
+        if len(pn):
+            # Refine before evaluating every argument: the 2K − 1 points contain the K points, so K − 1
+            # new values per unit give the interpolant of twice the degree, checked the same way.
+            K2 = 2 * K - 1
+            V2 = np.zeros((len(pn), K2))
+            V2[:, 0::2] = V[pn, pj]
+            V2[:, 1::2] = self._units(layer, pn, pj, T[pn], chebyshev_points(K2)[1::2], executor, tracker, 0.0)
+            C2, resolved2 = _resolved_coefficients(V2, rounding[pn], eps)
+            C = np.concatenate((C, np.zeros((N, n_l, K - 1))), axis=2)
+            C[pn, pj] = C2
+            resolved[pn, pj] = resolved2
+            self._stats["refined"] += int(resolved2.sum())
+            K = K2
         C[~resolved] = 0.0
         Ck = np.ascontiguousarray(C.transpose(2, 0, 1)).reshape(K * N, n_l)
         k = len(offsets)
@@ -469,8 +483,8 @@ class StructuredEngine:
                  f"{'s' if s['chunks'] != 1 else ''} of at most {_size(s['chunk_bytes'])} "
                  f"(memory budget {_size(self.memory_budget)})"]
         if s["interpolated"] or s["fallback"]:
-            parts.append(f"{s['interpolated']:,} unit responses interpolated, {s['fallback']:,} evaluated at "
-                         "every argument")
+            parts.append(f"{s['interpolated']:,} unit responses interpolated ({s['refined']:,} of them at twice "
+                         f"the points), {s['fallback']:,} evaluated at every argument")
         return "; ".join(parts)
 
 
@@ -480,6 +494,30 @@ def _size(n: float) -> str:
             return f"{n:.3g} {unit}"
         n /= 1024
     return ""  # unreachable
+
+
+def _resolved_coefficients(V: np.ndarray, rounding: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chebyshev coefficients of unit responses from their values at the K points, and which are resolved.
+
+    An interpolant is accepted when its last two coefficients are at the
+    rounding level of ψ's evaluation (``rounding``, broadcast against V's
+    leading axes, plus ε·max|V|) and every coefficient is finite.
+
+    Parameters
+    ----------
+    V : ndarray of shape (..., K)
+    rounding : ndarray broadcastable to V.shape[:-1]
+
+    Returns
+    -------
+    C : ndarray of shape (..., K)
+    resolved : ndarray of bool, shape V.shape[:-1]
+    """
+    C = V @ chebyshev_transform(V.shape[-1])
+    scale = rounding + eps * np.abs(V).max(axis=-1)
+    resolved = np.abs(C[..., -1]) + np.abs(C[..., -2]) <= 8.0 * scale
+    resolved &= np.isfinite(C).all(axis=-1)
+    return C, resolved
 
 
 def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
