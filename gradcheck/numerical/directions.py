@@ -59,7 +59,7 @@ class SeededDirection:
     divisor : float
     """
 
-    def __init__(self, state: dict, shape: tuple[int, ...], norm: float, divisor: float = 1.0) -> None:
+    def __init__(self, state: Any, shape: tuple[int, ...], norm: float, divisor: float = 1.0) -> None:
         self.state, self.shape, self.norm, self.divisor = state, tuple(shape), norm, divisor
 
     @property

@@ -207,8 +207,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
         raise InvalidArgument(f"loss: the cross-entropy is {reference.loss} at these weights and data (log 0: the "
                               "logits overflow); scale the weights or inputs down")
     start = time.perf_counter()
-    p_bound, d_bound = backprop_rounding_bound(net, reference, y)
-    p_bound = {k: _scaled(v, ROUNDING_MARGIN) for k, v in p_bound.items()}
+    bounds, d_bound = backprop_rounding_bound(net, reference, y)
+    p_bound = {k: _scaled(v, ROUNDING_MARGIN) for k, v in bounds.items()}
     n_params = sum(v.size for v in net.params.values())
     diagnose = options.diagnostics and grads is not None
     # The Taylor test and the step sweep come after the measurements; the bar covers them too, each
@@ -290,7 +290,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
 
 
 def backprop_rounding_bound(net: DenseNet, reference: Backward,
-                            y: np.ndarray) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+                            y: np.ndarray) -> tuple[dict[str, np.ndarray | RowChunks], list[np.ndarray]]:
     """First-order bound on the rounding error of backprop's gradients and deltas.
 
     A running error bound in the style of Higham, *Accuracy and Stability of
@@ -361,7 +361,12 @@ def _weight_rounding(abs_a: np.ndarray, E: np.ndarray, abs_d: np.ndarray, eps: f
 def _scaled(bound: np.ndarray | RowChunks, c: float) -> np.ndarray | RowChunks:
     """c times a bound, formed where it is used when the bound is."""
     if isinstance(bound, RowChunks):
-        return RowChunks(bound.shape, lambda r, _rows=bound.rows: c * _rows(r))
+        rows = bound.rows
+
+        def scaled(r: slice) -> np.ndarray:
+            return c * rows(r)
+
+        return RowChunks(bound.shape, scaled)
     return c * bound
 
 
@@ -511,8 +516,9 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
             bound: np.ndarray | RowChunks, at: np.ndarray | None, group: str) -> GroupResult:
         if kinks is not None and kinks.entries(group):
             # At a kink any value between the one-sided derivatives is one the formula may give.
-            predicted, error, bound = whole(predicted), whole(error), whole(bound)
-            numerical, error = kinks.project(group, numerical, whole(error), predicted)
+            formed = whole(predicted)
+            numerical, error = kinks.project(group, numerical, whole(error), formed)
+            predicted, bound = formed, whole(bound)
         return compare_in_budget(name, predicted, numerical, error, memory_budget=memory_budget, eps_grad=eps,
                                  tol=tol, method="formula", params=at, loss_value=f0,
                                  grad_rounding=_scaled(bound, ROUNDING_MARGIN))

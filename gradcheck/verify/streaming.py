@@ -213,8 +213,8 @@ def compare_streamed(name: str, analytic: PerEntry, numerical: PerEntry, error: 
     for sl in _slices(size, chunk):
         ac, nc, ec = (np.asarray(flat_part(x, sl), np.float64) for x in (a, n, e))
         pc = flat_part(params, sl)
-        total, abs_tol = entry_tolerance(ac, nc, ec, eps_grad, tol, loss_value=loss_value, params=pc,  # type: ignore[arg-type]
-                                         grad_rounding=flat_part(grad_rounding, sl),  # type: ignore[arg-type]
+        total, abs_tol = entry_tolerance(ac, nc, ec, eps_grad, tol, loss_value=loss_value, params=pc,
+                                         grad_rounding=flat_part(grad_rounding, sl),
                                          loss_noise=loss_noise, bound=bound, numerical_max=G)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             diff = np.abs(ac - nc)
