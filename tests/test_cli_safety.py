@@ -195,14 +195,14 @@ class TestSizesAndNumbers:
         # The estimates are compared with this machine's memory; pin it so the test means the same everywhere.
         monkeypatch.setattr(inputs, "physical_memory", lambda: 16 << 30)
 
-    # The estimate (inputs.network_check_bytes): 160 B per parameter, 112 B per sample and unit, e.g.
-    # (1e10 + 2e5 + 1e5 + 1) parameters -> 1.46 TiB; 1e9 samples x 9 units -> 939 GiB.
+    # The estimate (inputs.network_check_bytes): 56 B per parameter, 112 B per sample and unit, and 1.25 times
+    # the default 256 MB budget, e.g. (1e10 + 2e5 + 1e5 + 1) parameters -> 522 GiB; 1e9 samples x 9 units -> 939 GiB.
     @pytest.mark.parametrize("argv, needle", [
-        (["check", "--layers", "100000,100000,1"], "--layers 100000,100000,1: needs about 1.46 TiB"),
+        (["check", "--layers", "100000,100000,1"], "--layers 100000,100000,1: needs about 522 GiB"),
         (["check", "--layers", "3,4,2", "--samples", "1000000000"],
          "--layers 3,4,2 --samples 1000000000: needs about 939 GiB"),
         (["check", "--data", "random", "--samples", "1000000000"], "--samples 1000000000: needs about"),
-        (["taylor", "--layers", "5,3", "--samples", "1000000000"], "--samples 1000000000: needs about 834 GiB"),
+        (["taylor", "--layers", "5,3", "--samples", "1000000000"], "--samples 1000000000: needs about 835 GiB"),
         (["check", "--train", "1000000000000"], "--train 1000000000000: needs about 7.28 TiB"),
         (["xor", "--iterations", "1000000000000"], "--iterations 1000000000000: needs about 7.28 TiB"),
     ])

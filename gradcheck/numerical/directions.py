@@ -24,7 +24,9 @@ mix two differently rounded evaluations of L(θ).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,85 @@ import numpy as np
 from ..model.network import DenseNet, ForwardCache
 from .responses import LINEAR_IMAG
 
-__all__ = ["NetworkDirections"]
+__all__ = ["NetworkDirections", "SeededDirection", "seeded_directions", "DRAW_CHUNK"]
+
+#: Entries of a direction drawn at a time (512 kB of float64): small beside any memory budget, and
+#: numpy's generators give the same numbers drawn in pieces as in one call.
+DRAW_CHUNK = 2**16
+
+
+class SeededDirection:
+    """A standard-normal direction of one group, drawn again from a saved generator state when it is read.
+
+    A direction of a large group would take 8 bytes per parameter if kept; this
+    one keeps the generator's state at its first draw and draws its entries in
+    chunks of whole rows whenever they are needed, the same numbers each time
+    (divided by ``divisor``: 1, or the norm for a unit direction).
+
+    Parameters
+    ----------
+    state : dict
+        ``numpy.random.PCG64().state`` just before the direction's first draw.
+    shape : tuple of int
+    norm : float
+        ‖v‖ of the undivided draws.
+    divisor : float
+    """
+
+    def __init__(self, state: Any, shape: tuple[int, ...], norm: float, divisor: float = 1.0) -> None:
+        self.state, self.shape, self.norm, self.divisor = state, tuple(shape), norm, divisor
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def unit(self) -> SeededDirection:
+        """The same direction divided by its norm (unchanged when the norm is 0)."""
+        return SeededDirection(self.state, self.shape, self.norm, self.norm if self.norm > 0 else 1.0)
+
+    def _generator(self) -> np.random.Generator:
+        bits = np.random.PCG64()
+        bits.state = copy.deepcopy(self.state)
+        return np.random.Generator(bits)
+
+    def chunks(self, entries: int = DRAW_CHUNK) -> Iterator[tuple[slice, np.ndarray]]:
+        """(flat slice, flat entries) in order, ``entries`` at a time."""
+        gen = self._generator()
+        for start in range(0, self.size, max(1, entries)):
+            stop = min(self.size, start + max(1, entries))
+            v = gen.standard_normal(stop - start)
+            yield slice(start, stop), v / self.divisor if self.divisor != 1.0 else v
+
+    def full(self) -> np.ndarray:
+        """The whole direction (the loss-call path, which moves the whole group at once)."""
+        v = self._generator().standard_normal(self.size)
+        return (v / self.divisor if self.divisor != 1.0 else v).reshape(self.shape)
+
+    def dot(self, g: np.ndarray) -> float:
+        """⟨g, v⟩, summed chunk by chunk (to rounding, the sum over the whole group)."""
+        flat = np.asarray(g, dtype=np.float64).reshape(-1)
+        if self.size <= DRAW_CHUNK:
+            return float(np.sum(flat * self.full().reshape(-1)))
+        return float(sum(np.sum(flat[sl] * v) for sl, v in self.chunks()))
+
+
+def seeded_directions(shapes: dict[str, tuple[int, ...]], seed: int | None) -> dict[str, SeededDirection]:
+    """Standard-normal directions drawn from ``numpy.random.default_rng(seed)`` for every group in order.
+
+    The numbers are those of one ``rng.standard_normal(shape)`` call per group
+    in that order; they are drawn once here (for each norm) and discarded.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, shape in shapes.items():
+        state = copy.deepcopy(rng.bit_generator.state)
+        size = math.prod(shape)
+        squares = 0.0
+        for start in range(0, size, DRAW_CHUNK):
+            v = rng.standard_normal(min(DRAW_CHUNK, size - start))
+            squares += float(np.dot(v, v))
+        out[name] = SeededDirection(state, tuple(shape), math.sqrt(squares))
+    return out
 
 #: Bytes of stacked rows per pass: the widest layer's z and a of the rows, a few
 #: temporaries each.  Within the memory budget's quarter, as the structured
@@ -77,14 +157,16 @@ class NetworkDirections:
         sizes = self.net.sizes[layer:]
         return (16 if complex_rows else 8) * (2 * sum(sizes) + 4 * max(sizes))
 
-    def along(self, name: str, v: np.ndarray, ts: np.ndarray, context: str = "") -> tuple[np.ndarray, Any]:
+    def along(self, name: str, v: np.ndarray | SeededDirection, ts: np.ndarray,
+              context: str = "") -> tuple[np.ndarray, Any]:
         """L(θ + t·v) for every t, and L(θ) from the same passes.
 
         Parameters
         ----------
         name : str
             The group, ``"W<l>"`` or ``"b<l>"``.
-        v : ndarray of the group's shape
+        v : ndarray of the group's shape, or SeededDirection
+            A SeededDirection in W_l is read a block of rows at a time (Δz = Σ a_{l−1}[:, r] v[r]).
         ts : ndarray of shape (K,), float or complex
         context : str
             What the values are for (unused: no user code runs here).
@@ -97,9 +179,12 @@ class NetworkDirections:
             L(θ) as the same passes evaluate it.
         """
         layer, kind = int(name[1:]), name[0]
-        v = np.asarray(v, dtype=np.float64)
         N = self.cache.z(layer).shape[0]
-        dz = self.cache.a(layer - 1) @ v if kind == "W" else np.broadcast_to(v, (N, v.size))
+        if kind == "b" or not isinstance(v, SeededDirection):
+            v = np.asarray(v.full() if isinstance(v, SeededDirection) else v, dtype=np.float64)
+            dz = self.cache.a(layer - 1) @ v if kind == "W" else np.broadcast_to(v, (N, v.size))
+        else:
+            dz = self._product(layer, v)
         ts = np.asarray(ts)
         out = np.zeros(ts.size, dtype=np.result_type(ts, np.float64))
         todo = np.ones(ts.size, dtype=bool)
@@ -113,11 +198,23 @@ class NetworkDirections:
         out[todo] = found[1:]
         if kind == "W" and self.net.weight_decay:
             W = self.params[name]
-            wv, vv = float(np.sum(W * v)), float(np.sum(v * v))
+            if isinstance(v, SeededDirection):
+                wv, vv = v.dot(W), (v.norm / v.divisor) ** 2
+            else:
+                wv, vv = float(np.sum(W * v)), float(np.sum(v * v))
             out = out + self.net.weight_decay * (ts * wv + 0.5 * ts * ts * vv)
         if self.after is not None:
             self.after(name)
         return out, float(np.real(found[0]))
+
+    def _product(self, layer: int, v: SeededDirection) -> np.ndarray:
+        """Δz = a_{l−1} v for a direction in W_l, from blocks of whole rows of v."""
+        a = self.cache.a(layer - 1)
+        n_out = v.shape[1]
+        dz = np.zeros((a.shape[0], n_out))
+        for sl, part in v.chunks(max(1, DRAW_CHUNK // n_out) * n_out):
+            dz += a[:, sl.start // n_out: sl.stop // n_out] @ part.reshape(-1, n_out)
+        return dz
 
     def _linear_steps(self, layer: int, dz: np.ndarray, ts: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Fill ``out`` at the imaginary steps small enough to be linear; return the mask of the others.

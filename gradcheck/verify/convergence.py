@@ -28,7 +28,11 @@ Step-size sweep
 
 Directions are drawn from ``numpy.random.default_rng(seed)`` for every group
 in ``params`` order, whichever groups are selected, so a group's direction
-depends only on the seed and the parameter shapes.
+depends only on the seed and the parameter shapes.  They are not kept: each
+is drawn again in chunks where it is read (⟨g, v⟩, the stacked passes of
+check_network), so a large group's direction never takes 8 bytes per
+parameter at once (the loss-call path still forms it whole, as it moves the
+whole group at each call).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from .._validation import (
     describe,
 )
 from ..errors import InvalidArgument
+from ..numerical.directions import SeededDirection, seeded_directions
 from ..numerical.evaluator import LossEvaluator, complex_step_faithful, loss_at_rest
 from ..report.records import SweepResult, TaylorResult
 
@@ -120,9 +125,9 @@ def _grid(label: str, values: Any, default: np.ndarray, minimum: int) -> np.ndar
     return arr
 
 
-def _directions(params: dict[str, np.ndarray], seed: int | None) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal(np.shape(p)) for k, p in params.items()}
+def _directions(params: dict[str, np.ndarray], seed: int | None) -> dict[str, SeededDirection]:
+    """Every group's direction, kept as a generator state: drawn again in chunks wherever it is read."""
+    return seeded_directions({k: np.shape(p) for k, p in params.items()}, seed)
 
 
 def _along(ev: LossEvaluator, name: str, base: np.ndarray, v: np.ndarray, t: float | complex) -> Any:
@@ -148,7 +153,8 @@ class Along(Protocol):
 
     complex_safe: bool
 
-    def along(self, name: str, v: np.ndarray, ts: np.ndarray, context: str = "") -> tuple[np.ndarray, Any]: ...
+    def along(self, name: str, v: np.ndarray | SeededDirection, ts: np.ndarray,
+              context: str = "") -> tuple[np.ndarray, Any]: ...
 
 
 class LossCalls:
@@ -159,8 +165,11 @@ class LossCalls:
     def __init__(self, ev: LossEvaluator, f0: float, complex_ev: LossEvaluator | None = None) -> None:
         self.ev, self.f0, self.cev = ev, f0, complex_ev
 
-    def along(self, name: str, v: np.ndarray, ts: np.ndarray, context: str = "") -> tuple[np.ndarray, Any]:
+    def along(self, name: str, v: np.ndarray | SeededDirection, ts: np.ndarray,
+              context: str = "") -> tuple[np.ndarray, Any]:
         """L(θ + t·v) for every t (one call each) and L(θ) as measured at the start."""
+        if isinstance(v, SeededDirection):
+            v = v.full()  # the loss takes the whole moved group at every call
         if np.iscomplexobj(ts):
             if self.cev is None:
                 self.cev = LossEvaluator(self.ev.raw_loss, self.ev.work, complex_mode=True)
@@ -292,9 +301,8 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
     results = []
     for name in names:
         v = directions[name]
-        g = np.asarray(grads[name], dtype=np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            gv = float(np.sum(g * v))
+            gv = v.dot(grads[name])
         found, rest = source.along(name, v, eps, f"along a random direction in {name!r} (Taylor test)")
         values = np.real(found).astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -331,14 +339,14 @@ def taylor_test(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping
                              "pass larger or more epsilons" if finite else
                              "the loss is not finite along v for some ε; try smaller epsilons")
         results.append(TaylorResult(name, eps.copy(), r0, r1, order, bool(passed), int(window.size),
-                                    float(np.linalg.norm(v)), used, floor, gv, f0, notes))
+                                    v.norm, used, floor, gv, f0, notes))
     return results
 
 
 # -- step-size sweep ---------------------------------------------------------
 
 
-def _estimates(source: Along, name: str, v: np.ndarray, hs: np.ndarray,
+def _estimates(source: Along, name: str, v: SeededDirection, hs: np.ndarray,
                methods: list[str]) -> dict[str, np.ndarray]:
     """D(h) for every step and method, along the unit direction ``v`` of group ``name``."""
     out = {}
@@ -434,12 +442,9 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
     tiny = np.finfo(np.float64).tiny
     results = []
     for name in names:
-        v = directions[name]
-        norm = float(np.linalg.norm(v))
-        if norm > 0:
-            v = v / norm
+        v = directions[name].unit()
         with np.errstate(invalid="ignore", over="ignore"):
-            gv = float(np.sum(np.asarray(grads[name], dtype=np.float64) * v))
+            gv = v.dot(grads[name])
         notes = list(start_notes)
         if math.isfinite(f0):
             active = list(methods)

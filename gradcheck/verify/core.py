@@ -30,7 +30,7 @@ from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
 from .step_guard import SHRINK, TRUNCATION_SMALL, coarse_entries, guard_steps, levels
-from .streaming import chunk_entries, compare_in_budget, group_maxima
+from .streaming import RowChunks, chunk_entries, compare_in_budget, flat_part, group_maxima
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
 __all__ = ["Measured", "run_check", "flagged_entries"]
@@ -51,7 +51,7 @@ class Measured:
 
 def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
               options: CheckOptions, *, engine: Engine | None = None,
-              grad_rounding: dict[str, np.ndarray] | None = None,
+              grad_rounding: dict[str, np.ndarray | RowChunks] | None = None,
               network: dict[str, Any] | None = None) -> Measured:
     """check_params on validated arguments, keeping the measured derivatives.
 
@@ -101,7 +101,7 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
 
 
 def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
-                 ng: NumericalGradient, options: CheckOptions, grad_rounding: dict[str, np.ndarray]
+                 ng: NumericalGradient, options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks]
                  ) -> tuple[list[GroupResult], int, list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Compare every group, re-measuring the entries a first pass cannot clear.
 
@@ -214,8 +214,9 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 
 
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
-           options: CheckOptions, grad_rounding: dict[str, np.ndarray], sigma: float, values: dict[str, np.ndarray],
-           errors: dict[str, np.ndarray], steps: dict[str, np.ndarray], used: dict[str, str], notes: list[str]) -> int:
+           options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], sigma: float,
+           values: dict[str, np.ndarray], errors: dict[str, np.ndarray], steps: dict[str, np.ndarray],
+           used: dict[str, str], notes: list[str]) -> int:
     """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass."""
     eps = float(np.finfo(ng.precision).eps)
     n_evals = 0
@@ -270,7 +271,7 @@ def _roundoff_part(method: str, errors: np.ndarray, steps: np.ndarray, eps: floa
 
 
 def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
-                    loss_value: float, p: np.ndarray, grad_rounding: np.ndarray | None,
+                    loss_value: float, p: np.ndarray, grad_rounding: np.ndarray | RowChunks | None,
                     loss_noise: float = 0.0, bounded: bool = False, memory_budget: int | None = None) -> np.ndarray:
     """Flat indices of the entries whose difference exceeds the tolerance.
 
@@ -279,7 +280,8 @@ def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g
     g, values, errors, p : ndarray, all of one group's shape
         Analytic gradient, numerical derivative, its error estimate, and θ.
     eps_g, tol, loss_value, grad_rounding, loss_noise
-        As for :func:`gradcheck.verify.tolerance.entry_tolerance`.
+        As for :func:`gradcheck.verify.tolerance.entry_tolerance` (``grad_rounding`` may be a
+        :class:`~gradcheck.verify.streaming.RowChunks`).
     bounded : bool
         Cap the numerical part of the tolerance at the resolution bound (as the comparison does).
     memory_budget : int, optional
@@ -292,16 +294,16 @@ def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g
     """
     g = np.asarray(g, np.float64)
     chunk = chunk_entries(memory_budget) if memory_budget is not None else max(1, g.size)
+    if isinstance(grad_rounding, RowChunks):
+        chunk = max(grad_rounding.row_size, chunk // max(1, grad_rounding.row_size) * grad_rounding.row_size)
     G, S = group_maxima(g, values, errors, tol.safety, chunk)
     bound = RESOLUTION * S if bounded else np.inf
     gf, vf, ef = g.reshape(-1), np.reshape(values, -1), np.reshape(errors, -1)
     found = []
     for start in range(0, g.size, chunk):
-        sl = slice(start, start + chunk)
-        part = [None if x is None or np.ndim(x) == 0 else np.reshape(x, -1)[sl] for x in (p, grad_rounding)]
+        sl = slice(start, min(g.size, start + chunk))
         total, _ = entry_tolerance(gf[sl], vf[sl], ef[sl], eps_g, tol, loss_value=loss_value,
-                                   params=p if part[0] is None else part[0],
-                                   grad_rounding=grad_rounding if part[1] is None else part[1],
+                                   params=flat_part(p, sl), grad_rounding=flat_part(grad_rounding, sl),
                                    loss_noise=loss_noise, bound=bound, numerical_max=G)
         with np.errstate(invalid="ignore"):
             found.append(start + np.flatnonzero(~(np.abs(gf[sl] - vf[sl]) <= total)))

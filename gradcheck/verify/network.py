@@ -53,7 +53,7 @@ from .diagnose import diagnose_network
 from .kinks import KinkRegistry
 from .layout import IN_OUT, Notation
 from .options import CheckOptions
-from .streaming import compare_in_budget
+from .streaming import RowChunks, compare_in_budget, whole
 from .tolerance import Tolerance, dtype_eps_grad
 
 __all__ = ["check_network", "backprop_rounding_bound"]
@@ -207,9 +207,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
         raise InvalidArgument(f"loss: the cross-entropy is {reference.loss} at these weights and data (log 0: the "
                               "logits overflow); scale the weights or inputs down")
     start = time.perf_counter()
-    p_bound, d_bound = backprop_rounding_bound(net, reference, y)
-    for v in p_bound.values():
-        v *= ROUNDING_MARGIN  # in place: the bound is used only as the margined s_i, and is as large as θ
+    bounds, d_bound = backprop_rounding_bound(net, reference, y)
+    p_bound = {k: _scaled(v, ROUNDING_MARGIN) for k, v in bounds.items()}
     n_params = sum(v.size for v in net.params.values())
     diagnose = options.diagnostics and grads is not None
     # The Taylor test and the step sweep come after the measurements; the bar covers them too, each
@@ -291,7 +290,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
 
 
 def backprop_rounding_bound(net: DenseNet, reference: Backward,
-                            y: np.ndarray) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+                            y: np.ndarray) -> tuple[dict[str, np.ndarray | RowChunks], list[np.ndarray]]:
     """First-order bound on the rounding error of backprop's gradients and deltas.
 
     A running error bound in the style of Higham, *Accuracy and Stability of
@@ -311,8 +310,11 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
 
     Returns
     -------
-    params_bound : dict of str to ndarray
-        Same keys and shapes as ``net.params``.
+    params_bound : dict of str to ndarray or RowChunks
+        Same keys and shapes as ``net.params``; a weight's bound is a
+        :class:`~gradcheck.verify.streaming.RowChunks` (a row of W_l is one
+        product with a column of |a_{l−1}|), formed where it is compared, so
+        that it never takes 8 bytes per parameter at once.
     delta_bound : list of ndarray
         ``delta_bound[l - 1]`` has the shape of δ_l.
     """
@@ -324,23 +326,48 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
     N = a[0].shape[0]
     out = reference.cache.activations[L]
     E = _output_delta_rounding(net, out, y, fp[L], eps)
-    params_bound: dict[str, np.ndarray] = {}
+    params_bound: dict[str, np.ndarray | RowChunks] = {}
     delta_bound: list[np.ndarray] = []  # δ_L first, reversed at the end
     for l in range(L, 0, -1):
         d = np.abs(reference.deltas[l - 1])
         delta_bound.append(E)
-        params_bound[f"W{l}"] = a[l - 1].T @ E + eps * N * (a[l - 1].T @ d)
+        params_bound[f"W{l}"] = RowChunks(net.params[f"W{l}"].shape,
+                                          _weight_rounding(a[l - 1], E, d, eps, net.params[f"W{l}"],
+                                                           net.weight_decay))
         if net.bias:
             params_bound[f"b{l}"] = E.sum(axis=0) + eps * N * d.sum(axis=0)
         if l > 1:
             absW = np.abs(net.params[f"W{l}"])
             up = d @ absW.T
             E = (E @ absW.T + eps * net.sizes[l] * up) * fp[l - 1] + eps * up * (1 + fp[l - 1])
-    if net.weight_decay:
-        for l in range(1, L + 1):
-            # + λW_l: one more rounded product and sum.
-            params_bound[f"W{l}"] = params_bound[f"W{l}"] + 2 * eps * net.weight_decay * np.abs(net.params[f"W{l}"])
     return {k: params_bound[k] for k in net.params}, delta_bound[::-1]
+
+
+def _weight_rounding(abs_a: np.ndarray, E: np.ndarray, abs_d: np.ndarray, eps: float, W: np.ndarray,
+                     decay: float) -> Callable[[slice], np.ndarray]:
+    """Rows ``r`` of ∂L/∂W_l's rounding bound: |a_{l−1}|[:, r]ᵀ E_l + εN·|a_{l−1}|[:, r]ᵀ|δ_l| (+ 2ελ|W_l[r]|)."""
+    N = abs_a.shape[0]
+
+    def rows(r: slice) -> np.ndarray:
+        part = abs_a[:, r].T
+        out = part @ E + eps * N * (part @ abs_d)
+        if decay:
+            out += 2 * eps * decay * np.abs(W[r])  # + λW_l: one more rounded product and sum
+        return out
+
+    return rows
+
+
+def _scaled(bound: np.ndarray | RowChunks, c: float) -> np.ndarray | RowChunks:
+    """c times a bound, formed where it is used when the bound is."""
+    if isinstance(bound, RowChunks):
+        rows = bound.rows
+
+        def scaled(r: slice) -> np.ndarray:
+            return c * rows(r)
+
+        return RowChunks(bound.shape, scaled)
+    return c * bound
 
 
 def _output_delta_rounding(net: DenseNet, out: np.ndarray, y: np.ndarray, fp_L: np.ndarray,
@@ -485,14 +512,16 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         num_d.append(sub.values["z"])
         est_d.append(sub.errors["z"])
 
-    def row(name: str, predicted: np.ndarray, numerical: np.ndarray, error: np.ndarray,
-            bound: np.ndarray, at: np.ndarray | None, group: str) -> GroupResult:
-        if kinks is not None:
+    def row(name: str, predicted: np.ndarray | RowChunks, numerical: np.ndarray, error: np.ndarray | RowChunks,
+            bound: np.ndarray | RowChunks, at: np.ndarray | None, group: str) -> GroupResult:
+        if kinks is not None and kinks.entries(group):
             # At a kink any value between the one-sided derivatives is one the formula may give.
-            numerical, error = kinks.project(group, numerical, error, predicted)
+            formed = whole(predicted)
+            numerical, error = kinks.project(group, numerical, whole(error), formed)
+            predicted, bound = formed, whole(bound)
         return compare_in_budget(name, predicted, numerical, error, memory_budget=memory_budget, eps_grad=eps,
                                  tol=tol, method="formula", params=at, loss_value=f0,
-                                 grad_rounding=ROUNDING_MARGIN * bound)
+                                 grad_rounding=_scaled(bound, ROUNDING_MARGIN))
 
     a = cache.activations
     fp = [np.ones_like(a[0])] + [net.activations[l - 1].derivative(a[l]) for l in range(1, L + 1)]
@@ -512,10 +541,10 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1], f"δ{l}")
         w_formula = b_formula = None
         if measured.values is not None and measured.errors is not None:
-            absA = np.abs(a[l - 1])
             w_formula = row(notation.weight_formula(l, decay=bool(lam)),
-                            a[l - 1].T @ num_d[l - 1] + lam * net.params[f"W{l}"], measured.values[f"W{l}"],
-                            measured.errors[f"W{l}"] + absA.T @ est_d[l - 1], absA.T @ d_bound[l - 1],
+                            *_weight_formula(a[l - 1], num_d[l - 1], est_d[l - 1], d_bound[l - 1],
+                                             net.params[f"W{l}"], lam, measured.values[f"W{l}"],
+                                             measured.errors[f"W{l}"]),
                             net.params[f"W{l}"], f"W{l}")
             if net.bias:
                 b_formula = row(notation.bias_formula(l), num_d[l - 1].sum(axis=0), measured.values[f"b{l}"],
@@ -524,6 +553,31 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
                                   subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
     return layers
+
+
+def _weight_formula(a: np.ndarray, num_d: np.ndarray, est_d: np.ndarray, d_bound: np.ndarray, W: np.ndarray,
+                    lam: float, values: np.ndarray,
+                    errors: np.ndarray) -> tuple[RowChunks, np.ndarray, RowChunks, RowChunks]:
+    """The weight formula row's inputs, formed a block of rows of W_l (columns of a_{l−1}) at a time.
+
+    Returns (prediction a_{l−1}ᵀ δ_l + λW_l, the measured ∂L/∂W_l, their combined error estimate
+    errors + |a_{l−1}|ᵀ est(δ_l), the analytic side's rounding bound |a_{l−1}|ᵀ bound(δ_l)).
+    """
+    shape = W.shape
+
+    def predicted(r: slice) -> np.ndarray:
+        out = a[:, r].T @ num_d
+        if lam:
+            out += lam * W[r]
+        return out
+
+    def error(r: slice) -> np.ndarray:
+        return errors[r] + np.abs(a[:, r]).T @ est_d
+
+    def bound(r: slice) -> np.ndarray:
+        return np.abs(a[:, r]).T @ d_bound
+
+    return RowChunks(shape, predicted), values, RowChunks(shape, error), RowChunks(shape, bound)
 
 
 def _output_link(net: DenseNet, out: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, str, str | None]:

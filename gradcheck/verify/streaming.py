@@ -20,11 +20,19 @@ compare_group's exactly; the normwise relative error equals it to rounding
 numerical arrays (no copy, so diagnosis reads them as before) but keeps no
 per-entry tolerance (``tolerance`` is None), so a report shows no error
 heatmap for such a group and says so.
+
+Any per-entry input may also be a :class:`RowChunks`, an array formed a
+block of rows at a time (check_network's formula rows and backprop's rounding
+bound: a row of W_l is one product with a column of a_{l−1}), so that no input
+of a group's size need exist at once; such an input is never kept in the
+result (``analytic`` or ``numerical`` is None then).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,7 +41,7 @@ from .resolution import RESOLUTION, LossResolution, undecided_reason
 from .tolerance import Tolerance, compare_group, entry_tolerance
 
 __all__ = ["COMPARE_BYTES", "compare_in_budget", "compare_streamed", "group_maxima", "chunk_entries",
-           "STREAMED_NOTE"]
+           "STREAMED_NOTE", "RowChunks", "flat_part", "whole"]
 
 #: Bytes per entry that compare_group's temporaries take at their peak (75 measured with
 #: tracemalloc on a 10⁶-entry group with θ, s_i, round-off parts and the resolution bound).
@@ -52,29 +60,79 @@ def chunk_entries(memory_budget: int) -> int:
     return max(1024, int(memory_budget) // (4 * COMPARE_BYTES))
 
 
-def _flat(x: np.ndarray | float | None, sl: slice) -> np.ndarray | float | None:
-    """One chunk of a per-entry array (scalars and None are shared by every chunk)."""
+@dataclass(frozen=True)
+class RowChunks:
+    """A per-entry array of ``shape`` formed a block of rows at a time.
+
+    ``rows(r)`` returns rows ``r`` (a slice of the first axis) as an ndarray of
+    shape (len(r), *shape[1:]); a 1-D array's rows are its entries.
+    """
+
+    shape: tuple[int, ...]
+    rows: Callable[[slice], np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def row_size(self) -> int:
+        return math.prod(self.shape[1:])
+
+    def flat(self, sl: slice) -> np.ndarray:
+        """Flat entries ``sl`` (start and stop within the array), from the rows that hold them."""
+        k = max(1, self.row_size)
+        first, last = sl.start // k, -(-sl.stop // k)
+        block = np.asarray(self.rows(slice(first, last)), dtype=np.float64).reshape(-1)
+        return block[sl.start - first * k: sl.stop - first * k]
+
+    def full(self) -> np.ndarray:
+        """The whole array (for a group small enough to compare in memory)."""
+        return np.asarray(self.rows(slice(0, self.shape[0] if self.shape else 1)),
+                          dtype=np.float64).reshape(self.shape)
+
+
+PerEntry = np.ndarray | RowChunks
+
+
+def whole(x):
+    """``x`` as an array: a RowChunks formed in full; anything else unchanged."""
+    return x.full() if isinstance(x, RowChunks) else x
+
+
+def flat_part(x, sl: slice):
+    """One chunk of a per-entry array or RowChunks (scalars and None are shared by every chunk)."""
+    if isinstance(x, RowChunks):
+        return x.flat(slice(sl.start, min(sl.stop, x.size)))
     if x is None or np.ndim(x) == 0:
         return x
     return np.asarray(x).reshape(-1)[sl]
+
+
 
 
 def _slices(size: int, chunk: int) -> list[slice]:
     return [slice(s, min(size, s + chunk)) for s in range(0, size, chunk)]
 
 
-def group_maxima(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, safety: float,
+def _aligned(chunk: int, *inputs) -> int:
+    """``chunk`` rounded to whole rows of the RowChunks among ``inputs`` (each chunk then forms its rows once)."""
+    k = max([x.row_size for x in inputs if isinstance(x, RowChunks)] or [1])
+    return max(k, chunk // k * k) if k > 1 else chunk
+
+
+def group_maxima(analytic: PerEntry, numerical: PerEntry, error: PerEntry, safety: float,
                  chunk: int) -> tuple[float, float]:
     """(G, S) of a group, chunk by chunk: the largest finite |n_i|, and the gradient scale.
 
     S is :func:`~gradcheck.verify.resolution.gradient_scale`: the largest finite
     |g_i|, or |n_i| where n_i stands above safety·est_i.
     """
-    a, n, e = (np.asarray(x, np.float64).reshape(-1) for x in (analytic, numerical, error))
     G = S = 0.0
+    chunk = _aligned(chunk, analytic, numerical, error)
     with np.errstate(invalid="ignore", over="ignore"):
-        for sl in _slices(a.size, chunk):
-            ac, nc, ec = a[sl], n[sl], e[sl]
+        for sl in _slices(int(np.size(analytic) if not isinstance(analytic, RowChunks) else analytic.size), chunk):
+            ac, nc, ec = (np.asarray(flat_part(x, sl), np.float64) for x in (analytic, numerical, error))
             fin = np.abs(nc[np.isfinite(nc)])
             G = max(G, float(np.max(fin, initial=0.0)))
             resolved = np.isfinite(nc) & np.isfinite(ec) & (np.abs(nc) > safety * ec)
@@ -83,56 +141,65 @@ def group_maxima(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
     return G, S
 
 
-def _nonfinite_note(label: str, arr: np.ndarray, chunk: int, limit: int = 3) -> str | None:
+def _nonfinite_note(label: str, arr: PerEntry, chunk: int, limit: int = 3) -> str | None:
     """:func:`gradcheck.verify.tolerance._nonfinite_note`'s sentence, from chunks."""
-    flat = np.asarray(arr).reshape(-1)
     first: list[int] = []
     count = 0
-    for sl in _slices(flat.size, chunk):
-        bad = np.flatnonzero(~np.isfinite(flat[sl]))
+    for sl in _slices(_size(arr), _aligned(chunk, arr)):
+        bad = np.flatnonzero(~np.isfinite(flat_part(arr, sl)))
         count += bad.size
         first += [int(i) + sl.start for i in bad[: limit - len(first)]]
     if not count:
         return None
-    where = ", ".join(str(tuple(int(i) for i in np.unravel_index(k, np.shape(arr)))) for k in first)
+    where = ", ".join(str(tuple(int(i) for i in np.unravel_index(k, _shape(arr)))) for k in first)
     more = f" and {count - limit} more" if count > limit else ""
     return f"{label} is not finite at {where}{more}"
 
 
-def compare_streamed(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, *,
+def _size(x: PerEntry) -> int:
+    return x.size if isinstance(x, RowChunks) else int(np.size(x))
+
+
+def _shape(x: PerEntry) -> tuple[int, ...]:
+    return tuple(x.shape) if isinstance(x, RowChunks) else tuple(np.shape(x))
+
+
+def compare_streamed(name: str, analytic: PerEntry, numerical: PerEntry, error: PerEntry, *,
                      chunk: int, eps_grad: float, tol: Tolerance = _DEFAULT, method: str = "",
-                     params: np.ndarray | None = None, loss_value: float = 0.0,
-                     grad_rounding: np.ndarray | None = None, loss_noise: float = 0.0, n_worst: int = 5,
+                     params: PerEntry | None = None, loss_value: float = 0.0,
+                     grad_rounding: PerEntry | None = None, loss_noise: float = 0.0, n_worst: int = 5,
                      resolution: LossResolution | None = None,
                      roundoff: np.ndarray | Callable[[slice], np.ndarray | None] | None = None) -> GroupResult:
     """:func:`~gradcheck.verify.tolerance.compare_group` in chunks of ``chunk`` entries (see the module docstring).
 
     Parameters are compare_group's, except ``roundoff``, which may also be a
-    function of a slice of flat indices (only the worst undecided entry's is needed) and
-    ``chunk``, the entries per chunk.
+    function of a slice of flat indices (only the worst undecided entry's is needed),
+    ``chunk``, the entries per chunk, and that every per-entry input may be a
+    :class:`RowChunks`.
 
     Returns
     -------
     GroupResult
-        With ``analytic`` and ``numerical`` the given arrays (as float64) and ``tolerance`` None.
+        With ``analytic`` and ``numerical`` the given arrays (as float64; None
+        for a RowChunks) and ``tolerance`` None.
     """
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numerical, dtype=np.float64)
-    e = np.asarray(error, dtype=np.float64)
-    shape, size = a.shape, a.size
+    a, n, e = (x if isinstance(x, RowChunks) else np.asarray(x, dtype=np.float64)
+               for x in (analytic, numerical, error))
+    shape, size = _shape(a), _size(a)
     if not size:
-        return compare_group(name, a, n, e, eps_grad=eps_grad, tol=tol, method=method, params=params,
-                             loss_value=loss_value, grad_rounding=grad_rounding, loss_noise=loss_noise,
-                             n_worst=n_worst, resolution=resolution,
+        return compare_group(name, whole(a), whole(n), whole(e), eps_grad=eps_grad, tol=tol, method=method,
+                             params=whole(params), loss_value=loss_value, grad_rounding=whole(grad_rounding),
+                             loss_noise=loss_noise, n_worst=n_worst, resolution=resolution,
                              roundoff=None if callable(roundoff) else roundoff)
+    chunk = _aligned(chunk, a, n, e, params, grad_rounding)
     notes = [m for m in (
-        _nonfinite_note(f"params[{name!r}]", np.asarray(params), chunk) if params is not None else None,
+        _nonfinite_note(f"params[{name!r}]", params if isinstance(params, RowChunks) else np.asarray(params),
+                        chunk) if params is not None else None,
         _nonfinite_note("the analytic gradient", a, chunk),
         _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n, chunk),
     ) if m]
     G, scale = group_maxima(a, n, e, tol.safety, chunk)
     bound = RESOLUTION * scale if resolution is not None else np.inf
-    af, nf, ef = a.reshape(-1), n.reshape(-1), e.reshape(-1)
     failing = n_undecided = 0
     undecided_at, undecided_est = -1, -np.inf
     max_abs: list[float] = []
@@ -144,10 +211,10 @@ def compare_streamed(name: str, analytic: np.ndarray, numerical: np.ndarray, err
     top_ratio = np.empty(0)
     top_rows = np.empty((0, 5))
     for sl in _slices(size, chunk):
-        ac, nc, ec = af[sl], nf[sl], ef[sl]
-        pc = _flat(params, sl)
-        total, abs_tol = entry_tolerance(ac, nc, ec, eps_grad, tol, loss_value=loss_value, params=pc,  # type: ignore[arg-type]
-                                         grad_rounding=_flat(grad_rounding, sl),  # type: ignore[arg-type]
+        ac, nc, ec = (np.asarray(flat_part(x, sl), np.float64) for x in (a, n, e))
+        pc = flat_part(params, sl)
+        total, abs_tol = entry_tolerance(ac, nc, ec, eps_grad, tol, loss_value=loss_value, params=pc,
+                                         grad_rounding=flat_part(grad_rounding, sl),
                                          loss_noise=loss_noise, bound=bound, numerical_max=G)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             diff = np.abs(ac - nc)
@@ -191,8 +258,9 @@ def compare_streamed(name: str, analytic: np.ndarray, numerical: np.ndarray, err
     reason = None
     if n_undecided and n_undecided == failing:
         at = slice(undecided_at, undecided_at + 1)
-        r = roundoff(at) if callable(roundoff) else None if roundoff is None else _flat(roundoff, at)
-        truncation = r is not None and bool(ef[undecided_at] > 2 * np.asarray(r, dtype=np.float64).reshape(-1)[0])
+        r = roundoff(at) if callable(roundoff) else None if roundoff is None else flat_part(roundoff, at)
+        e_at = float(np.asarray(flat_part(e, at)).reshape(-1)[0])
+        truncation = r is not None and bool(e_at > 2 * np.asarray(r, dtype=np.float64).reshape(-1)[0])
         reason = undecided_reason(n_undecided, int(size), scale, bound, undecided_est, truncation, method, resolution)
     elif n_undecided:
         notes.append(f"{n_undecided} more entr{'y' if n_undecided == 1 else 'ies'} could not be decided: their "
@@ -202,25 +270,30 @@ def compare_streamed(name: str, analytic: np.ndarray, numerical: np.ndarray, err
         name=name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(size), n_mismatched=failing,
         max_abs_error=float(np.max(max_abs)), max_rel_error=float(np.max(max_rel)), norm_rel_error=norm_rel,
         worst_index=worst_index, worst_analytic=wa, worst_numerical=wn, worst_tolerance=wt, method=method,
-        max_error_estimate=float(np.max(max_est)), worst=worst, notes=notes, analytic=a, numerical=n,
+        max_error_estimate=float(np.max(max_est)), worst=worst, notes=notes,
+        analytic=None if isinstance(a, RowChunks) else a, numerical=None if isinstance(n, RowChunks) else n,
         tolerance=None, inconclusive_reason=reason,
     )
 
 
-def compare_in_budget(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray, *,
+def compare_in_budget(name: str, analytic: PerEntry, numerical: PerEntry, error: PerEntry, *,
                       memory_budget: int, roundoff: np.ndarray | Callable[[slice], np.ndarray | None] | None = None,
                       **options) -> GroupResult:
     """compare_group when its temporaries fit ``memory_budget``, else :func:`compare_streamed`.
 
     ``options`` are compare_group's keywords; ``roundoff`` may be a function of a
-    slice of flat indices (compare_group gets it for the whole group).
+    slice of flat indices (compare_group gets it for the whole group); any
+    per-entry input may be a :class:`RowChunks` (formed in full for compare_group).
     """
-    size = int(np.size(analytic))
+    size = _size(analytic)
     if size * COMPARE_BYTES <= memory_budget:
         if callable(roundoff):
             part = roundoff(slice(0, size))
-            roundoff = None if part is None else np.reshape(part, np.shape(analytic))
-        return compare_group(name, analytic, numerical, error, roundoff=roundoff, **options)
+            roundoff = None if part is None else np.reshape(part, _shape(analytic))
+        for key in ("params", "grad_rounding"):
+            if key in options:
+                options[key] = whole(options[key])
+        return compare_group(name, whole(analytic), whole(numerical), whole(error), roundoff=roundoff, **options)
     result = compare_streamed(name, analytic, numerical, error, chunk=chunk_entries(memory_budget),
                               roundoff=roundoff, **options)
     result.notes.append(STREAMED_NOTE)
