@@ -61,6 +61,7 @@ def test_correct_gradients_pass_with_the_same_settings():
 def test_the_complex_step_decides_only_where_the_analytic_rounding_is_bounded():
     """check_params keeps Richardson's verdict unless grad_rounding (s_i) is given (gradcheck.verify.confirm)."""
     from gradcheck.verify.network import backprop_rounding_bound
+    from gradcheck.verify.streaming import whole
 
     # XOR's W1: Richardson resolves ~4e-8 of |g| there, the complex step 2e-10.
     _label, net, X, y, name, index = CASES[0]
@@ -70,5 +71,6 @@ def test_the_complex_step_decides_only_where_the_analytic_rounding_is_bounded():
     plain = gc.check_params(loss, params, grads)
     assert plain.passed and any("Richardson" in n for n in plain.notes)
     bound, _ = backprop_rounding_bound(net, net.backward(X, y), y)
+    bound = {k: whole(v) for k, v in bound.items()}  # formed a block of rows at a time; whole here
     bounded = gc.check_params(loss, params, grads, grad_rounding=bound)
     assert bounded.failed_groups == [name] and bounded.group(name).worst_index == index
