@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import gradcheck as gc
-from gradcheck.catalogue.detection import ARCHITECTURES, build_case, stress_set
+from gradcheck.catalogue.detection import ARCHITECTURES, build_case, smallest_flagged, stress_set
 
 METHODS = ("auto", "complex", "richardson", "central", "central4", "forward")
 EXPONENTS = np.arange(1.0, 13.01, 0.5)
@@ -44,19 +44,6 @@ def _flagged(net: gc.DenseNet, X: np.ndarray, y: np.ndarray, name: str, index: t
     report = gc.check_network(net, X, y, method=method, backward=dataclasses.replace(b, gradients=g),
                               deltas=False, diagnostics=False)
     return name in report.failed_groups
-
-
-def _smallest(flagged, exps: np.ndarray) -> float:
-    lo, hi = 0, len(exps) - 1
-    if not flagged(exps[lo]):
-        return np.inf
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if flagged(exps[mid]):
-            lo = mid
-        else:
-            hi = mid - 1
-    return 10.0 ** -exps[lo]
 
 
 def cases(seed: int = 0) -> list[tuple[str, gc.DenseNet, np.ndarray, np.ndarray, str, tuple[int, ...]]]:
@@ -104,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     sens_cases = cases()
     nets = [(r, n, X, y) for r, n, X, y in stress_set(n_stress, seed=12345)] + model_nets(n_model)
     for method in methods:
-        t = np.asarray([_smallest(partial(_flagged, net, X, y, name, index, method), EXPONENTS)
+        t = np.asarray([smallest_flagged(partial(_flagged, net, X, y, name, index, method), EXPONENTS)
                         for _label, net, X, y, name, index in sens_cases])
         alarms, inconclusive, examples = 0, 0, []
         for regime, net, X, y in nets:

@@ -26,7 +26,8 @@ from ..verify.params import check_params
 from .bugs import CATALOGUE, Bug
 
 __all__ = ["ARCHITECTURES", "LAYER_ARCHITECTURES", "architectures", "CatalogueRow", "build_case", "run_catalogue",
-           "sensitivity", "stress_set", "false_alarms", "SENSITIVITY_METHODS"]
+           "sensitivity", "stress_set", "false_alarms", "SENSITIVITY_METHODS",
+           "smallest_flagged"]
 
 #: (label, sizes, bias, samples or "xor"): square and non-square layers, with and without biases.
 ARCHITECTURES: tuple[tuple[str, list[int], bool, int | str], ...] = (
@@ -166,7 +167,7 @@ def _flagged(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.
                                 method=method, seed=seed).failed_groups
 
 
-def _smallest_flagged(flagged: Callable[[float], bool], exps: np.ndarray) -> float:
+def smallest_flagged(flagged: Callable[[float], bool], exps: np.ndarray) -> float:
     """10^-k for the largest k in ``exps`` still flagged, by bisection; inf if ``exps[0]`` is not."""
     lo, hi = 0, len(exps) - 1  # exps[lo] is flagged (checked first), find the last flagged exponent
     if not flagged(exps[lo]):
@@ -213,7 +214,7 @@ def sensitivity(methods: tuple[str, ...] = SENSITIVITY_METHODS, *, seed: int = 0
         thresholds = []
         for net, loss, grads, name, index in cases:
             flagged = partial(_flagged, loss, net.params, grads, name, index, method, seed)
-            thresholds.append(_smallest_flagged(flagged, exps))
+            thresholds.append(smallest_flagged(flagged, exps))
             done += 1
             if progress:
                 progress(done, total)
