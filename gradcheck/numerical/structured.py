@@ -67,7 +67,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -88,6 +88,16 @@ __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", 
 EXECUTOR_IN_FLIGHT = 4
 #: … on a dask.distributed cluster, where they queue on the scheduler.
 CLUSTER_IN_FLIGHT = 64
+
+
+class RowDifferences(NamedTuple):
+    """A group's differences formed on request: ``rows(sl)`` for the flat entries ``sl``, shape (len, K).
+
+    ``row_size`` entries make one row of the group (one product with a column of a_{l−1}).
+    """
+
+    rows: Callable[[slice], np.ndarray]
+    row_size: int
 
 
 class StructuredEngine:
@@ -190,7 +200,7 @@ class StructuredEngine:
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0}
-        diffs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        diffs: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer in sorted({l for l, _ in self.groups.values()}):
                 names = [k for k, (l, _) in self.groups.items() if l == layer]
@@ -200,15 +210,20 @@ class StructuredEngine:
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
-            rounding = self.difference_rounding(name, np.arange(D.shape[0]), eps)
-            v, e = np.empty(D.shape[0]), np.empty(D.shape[0])
+            size = h.shape[0]
+            rounding = self.difference_rounding(name, np.arange(size), eps)
+            v, e = np.empty(size), np.empty(size)
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
-            rows = max(1, self._chunk_bytes() // (8 * 8 * D.shape[1]))
-            for s in range(0, D.shape[0], rows):
+            rows = max(1, self._chunk_bytes() // (8 * 8 * (1 if isinstance(D, RowDifferences) else D.shape[1])))
+            if isinstance(D, RowDifferences):
+                # Whole rows, a multiple of 8 of them: chunking then changes no digit of the products.
+                rows = max(8, rows // D.row_size // 8 * 8) * D.row_size
+            for s in range(0, size, rows):
+                sl = slice(s, min(size, s + rows))
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    v[s:s + rows], e[s:s + rows] = apply_rule(
-                        chosen, D[s:s + rows], f0, h[s:s + rows], eps, loss_noise,
-                        rounding if isinstance(rounding, float) else rounding[s:s + rows])
+                    v[sl], e[sl] = apply_rule(
+                        chosen, D.rows(sl) if isinstance(D, RowDifferences) else D[sl], f0, h[sl], eps, loss_noise,
+                        rounding if isinstance(rounding, float) else rounding[sl])
             del D
             values[name], errors[name], steps[name] = v.reshape(shape), e.reshape(shape), h.reshape(shape)
         ordered = list(self.params)
@@ -268,8 +283,8 @@ class StructuredEngine:
     # -- one layer ---------------------------------------------------------
 
     def _layer(self, layer: int, names: list[str], method: str, eps: float, executor: Executor | None,
-               tracker: ProgressTracker) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(differences, steps) per group of one layer."""
+               tracker: ProgressTracker) -> dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]]:
+        """(differences, steps) per group of one layer (the complex step's weights: by rows, on request)."""
         rs = self.rs
         N, n_l = rs.cache.z(layer).shape
         offsets = np.asarray(RULES[method].offsets)
@@ -285,13 +300,22 @@ class StructuredEngine:
             un, uj = np.divmod(np.arange(N * n_l), n_l)
             psi = self._units(layer, un, uj, np.full(N * n_l, COMPLEX_STEP), offsets, executor, tracker,
                               size).reshape(N, n_l)
-            DW = (rs.cache.a(layer - 1).T @ psi).reshape(-1, 1)
+            x = rs.cache.a(layer - 1)
             # One step for every entry: a read-only view, not an array of the layer's size.
             hc = np.broadcast_to(COMPLEX_STEP, (W.size,))
-            if rs.weight_decay:
-                ei, ej = np.divmod(np.arange(W.size), W.shape[1])
-                DW += decay_differences(rs, layer, ei, ej, hc, offsets)
-            out = {f"W{layer}": (DW, hc)}
+
+            def weight_differences(sl: slice) -> np.ndarray:
+                # The rows of W_l that hold the entries sl: one product with those columns of a_{l−1}.
+                first, last = sl.start // n_l, -(-sl.stop // n_l)
+                DW = (x[:, first:last].T @ psi).reshape(-1, 1)[sl.start - first * n_l: sl.stop - first * n_l]
+                if rs.weight_decay:
+                    ei, ej = np.divmod(np.arange(sl.start, sl.stop), n_l)
+                    DW = DW + decay_differences(rs, layer, ei, ej, hc[sl], offsets)
+                return DW
+
+            # The weights' differences are formed where their values are, a block of rows at a time.
+            out: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {
+                f"W{layer}": (RowDifferences(weight_differences, n_l), hc)}
             if b is not None:
                 out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.broadcast_to(COMPLEX_STEP, (b.size,)))
             return out

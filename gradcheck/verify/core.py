@@ -125,9 +125,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             # (tiny σ in absolute terms) that the relative term overstates.
             err: np.ndarray | RowChunks = errors[name]
             if rule == "richardson":
-                flat_values = values[name].reshape(-1)
-                err = RowChunks((flat_values.size,), lambda sl, _v=flat_values:
-                                RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(_v[sl]))
+                err = RowChunks((int(np.size(p)),), _complex_precision(values[name].reshape(-1), eps))
             idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
                                   tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True,
                                   memory_budget=options.run.memory_budget)
@@ -258,6 +256,11 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
                      f"h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
                      f"{moved} kept a smaller step")
     return n_evals
+
+
+def _complex_precision(values: np.ndarray, eps: float) -> Callable[[slice], np.ndarray]:
+    """The complex step's estimate by its precision alone, for the entries ``sl`` of flat ``values``."""
+    return lambda sl: RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(values[sl])
 
 
 def _writable(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
