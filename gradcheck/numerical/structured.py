@@ -67,7 +67,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +77,7 @@ from ..model.network import DenseNet
 from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
+from .forming import RowDifferences, form_values
 from .progress import Progress, ProgressTracker
 from .responses import CHUNK_BYTES, Responses, decay_differences, entries_task, pairs_task, units_task, unsupported
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
@@ -88,16 +89,6 @@ __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", 
 EXECUTOR_IN_FLIGHT = 4
 #: … on a dask.distributed cluster, where they queue on the scheduler.
 CLUSTER_IN_FLIGHT = 64
-
-
-class RowDifferences(NamedTuple):
-    """A group's differences formed on request: ``rows(sl)`` for the flat entries ``sl``, shape (len, K).
-
-    ``row_size`` entries make one row of the group (one product with a column of a_{l−1}).
-    """
-
-    rows: Callable[[slice], np.ndarray]
-    row_size: int
 
 
 class StructuredEngine:
@@ -210,20 +201,9 @@ class StructuredEngine:
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
-            size = h.shape[0]
-            rounding = self.difference_rounding(name, np.arange(size), eps)
-            v, e = np.empty(size), np.empty(size)
+            rounding = self.difference_rounding(name, np.arange(h.shape[0]), eps)
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
-            rows = max(1, self._chunk_bytes() // (8 * 8 * (1 if isinstance(D, RowDifferences) else D.shape[1])))
-            if isinstance(D, RowDifferences):
-                # Whole rows, a multiple of 8 of them: chunking then changes no digit of the products.
-                rows = max(8, rows // D.row_size // 8 * 8) * D.row_size
-            for s in range(0, size, rows):
-                sl = slice(s, min(size, s + rows))
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    v[sl], e[sl] = apply_rule(
-                        chosen, D.rows(sl) if isinstance(D, RowDifferences) else D[sl], f0, h[sl], eps, loss_noise,
-                        rounding if isinstance(rounding, float) else rounding[sl])
+            v, e = form_values(chosen, D, f0, h, eps, loss_noise, rounding, self._chunk_bytes())
             del D
             values[name], errors[name], steps[name] = v.reshape(shape), e.reshape(shape), h.reshape(shape)
         ordered = list(self.params)
