@@ -84,9 +84,10 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
     else:
         engine = engine if engine is not None else LossEngine(loss, params)
         ng = engine.gradient(options.method, seed=options.seed, progress=options.progress)
+        # The first measurement's steps, recorded before re-measured entries are written into its arrays.
+        config = options.config(ng, network=network)
         groups, n_evals, notes, values, errors = _compare_all(engine, params, grads, ng, options, grad_rounding)
         f0 = ng.loss_value
-        config = options.config(ng, network=network)
         if ng.precision != np.float64:
             warnings.warn(f"gradcheck: the loss evaluates in {ng.precision}; tolerances are widened to that "
                           "precision (pass float64 parameters through a float64 loss for a sharper check)",
@@ -342,13 +343,15 @@ def flagged_entries(g: np.ndarray, values: np.ndarray | RowChunks, errors: np.nd
     -------
     ndarray of int, shape (k,)
     """
-    g = np.asarray(g, np.float64)
+    # Flat, so that a 0-d group's chunks have the shape of a RowChunks' (1-D) entries.
+    g = np.asarray(g, np.float64).reshape(-1)
+    values, errors = (x if isinstance(x, RowChunks) else np.reshape(x, -1) for x in (values, errors))
     chunk = chunk_entries(memory_budget) if memory_budget is not None else max(1, g.size)
     if isinstance(grad_rounding, RowChunks):
         chunk = max(grad_rounding.row_size, chunk // max(1, grad_rounding.row_size) * grad_rounding.row_size)
     G, S = group_maxima(g, values, errors, tol.safety, chunk)
     bound = RESOLUTION * S if bounded else np.inf
-    gf = g.reshape(-1)
+    gf = g
     found = []
     for start in range(0, g.size, chunk):
         sl = slice(start, min(g.size, start + chunk))
