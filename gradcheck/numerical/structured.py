@@ -77,6 +77,7 @@ from ..model.network import DenseNet
 from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
+from .forming import RowDifferences, form_values
 from .progress import Progress, ProgressTracker
 from .responses import CHUNK_BYTES, Responses, decay_differences, entries_task, pairs_task, units_task, unsupported
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
@@ -190,7 +191,7 @@ class StructuredEngine:
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)
         self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0}
-        diffs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        diffs: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer in sorted({l for l, _ in self.groups.values()}):
                 names = [k for k, (l, _) in self.groups.items() if l == layer]
@@ -200,15 +201,9 @@ class StructuredEngine:
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
-            rounding = self.difference_rounding(name, np.arange(D.shape[0]), eps)
-            v, e = np.empty(D.shape[0]), np.empty(D.shape[0])
+            rounding = self.difference_rounding(name, np.arange(h.shape[0]), eps)
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
-            rows = max(1, self._chunk_bytes() // (8 * 8 * D.shape[1]))
-            for s in range(0, D.shape[0], rows):
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    v[s:s + rows], e[s:s + rows] = apply_rule(
-                        chosen, D[s:s + rows], f0, h[s:s + rows], eps, loss_noise,
-                        rounding if isinstance(rounding, float) else rounding[s:s + rows])
+            v, e = form_values(chosen, D, f0, h, eps, loss_noise, rounding, self._chunk_bytes())
             del D
             values[name], errors[name], steps[name] = v.reshape(shape), e.reshape(shape), h.reshape(shape)
         ordered = list(self.params)
@@ -268,8 +263,8 @@ class StructuredEngine:
     # -- one layer ---------------------------------------------------------
 
     def _layer(self, layer: int, names: list[str], method: str, eps: float, executor: Executor | None,
-               tracker: ProgressTracker) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(differences, steps) per group of one layer."""
+               tracker: ProgressTracker) -> dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]]:
+        """(differences, steps) per group of one layer (the complex step's weights: by rows, on request)."""
         rs = self.rs
         N, n_l = rs.cache.z(layer).shape
         offsets = np.asarray(RULES[method].offsets)
@@ -285,13 +280,22 @@ class StructuredEngine:
             un, uj = np.divmod(np.arange(N * n_l), n_l)
             psi = self._units(layer, un, uj, np.full(N * n_l, COMPLEX_STEP), offsets, executor, tracker,
                               size).reshape(N, n_l)
-            DW = (rs.cache.a(layer - 1).T @ psi).reshape(-1, 1)
+            x = rs.cache.a(layer - 1)
             # One step for every entry: a read-only view, not an array of the layer's size.
             hc = np.broadcast_to(COMPLEX_STEP, (W.size,))
-            if rs.weight_decay:
-                ei, ej = np.divmod(np.arange(W.size), W.shape[1])
-                DW += decay_differences(rs, layer, ei, ej, hc, offsets)
-            out = {f"W{layer}": (DW, hc)}
+
+            def weight_differences(sl: slice) -> np.ndarray:
+                # The rows of W_l that hold the entries sl: one product with those columns of a_{l−1}.
+                first, last = sl.start // n_l, -(-sl.stop // n_l)
+                DW = (x[:, first:last].T @ psi).reshape(-1, 1)[sl.start - first * n_l: sl.stop - first * n_l]
+                if rs.weight_decay:
+                    ei, ej = np.divmod(np.arange(sl.start, sl.stop), n_l)
+                    DW = DW + decay_differences(rs, layer, ei, ej, hc[sl], offsets)
+                return DW
+
+            # The weights' differences are formed where their values are, a block of rows at a time.
+            out: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {
+                f"W{layer}": (RowDifferences(weight_differences, n_l), hc)}
             if b is not None:
                 out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.broadcast_to(COMPLEX_STEP, (b.size,)))
             return out

@@ -84,9 +84,10 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
     else:
         engine = engine if engine is not None else LossEngine(loss, params)
         ng = engine.gradient(options.method, seed=options.seed, progress=options.progress)
+        # The first measurement's steps, recorded before re-measured entries are written into its arrays.
+        config = options.config(ng, network=network)
         groups, n_evals, notes, values, errors = _compare_all(engine, params, grads, ng, options, grad_rounding)
         f0 = ng.loss_value
-        config = options.config(ng, network=network)
         if ng.precision != np.float64:
             warnings.warn(f"gradcheck: the loss evaluates in {ng.precision}; tolerances are widened to that "
                           "precision (pass float64 parameters through a float64 loss for a sharper check)",
@@ -123,8 +124,9 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             # Flag complex-step entries by its precision alone, without the
             # loss-noise term: Richardson resolves noise near an exact fit
             # (tiny σ in absolute terms) that the relative term overstates.
-            err = RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(values[name]) \
-                if rule == "richardson" else errors[name]
+            err: np.ndarray | RowChunks = errors[name]
+            if rule == "richardson":
+                err = RowChunks((int(np.size(p)),), _complex_precision(values[name].reshape(-1), eps))
             idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
                                   tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True,
                                   memory_budget=options.run.memory_budget)
@@ -132,28 +134,38 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                 confirm[name], flagged[name] = rule, idx
     n_entries = sum(np.size(p) for p in params.values())
     n_flagged = sum(idx.size for idx in flagged.values())
+    chunk = chunk_entries(options.run.memory_budget)
     done = 0
-    for name, idx in flagged.items():
-        sub = (lambda d, _t, _o=done: progress(n_entries + _o + d, n_entries + n_flagged)) if progress else None
-        rv, re, rs, n = engine.remeasure(confirm[name], name, idx, f0=ng.loss_value, eps=eps,
-                                         loss_noise=ng.loss_noise, progress=sub)
-        done += idx.size
-        values[name], errors[name], steps[name] = values[name].copy(), errors[name].copy(), steps[name].copy()
+    for name, flagged_idx in flagged.items():
         if confirm[name] == "richardson":
             # Real differences whose own error estimate exceeds the resolution
             # bound are no evidence against the complex step the probe
-            # verified: such entries keep the complex step's value.
-            bound = RESOLUTION * group_maxima(grads[name], values[name], errors[name], tol.safety,
-                                              chunk_entries(options.run.memory_budget))[1]
-            keep = tol.safety * re > bound
-            # With a bound s_i on the analytic rounding, a Richardson value that agrees with the
-            # complex step confirms it (:mod:`gradcheck.verify.confirm`).
-            confirmed = (complex_confirmed(values[name].flat[idx], errors[name].flat[idx], rv, re, tol.safety)
-                         & ~keep if name in grad_rounding else np.zeros(idx.size, dtype=bool))
-            keep |= confirmed
-            n_confirmed = int(np.count_nonzero(confirmed))
-            idx, rv, re, rs = idx[~keep], rv[~keep], re[~keep], rs[~keep]
-        values[name].flat[idx], errors[name].flat[idx], steps[name].flat[idx] = rv, re, rs
+            # verified: such entries keep the complex step's value.  The bound is
+            # the first pass's, taken before any entry is replaced.
+            bound = RESOLUTION * group_maxima(grads[name], values[name], errors[name], tol.safety, chunk)[1]
+        n_confirmed = n_replaced = n = 0
+        # The flagged entries a chunk at a time: each chunk's re-measurements are written into the
+        # group's arrays before the next is taken, so none is held for every flagged entry at once.
+        for start in range(0, flagged_idx.size, chunk):
+            idx = flagged_idx[start:start + chunk]
+            sub = (lambda d, _t, _o=done: progress(n_entries + _o + d, n_entries + n_flagged)) if progress else None
+            rv, re, rs, n_part = engine.remeasure(confirm[name], name, idx, f0=ng.loss_value, eps=eps,
+                                                  loss_noise=ng.loss_noise, progress=sub)
+            done += idx.size
+            n += n_part
+            if confirm[name] == "richardson":
+                keep = tol.safety * re > bound
+                # With a bound s_i on the analytic rounding, a Richardson value that agrees with the
+                # complex step confirms it (:mod:`gradcheck.verify.confirm`).
+                confirmed = (complex_confirmed(values[name].flat[idx], errors[name].flat[idx], rv, re, tol.safety)
+                             & ~keep if name in grad_rounding else np.zeros(idx.size, dtype=bool))
+                keep |= confirmed
+                n_confirmed += int(np.count_nonzero(confirmed))
+                idx, rv, re, rs = idx[~keep], rv[~keep], re[~keep], rs[~keep]
+            n_replaced += idx.size
+            if idx.size:
+                for arrays, new in ((values, rv), (errors, re), (steps, rs)):
+                    _writable(arrays, name).flat[idx] = new
         n_evals += n
         if confirm[name] == "richardson":
             # An entry fails under auto only if real arithmetic confirms the
@@ -163,9 +175,9 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             # rounding and Richardson confirms the complex step's value.  Use
             # method='complex' to judge by the complex step alone.
             used[name] = "complex+richardson"
-            notes.append(f"{name}: {idx.size + n_confirmed} entr{'y' if idx.size + n_confirmed == 1 else 'ies'} "
+            notes.append(f"{name}: {n_replaced + n_confirmed} entr{'y' if n_replaced + n_confirmed == 1 else 'ies'} "
                          "flagged by the complex step re-measured with Richardson extrapolation, which decides "
-                         + (f"{idx.size} of them; {n_confirmed} it confirms keep the complex step's value (the "
+                         + (f"{n_replaced} of them; {n_confirmed} it confirms keep the complex step's value (the "
                             "analytic gradient's rounding is bounded)" if n_confirmed else "them"))
     sigma = ng.loss_noise
     if flagged and engine.measured_loss_noise is not None:
@@ -224,21 +236,26 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
         rule = used[name].split("+")[-1]
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
             continue
+        flat_steps = np.reshape(steps[name], -1)
+        # auto's complex-step entries have no step to shrink: they are left out chunk by chunk, so a
+        # group the complex step decided never lists its entries here.
+        def stepped(sl: slice, _h: np.ndarray = flat_steps) -> np.ndarray:
+            return _h[sl] > COMPLEX_STEP
+
         idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
                               options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True,
-                              memory_budget=options.run.memory_budget)
+                              memory_budget=options.run.memory_budget, among=stepped)
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
-        roundoff = _roundoff_part(used[name], errors[name], steps[name], eps, ng.loss_value, sigma)
-        idx = np.union1d(idx, coarse_entries(values[name], errors[name], roundoff))
-        idx = idx[steps[name].flat[idx] > COMPLEX_STEP]  # auto's complex-step entries have no step to shrink
+        coarse = _coarse(used[name], values[name], errors[name], steps[name], eps, ng.loss_value, sigma,
+                         chunk_entries(options.run.memory_budget))
+        idx = np.union1d(idx, coarse[flat_steps[coarse] > COMPLEX_STEP])
         if not idx.size:
             continue
-        h0 = steps[name].flat[idx].copy()
-        v, e, h, n = guard_steps(engine, rule, name, idx, values[name].flat[idx].copy(),
-                                 errors[name].flat[idx].copy(), h0, f0=ng.loss_value, eps=eps, loss_noise=sigma,
-                                 safety=options.tolerance.safety)
-        values[name], errors[name], steps[name] = values[name].copy(), errors[name].copy(), steps[name].copy()
-        values[name].flat[idx], errors[name].flat[idx], steps[name].flat[idx] = v, e, h
+        h0 = steps[name].flat[idx]  # fancy indexing: new arrays of the guarded entries only
+        v, e, h, n = guard_steps(engine, rule, name, idx, values[name].flat[idx], errors[name].flat[idx], h0,
+                                 f0=ng.loss_value, eps=eps, loss_noise=sigma, safety=options.tolerance.safety)
+        for arrays, new in ((values, v), (errors, e), (steps, h)):
+            _writable(arrays, name).flat[idx] = new
         n_evals += n
         moved = int(np.count_nonzero(h < h0))
         notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} the first step could not pass "
@@ -246,6 +263,34 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
                      f"h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
                      f"{moved} kept a smaller step")
     return n_evals
+
+
+def _complex_precision(values: np.ndarray, eps: float) -> Callable[[slice], np.ndarray]:
+    """The complex step's estimate by its precision alone, for the entries ``sl`` of flat ``values``."""
+    return lambda sl: RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(values[sl])
+
+
+def _writable(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """``arrays[name]``, replaced by a writeable copy only when it is read-only.
+
+    The engines' values, estimates and steps are their own fresh arrays, so the re-measured
+    entries are written into them; only a shared read-only step (the structured engine's one
+    complex step for a whole layer, a broadcast view) becomes an array of its own.
+    """
+    if not arrays[name].flags.writeable:
+        arrays[name] = np.array(arrays[name])
+    return arrays[name]
+
+
+def _coarse(method: str, values: np.ndarray, errors: np.ndarray, steps: np.ndarray, eps: float, loss_value: float,
+            sigma: float, chunk: int) -> np.ndarray:
+    """:func:`~gradcheck.verify.step_guard.coarse_entries` of a group, a chunk of entries at a time."""
+    v, e, h = (np.reshape(x, -1) for x in (values, errors, steps))
+    found = [start + coarse_entries(v[start:start + chunk], e[start:start + chunk],
+                                    _roundoff_part(method, e[start:start + chunk], h[start:start + chunk], eps,
+                                                   loss_value, sigma))
+             for start in range(0, v.size, chunk)]
+    return np.concatenate(found) if found else np.empty(0, np.intp)
 
 
 def _beyond_rounding(values: tuple[float, float], eps: float) -> bool:
@@ -270,15 +315,18 @@ def _roundoff_part(method: str, errors: np.ndarray, steps: np.ndarray, eps: floa
     return np.where(h <= COMPLEX_STEP, errors, part)
 
 
-def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g: float, tol: Tolerance,
+def flagged_entries(g: np.ndarray, values: np.ndarray | RowChunks, errors: np.ndarray | RowChunks, eps_g: float,
+                    tol: Tolerance,
                     loss_value: float, p: np.ndarray, grad_rounding: np.ndarray | RowChunks | None,
-                    loss_noise: float = 0.0, bounded: bool = False, memory_budget: int | None = None) -> np.ndarray:
+                    loss_noise: float = 0.0, bounded: bool = False, memory_budget: int | None = None,
+                    among: Callable[[slice], np.ndarray] | None = None) -> np.ndarray:
     """Flat indices of the entries whose difference exceeds the tolerance.
 
     Parameters
     ----------
     g, values, errors, p : ndarray, all of one group's shape
-        Analytic gradient, numerical derivative, its error estimate, and θ.
+        Analytic gradient, numerical derivative, its error estimate, and θ (``values`` and
+        ``errors`` may be :class:`~gradcheck.verify.streaming.RowChunks`).
     eps_g, tol, loss_value, grad_rounding, loss_noise
         As for :func:`gradcheck.verify.tolerance.entry_tolerance` (``grad_rounding`` may be a
         :class:`~gradcheck.verify.streaming.RowChunks`).
@@ -287,26 +335,33 @@ def flagged_entries(g: np.ndarray, values: np.ndarray, errors: np.ndarray, eps_g
     memory_budget : int, optional
         Bytes the tolerances may take: larger groups are judged in chunks of entries
         (:mod:`gradcheck.verify.streaming`), with the same result.
+    among : callable, optional
+        ``among(sl)``: bool array of the flat entries ``sl``; only entries where it is True can be
+        flagged (asked a chunk at a time).
 
     Returns
     -------
     ndarray of int, shape (k,)
     """
-    g = np.asarray(g, np.float64)
+    # Flat, so that a 0-d group's chunks have the shape of a RowChunks' (1-D) entries.
+    g = np.asarray(g, np.float64).reshape(-1)
+    values, errors = (x if isinstance(x, RowChunks) else np.reshape(x, -1) for x in (values, errors))
     chunk = chunk_entries(memory_budget) if memory_budget is not None else max(1, g.size)
     if isinstance(grad_rounding, RowChunks):
         chunk = max(grad_rounding.row_size, chunk // max(1, grad_rounding.row_size) * grad_rounding.row_size)
     G, S = group_maxima(g, values, errors, tol.safety, chunk)
     bound = RESOLUTION * S if bounded else np.inf
-    gf, vf, ef = g.reshape(-1), np.reshape(values, -1), np.reshape(errors, -1)
+    gf = g
     found = []
     for start in range(0, g.size, chunk):
         sl = slice(start, min(g.size, start + chunk))
-        total, _ = entry_tolerance(gf[sl], vf[sl], ef[sl], eps_g, tol, loss_value=loss_value,
+        vc, ec = flat_part(values, sl), flat_part(errors, sl)
+        total, _ = entry_tolerance(gf[sl], vc, ec, eps_g, tol, loss_value=loss_value,
                                    params=flat_part(p, sl), grad_rounding=flat_part(grad_rounding, sl),
                                    loss_noise=loss_noise, bound=bound, numerical_max=G)
         with np.errstate(invalid="ignore"):
-            found.append(start + np.flatnonzero(~(np.abs(gf[sl] - vf[sl]) <= total)))
+            beyond = ~(np.abs(gf[sl] - vc) <= total)
+            found.append(start + np.flatnonzero(beyond if among is None else beyond & among(sl)))
     return np.concatenate(found) if found else np.empty(0, np.intp)
 
 

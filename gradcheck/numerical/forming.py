@@ -1,0 +1,68 @@
+"""A group's values and error estimates formed from its loss differences, a chunk of entries at a time.
+
+The structured engine obtains a layer's differences f(θ + o·h·e_i) − f(θ)
+either as an array (one row per entry and a column per offset) or, for the
+complex step's weights, as a product a_{l−1}ᵀψ that it forms a block of rows of
+W_l at a time (:class:`RowDifferences`).  :func:`form_values` applies the
+rule to chunks of entries, so that neither the rule's temporaries nor the
+complex step's differences (16 bytes per weight) exist for the whole group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from .rules import apply_rule
+
+__all__ = ["RowDifferences", "form_values"]
+
+
+class RowDifferences(NamedTuple):
+    """A group's differences formed on request: ``rows(sl)`` for the flat entries ``sl``, shape (len, K).
+
+    ``row_size`` entries make one row of the group (one product with a column of a_{l−1}).
+    """
+
+    rows: Callable[[slice], np.ndarray]
+    row_size: int
+
+
+def form_values(method: str, D: np.ndarray | RowDifferences, f0: float, h: np.ndarray, eps: float,
+                loss_noise: float, rounding: float | np.ndarray,
+                chunk_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~gradcheck.numerical.rules.apply_rule` on chunks of entries of about ``chunk_bytes`` of temporaries.
+
+    Parameters
+    ----------
+    method : str
+        The rule.
+    D : ndarray of shape (n, K) or RowDifferences
+        The differences of the n entries.
+    f0, eps, loss_noise
+        As for apply_rule.
+    h : ndarray of shape (n,)
+        The steps.
+    rounding : float or ndarray of shape (n,)
+        apply_rule's bound on the rounding of one difference.
+    chunk_bytes : int
+        Working bytes per chunk (a few arrays of the chunk's size).
+
+    Returns
+    -------
+    values, errors : ndarray of shape (n,)
+    """
+    size = h.shape[0]
+    v, e = np.empty(size), np.empty(size)
+    rows = max(1, chunk_bytes // (8 * 8 * (1 if isinstance(D, RowDifferences) else D.shape[1])))
+    if isinstance(D, RowDifferences):
+        # Whole rows, a multiple of 8 of them: chunking then changes no digit of the products.
+        rows = max(8, rows // D.row_size // 8 * 8) * D.row_size
+    for s in range(0, size, rows):
+        sl = slice(s, min(size, s + rows))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            v[sl], e[sl] = apply_rule(method, D.rows(sl) if isinstance(D, RowDifferences) else D[sl], f0, h[sl],
+                                      eps, loss_noise, rounding if isinstance(rounding, float) else rounding[sl])
+    return v, e
