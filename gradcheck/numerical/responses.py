@@ -11,7 +11,7 @@ chunk a worker runs (:func:`units_task`, :func:`entries_task`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,19 +49,43 @@ class Responses:
 
     @classmethod
     def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> Responses:
-        """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``."""
-        first = max(1, cache.first)
-        # f'(z) as a complex step of f computes it (Im f(z + iη)/η, η a power of 2 so the division is exact):
-        # relatively accurate in saturated tails, where a(1 − a) is not.
-        eta = 2.0 ** -70
-        slopes = tuple(np.imag(net.activations[l - 1].value(cache.z(l) + 1j * eta)) / eta
-                       for l in range(first, net.n_layers + 1))
+        """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``.
+
+        The slopes f'(z) are not formed here: :meth:`samples` forms them for
+        the block of samples a computation works on (N·Σn_l floats for all
+        samples would be the largest per-sample array the engine holds).
+        """
         return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
-                   tuple(net.activations), net.weight_decay, slopes)
+                   tuple(net.activations), net.weight_decay)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.resid.shape[0])
+
+    def samples(self, rows: slice) -> Responses:
+        """The network at rest on the samples ``rows`` only, with their slopes formed.
+
+        The loss is a sum over samples and ψ_{l,n,j} depends on sample n alone,
+        so every unit response of the block equals the whole network's; the
+        cache and residual are views (no copy), the slopes take Σn_l floats per sample.
+        """
+        c = self.cache
+        cache = ForwardCache([z[rows] for z in c.zs], [a[rows] for a in c.activations], c.first)
+        part = Responses(cache, self.weights, self.resid[rows], self.scale, self.activations, self.weight_decay)
+        first = max(1, c.first)
+        return replace(part, slopes=tuple(part._slope(l) for l in range(first, len(self.weights) + 1)))
 
     def slope(self, layer: int) -> np.ndarray:
         """f_layer'(z_layer), shape (N, n_layer), as the complex step through f_layer gives it."""
+        if not self.slopes:  # a Responses not made by samples(): formed on request, not kept
+            return self._slope(layer)
         return self.slopes[layer - max(1, self.cache.first)]
+
+    def _slope(self, layer: int) -> np.ndarray:
+        # f'(z) as a complex step of f computes it (Im f(z + iη)/η, η a power of 2 so the division is exact):
+        # relatively accurate in saturated tails, where a(1 − a) is not.
+        eta = 2.0 ** -70
+        return np.imag(self.activations[layer - 1].value(self.cache.z(layer) + 1j * eta)) / eta
 
 
 def unsupported(net: DenseNet) -> str | None:
