@@ -246,7 +246,8 @@ class TestStructuredEngine:
             engine = StructuredEngine.for_params(net, X, y, executor=dask_executor, memory_budget=budget)
             shipped = []  # (the block shipped, kept alive so that ids stay distinct; its future)
             real = engine._shipped
-            engine._shipped = lambda ex, rs: shipped.append((rs, real(ex, rs))) or shipped[-1][1]
+            engine._shipped = (lambda ex, rs, real=real, shipped=shipped:
+                               shipped.append((rs, real(ex, rs))) or shipped[-1][1])
             on_cluster = engine.gradient("central")
             assert shipped and all(type(s).__name__ == "Future" for _, s in shipped)
             keys = {s.key for _, s in shipped}

@@ -17,9 +17,11 @@ import numpy as np
 
 from ..model.activations import Activation
 from ..model.network import DenseNet, ForwardCache
+from .chebyshev import chebyshev_transform
 
 __all__ = ["Responses", "unsupported", "decay_differences", "units_task", "entries_task", "pairs_task",
-           "CHUNK_BYTES", "LINEAR_IMAG"]
+           "CHUNK_BYTES", "LINEAR_IMAG", "resolved_coefficients", "unit_response_rounding",
+           "psi_dtype"]
 
 #: Bytes of working arrays per chunk: small enough to stay in cache, large
 #: enough that numpy's per-call overhead is negligible.
@@ -191,6 +193,11 @@ def _tangent(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, h: np.ndar
     return 2.0 * rs.scale * np.einsum("rk,rk->r", y, rs.resid[n])
 
 
+def psi_dtype(offsets: np.ndarray) -> type:
+    """The dtype of ψ at ``offsets``: complex for the complex step."""
+    return complex if np.iscomplexobj(offsets) else float
+
+
 def units_task(rs: Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
                 offsets: np.ndarray) -> np.ndarray:
     """ψ at t = o·scale_u for units u = (un, uj) and every offset o; shape (len(un), len(offsets))."""
@@ -239,3 +246,58 @@ def pairs_task(rs: Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np
     vals = _psi(rs, layer, n[nz], j[nz], t[nz])
     uniq, inverse = np.unique(target[nz], return_inverse=True)
     return uniq, np.bincount(inverse, weights=vals, minlength=len(uniq))
+
+
+def resolved_coefficients(V: np.ndarray, rounding: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chebyshev coefficients of unit responses from their values at the K points, and which are resolved.
+
+    An interpolant is accepted when its last two coefficients are at the
+    rounding level of ψ's evaluation (``rounding``, broadcast against V's
+    leading axes, plus ε·max|V|) and every coefficient is finite.
+
+    Parameters
+    ----------
+    V : ndarray of shape (..., K)
+    rounding : ndarray broadcastable to V.shape[:-1]
+
+    Returns
+    -------
+    C : ndarray of shape (..., K)
+    resolved : ndarray of bool, shape V.shape[:-1]
+    """
+    C = V @ chebyshev_transform(V.shape[-1])
+    scale = rounding + eps * np.abs(V).max(axis=-1)
+    resolved = np.abs(C[..., -1]) + np.abs(C[..., -2]) <= 8.0 * scale
+    resolved &= np.isfinite(C).all(axis=-1)
+    return C, resolved
+
+
+def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
+    """Per sample n, a bound on the rounding error of one evaluation of ψ_{layer, n, j}(t).
+
+    A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
+    and passes the errors from below on through |f'| and |W|.  Only one unit of
+    ``layer`` moves, so its error enters the next layer through the largest
+    row of |W|.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+    """
+    c = rs.cache
+    L = len(rs.weights)
+
+    def fp(m: int) -> np.ndarray:
+        return np.abs(rs.activations[m - 1].derivative(c.a(m)))
+
+    def own(m: int) -> np.ndarray:
+        return eps * (np.abs(c.a(m)) + np.abs(c.z(m)) * fp(m))
+
+    e = own(layer)
+    if layer == L:
+        return 2.0 * rs.scale * np.max(e * np.abs(rs.resid), axis=1)
+    W = np.abs(rs.weights[layer])
+    e = own(layer + 1) + fp(layer + 1) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
+    for m in range(layer + 2, L + 1):
+        e = own(m) + fp(m) * (e @ np.abs(rs.weights[m - 1]))
+    return 2.0 * rs.scale * np.sum(e * np.abs(rs.resid), axis=1)

@@ -74,12 +74,24 @@ import numpy as np
 from .._validation import describe
 from ..errors import InvalidArgument
 from ..model.network import DenseNet
-from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
+from .chebyshev import chebyshev_basis, chebyshev_points
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
 from .progress import Progress, ProgressTracker
-from .responses import CHUNK_BYTES, Responses, decay_differences, entries_task, pairs_task, units_task, unsupported
+from .responses import (
+    CHUNK_BYTES,
+    Responses,
+    decay_differences,
+    entries_task,
+    pairs_task,
+    psi_dtype,
+    resolved_coefficients,
+    unit_response_rounding,
+    units_task,
+    unsupported,
+)
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
+from .sample_blocks import entries_bytes, format_bytes, interpolation_bytes, slope_bytes, units_bytes
 from .steps import rule_steps
 
 __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", "unsupported"]
@@ -246,8 +258,8 @@ class StructuredEngine:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if kind == "z":
                 n, j = np.divmod(idx, self.params[name].shape[1])
-                D = np.empty((len(idx), len(offsets)), dtype=_dtype(offsets))
-                for rows in self._sample_blocks(self._units_bytes(layer, len(offsets))):
+                D: np.ndarray = np.empty((len(idx), len(offsets)), dtype=psi_dtype(offsets))
+                for rows in self._sample_blocks(units_bytes(self.rs, layer, len(offsets))):
                     sel = np.flatnonzero((n >= rows.start) & (n < rows.stop))
                     if len(sel):
                         D[sel] = self._units(self._part(rows), layer, n[sel] - rows.start, j[sel], h[sel], offsets,
@@ -255,8 +267,8 @@ class StructuredEngine:
             else:
                 n_l = self.rs.cache.z(layer).shape[1]
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
-                blocks = self._sample_blocks(self._entries_bytes(layer, len(offsets)))
-                D = np.zeros((len(idx), len(offsets)), dtype=_dtype(offsets))
+                blocks = self._sample_blocks(entries_bytes(self.rs, layer, len(offsets), self._row_bytes(layer, False)))
+                D = np.zeros((len(idx), len(offsets)), dtype=psi_dtype(offsets))
                 for rows in blocks:
                     D += self._entry_differences(self._part(rows), layer, ei, ej, h, offsets, self.executor, tracker,
                                                  len(idx) / len(blocks))
@@ -272,9 +284,8 @@ class StructuredEngine:
         :func:`unit_response_rounding`; a delta (``z``) entry is one sample's ψ.
         """
         layer, kind = self.groups[name]
-        widths = [w.shape[1] for w in self.rs.weights[layer - 1:]]
         per_sample = np.concatenate([unit_response_rounding(self._part(rows), layer, eps)
-                                     for rows in self._sample_blocks(8 * (sum(widths) + 4 * max(widths)))])
+                                     for rows in self._sample_blocks(slope_bytes(self.rs, layer))])
         if kind == "z":
             return per_sample[np.asarray(idx) // self.params[name].shape[1]]
         return float(np.sum(per_sample))
@@ -291,8 +302,8 @@ class StructuredEngine:
         size = sum(self.params[k].size for k in names)
         if names == ["z"]:
             h = rule_steps(method, self.params["z"].reshape(-1), eps, self.scales["z"])
-            D = np.empty((N * n_l, k), dtype=_dtype(offsets))
-            for rows in self._sample_blocks(self._units_bytes(layer, k)):
+            D = np.empty((N * n_l, k), dtype=psi_dtype(offsets))
+            for rows in self._sample_blocks(units_bytes(self.rs, layer, k)):
                 un, uj = np.divmod(np.arange((rows.stop - rows.start) * n_l), n_l)
                 e = slice(rows.start * n_l, rows.stop * n_l)  # a delta entry belongs to its sample's block
                 D[e] = self._units(self._part(rows), layer, un, uj, h[e], offsets, executor, tracker,
@@ -301,9 +312,9 @@ class StructuredEngine:
         W = self.params[f"W{layer}"]
         b = self.params.get(f"b{layer}")
         if method == "complex":
-            DW = np.zeros((W.shape[0], n_l), dtype=_dtype(offsets))
+            DW: np.ndarray = np.zeros((W.shape[0], n_l), dtype=psi_dtype(offsets))
             Db = np.zeros(n_l, dtype=DW.dtype)
-            for rows in self._sample_blocks(self._units_bytes(layer, k)):
+            for rows in self._sample_blocks(units_bytes(self.rs, layer, k)):
                 part = self._part(rows)
                 un, uj = np.divmod(np.arange(part.n_samples * n_l), n_l)
                 psi = self._units(part, layer, un, uj, np.full(len(un), COMPLEX_STEP), offsets, executor, tracker,
@@ -324,7 +335,8 @@ class StructuredEngine:
         hb = rule_steps(method, b, eps, self.scales[f"b{layer}"]) if b is not None else None
         n_prev = W.shape[0]
         direct = not self.interpolate or k * (n_prev + (b is not None)) <= RULES[method].nodes
-        per_sample = self._entries_bytes(layer, k) if direct else self._interpolation_bytes(layer, method)
+        per_sample = entries_bytes(rs, layer, k, self._row_bytes(layer, False)) if direct \
+            else interpolation_bytes(rs, layer, int(RULES[method].nodes or 1))
         D = np.zeros((W.size + (b.size if b is not None else 0), k))
         for rows in self._sample_blocks(per_sample):
             part, share = self._part(rows), size * (rows.stop - rows.start) / N
@@ -349,8 +361,9 @@ class StructuredEngine:
             ei, ej, eh = np.r_[ei, np.full(n_l, -1)], np.r_[ej, np.arange(n_l)], np.r_[eh, hb]
         return self._entry_differences(rs, layer, ei, ej, eh, offsets, executor, tracker, size)
 
-    def _entry_differences(self, rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray, offsets: np.ndarray,
-                           executor: Executor | None, tracker: ProgressTracker, size: float) -> np.ndarray:
+    def _entry_differences(self, rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
+                           offsets: np.ndarray, executor: Executor | None, tracker: ProgressTracker,
+                           size: float) -> np.ndarray:
         """Differences of the entries (ei, ej) of W_layer (ei = −1: b_layer[ej]) at steps eh, in chunks."""
         per_row = rs.n_samples * len(offsets)  # ψ rows per entry (the block's N)
         blocks = self._blocks(len(ei), per_row, layer, complex_rows=False)
@@ -403,7 +416,7 @@ class StructuredEngine:
         V[:, :, : K // 2], V[:, :, K // 2 + 1:] = Vn[:, : K // 2].reshape(N, n_l, -1), \
             Vn[:, K // 2:].reshape(N, n_l, -1)
         rounding = unit_response_rounding(rs, layer, eps)
-        C, resolved = _resolved_coefficients(V, rounding[:, None], eps)
+        C, resolved = resolved_coefficients(V, rounding[:, None], eps)
         pn, pj = np.nonzero(~resolved)
         if len(pn):
             # Refine before evaluating every argument: the 2K − 1 points contain the K points, so K − 1
@@ -412,7 +425,7 @@ class StructuredEngine:
             V2 = np.zeros((len(pn), K2))
             V2[:, 0::2] = V[pn, pj]
             V2[:, 1::2] = self._units(rs, layer, pn, pj, T[pn], chebyshev_points(K2)[1::2], executor, tracker, 0.0)
-            C2, resolved2 = _resolved_coefficients(V2, rounding[pn], eps)
+            C2, resolved2 = resolved_coefficients(V2, rounding[pn], eps)
             C = np.concatenate((C, np.zeros((N, n_l, K - 1))), axis=2)
             C[pn, pj] = C2
             resolved[pn, pj] = resolved2
@@ -457,10 +470,8 @@ class StructuredEngine:
     def _sample_blocks(self, per_sample: int) -> list[slice]:
         """Blocks of samples whose working arrays, ``per_sample`` bytes each, take at most a quarter of the budget.
 
-        The loss is a sum over samples and ψ_{l,n,j} depends on sample n alone:
-        a weight's or bias's difference is the sum of its blocks' differences
-        (equal to rounding: the sum is taken in another order), a delta
-        entry's is its own block's.  One block when every sample fits.
+        The loss is a sum over samples and ψ_{l,n,j} depends on sample n alone: a weight's or bias's
+        difference is the sum of its blocks' (equal to rounding), a delta entry's is its own block's.
         """
         N = self.rs.n_samples
         size = max(1, (self.memory_budget // 4) // max(1, per_sample))
@@ -474,27 +485,6 @@ class StructuredEngine:
         if self._last is None or self._last[0] != (rows.start, rows.stop):
             self._last = ((rows.start, rows.stop), self.rs.samples(rows))
         return self._last[1]
-
-    def _slope_bytes(self, layer: int) -> int:
-        """Per sample: the block's slopes (every layer) and unit_response_rounding's temporaries."""
-        widths = [w.shape[1] for w in self.rs.weights]
-        return 8 * (sum(widths) + 4 * max(widths[layer - 1:]))
-
-    def _units_bytes(self, layer: int, k: int) -> int:
-        """Per sample, :meth:`_units` over every unit of ``layer``: two indices and a scale per unit, and the
-        (complex) values with the parts they are joined from, per offset."""
-        return self._slope_bytes(layer) + 8 * self.rs.weights[layer - 1].shape[1] * (3 + 4 * k)
-
-    def _entries_bytes(self, layer: int, k: int) -> int:
-        """Per sample, one entry's ψ rows in :func:`entries_task` (a chunk holds at least one entry)."""
-        return self._slope_bytes(layer) + k * self._row_bytes(layer, complex_rows=False)
-
-    def _interpolation_bytes(self, layer: int, method: str) -> int:
-        """Per sample, :meth:`_interpolated`'s arrays at 2K − 1 points: node values, their parts, the
-        coefficients (two forms) and their transform per unit; the basis, its powers and product per input."""
-        K2 = 2 * int(RULES[method].nodes or 1) - 1
-        n_prev, n_l = self.rs.weights[layer - 1].shape
-        return self._slope_bytes(layer) + 8 * n_l * (5 * K2 + 4) + 8 * 3 * K2 * n_prev
 
     # -- chunks -------------------------------------------------------------
 
@@ -554,82 +544,14 @@ class StructuredEngine:
     def _note(self, method: str) -> str:
         s = self._stats
         parts = [f"structured engine ({method}): {s['rows']:,} partial forward rows in {s['chunks']} chunk"
-                 f"{'s' if s['chunks'] != 1 else ''} of at most {_size(s['chunk_bytes'])} "
-                 f"(memory budget {_size(self.memory_budget)})"]
+                 f"{'s' if s['chunks'] != 1 else ''} of at most {format_bytes(s['chunk_bytes'])} "
+                 f"(memory budget {format_bytes(self.memory_budget)})"]
         if s["sample_blocks"] > 1:
             parts.append(f"the samples in up to {s['sample_blocks']} blocks")
         if s["interpolated"] or s["fallback"]:
             parts.append(f"{s['interpolated']:,} unit responses interpolated ({s['refined']:,} of them at twice "
                          f"the points), {s['fallback']:,} evaluated at every argument")
         return "; ".join(parts)
-
-
-def _dtype(offsets: np.ndarray) -> type:
-    """The dtype of ψ at ``offsets``: complex for the complex step."""
-    return complex if np.iscomplexobj(offsets) else float
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "kB", "MB"):
-        if n < 1024 or unit == "MB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return ""  # unreachable
-
-
-def _resolved_coefficients(V: np.ndarray, rounding: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Chebyshev coefficients of unit responses from their values at the K points, and which are resolved.
-
-    An interpolant is accepted when its last two coefficients are at the
-    rounding level of ψ's evaluation (``rounding``, broadcast against V's
-    leading axes, plus ε·max|V|) and every coefficient is finite.
-
-    Parameters
-    ----------
-    V : ndarray of shape (..., K)
-    rounding : ndarray broadcastable to V.shape[:-1]
-
-    Returns
-    -------
-    C : ndarray of shape (..., K)
-    resolved : ndarray of bool, shape V.shape[:-1]
-    """
-    C = V @ chebyshev_transform(V.shape[-1])
-    scale = rounding + eps * np.abs(V).max(axis=-1)
-    resolved = np.abs(C[..., -1]) + np.abs(C[..., -2]) <= 8.0 * scale
-    resolved &= np.isfinite(C).all(axis=-1)
-    return C, resolved
-
-
-def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
-    """Per sample n, a bound on the rounding error of one evaluation of ψ_{layer, n, j}(t).
-
-    A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
-    and passes the errors from below on through |f'| and |W|.  Only one unit of
-    ``layer`` moves, so its error enters the next layer through the largest
-    row of |W|.
-
-    Returns
-    -------
-    ndarray of shape (N,)
-    """
-    c = rs.cache
-    L = len(rs.weights)
-
-    def fp(m: int) -> np.ndarray:
-        return np.abs(rs.activations[m - 1].derivative(c.a(m)))
-
-    def own(m: int) -> np.ndarray:
-        return eps * (np.abs(c.a(m)) + np.abs(c.z(m)) * fp(m))
-
-    e = own(layer)
-    if layer == L:
-        return 2.0 * rs.scale * np.max(e * np.abs(rs.resid), axis=1)
-    W = np.abs(rs.weights[layer])
-    e = own(layer + 1) + fp(layer + 1) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
-    for m in range(layer + 2, L + 1):
-        e = own(m) + fp(m) * (e @ np.abs(rs.weights[m - 1]))
-    return 2.0 * rs.scale * np.sum(e * np.abs(rs.resid), axis=1)
 
 
 def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, seed: int | None = 0,
