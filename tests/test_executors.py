@@ -242,14 +242,21 @@ class TestStructuredEngine:
         from gradcheck.numerical.structured import StructuredEngine
 
         net, X, y = case
-        engine = StructuredEngine.for_params(net, X, y, executor=dask_executor, memory_budget=2**16)
-        shipped = []
-        real = engine._shipped
-        engine._shipped = lambda ex: shipped.append(real(ex)) or shipped[-1]
-        on_cluster = engine.gradient("central")
-        assert shipped and all(type(s).__name__ == "Future" for s in shipped)
-        assert len({s.key for s in shipped}) == 1  # one scattered copy for every chunk of every layer
-        same_numbers(StructuredEngine.for_params(net, X, y, memory_budget=2**16).gradient("central"), on_cluster)
+        for budget, blocks in ((2**16, "several"), (2**18, "one")):
+            engine = StructuredEngine.for_params(net, X, y, executor=dask_executor, memory_budget=budget)
+            shipped = []  # (the block shipped, kept alive so that ids stay distinct; its future)
+            real = engine._shipped
+            engine._shipped = (lambda ex, rs, real=real, shipped=shipped:
+                               shipped.append((rs, real(ex, rs))) or shipped[-1][1])
+            on_cluster = engine.gradient("central")
+            assert shipped and all(type(s).__name__ == "Future" for _, s in shipped)
+            keys = {s.key for _, s in shipped}
+            # One scattered copy per block of samples, shared by every chunk of that block.
+            assert len(keys) == len({id(block) for block, _ in shipped})
+            assert (engine._stats["sample_blocks"] > 1) == (blocks == "several")
+            if blocks == "one":
+                assert len(keys) == 1  # every sample at once: one copy for every chunk of every layer
+            same_numbers(StructuredEngine.for_params(net, X, y, memory_budget=budget).gradient("central"), on_cluster)
 
     def test_progress_reaches_total_through_an_executor(self, case, executor):
         net, X, y = case

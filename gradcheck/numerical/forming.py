@@ -17,7 +17,7 @@ import numpy as np
 
 from .rules import apply_rule
 
-__all__ = ["RowDifferences", "form_values"]
+__all__ = ["Extra", "RowDifferences", "form_values", "product_rows", "whole_rows"]
 
 
 class RowDifferences(NamedTuple):
@@ -28,6 +28,42 @@ class RowDifferences(NamedTuple):
 
     rows: Callable[[slice], np.ndarray]
     row_size: int
+
+
+#: Differences added to some entries of a group (weight decay's): ``extra(ei, ej, sl)`` for the flat entries
+#: ``sl``, which are (ei, ej) of the weight matrix.
+Extra = Callable[[np.ndarray, np.ndarray, slice], np.ndarray]
+
+
+def product_rows(x: np.ndarray, psi: np.ndarray, extra: Extra | None = None) -> RowDifferences:
+    """The differences ``(xᵀ ψ).reshape(-1, 1)`` (plus ``extra``), formed a block of rows at a time.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, n_prev)
+        a_{l−1}, the layer's inputs.
+    psi : ndarray of shape (N, n_l)
+        The unit responses of the layer's units.
+    """
+    n_l = psi.shape[1]
+
+    def rows(sl: slice) -> np.ndarray:
+        # The rows of W_l that hold the entries sl: one product with those columns of a_{l−1}.
+        first, last = sl.start // n_l, -(-sl.stop // n_l)
+        D = (x[:, first:last].T @ psi).reshape(-1, 1)[sl.start - first * n_l: sl.stop - first * n_l]
+        return D if extra is None else D + extra(*np.divmod(np.arange(sl.start, sl.stop), n_l), sl)
+
+    return RowDifferences(rows, n_l)
+
+
+def whole_rows(D: np.ndarray, row_size: int, extra: Extra | None = None) -> RowDifferences:
+    """Differences already formed whole, shape (n, 1), served by rows as :func:`product_rows` serves them."""
+
+    def rows(sl: slice) -> np.ndarray:
+        part = D[sl]
+        return part if extra is None else part + extra(*np.divmod(np.arange(sl.start, sl.stop), row_size), sl)
+
+    return RowDifferences(rows, row_size)
 
 
 def form_values(method: str, D: np.ndarray | RowDifferences, f0: float, h: np.ndarray, eps: float,

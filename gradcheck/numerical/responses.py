@@ -11,15 +11,17 @@ chunk a worker runs (:func:`units_task`, :func:`entries_task`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..model.activations import Activation
 from ..model.network import DenseNet, ForwardCache
+from .chebyshev import chebyshev_transform
 
 __all__ = ["Responses", "unsupported", "decay_differences", "units_task", "entries_task", "pairs_task",
-           "CHUNK_BYTES", "LINEAR_IMAG"]
+           "CHUNK_BYTES", "LINEAR_IMAG", "resolved_coefficients", "unit_response_rounding",
+           "psi_dtype"]
 
 #: Bytes of working arrays per chunk: small enough to stay in cache, large
 #: enough that numpy's per-call overhead is negligible.
@@ -49,19 +51,43 @@ class Responses:
 
     @classmethod
     def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> Responses:
-        """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``."""
-        first = max(1, cache.first)
-        # f'(z) as a complex step of f computes it (Im f(z + iη)/η, η a power of 2 so the division is exact):
-        # relatively accurate in saturated tails, where a(1 − a) is not.
-        eta = 2.0 ** -70
-        slopes = tuple(np.imag(net.activations[l - 1].value(cache.z(l) + 1j * eta)) / eta
-                       for l in range(first, net.n_layers + 1))
+        """The network ``net`` with parameters ``params`` at rest, ``cache`` its forward pass, on targets ``y``.
+
+        The slopes f'(z) are not formed here: :meth:`samples` forms them for
+        the block of samples a computation works on (N·Σn_l floats for all
+        samples would be the largest per-sample array the engine holds).
+        """
         return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
-                   tuple(net.activations), net.weight_decay, slopes)
+                   tuple(net.activations), net.weight_decay)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.resid.shape[0])
+
+    def samples(self, rows: slice) -> Responses:
+        """The network at rest on the samples ``rows`` only, with their slopes formed.
+
+        The loss is a sum over samples and ψ_{l,n,j} depends on sample n alone,
+        so every unit response of the block equals the whole network's; the
+        cache and residual are views (no copy), the slopes take Σn_l floats per sample.
+        """
+        c = self.cache
+        cache = ForwardCache([z[rows] for z in c.zs], [a[rows] for a in c.activations], c.first)
+        part = Responses(cache, self.weights, self.resid[rows], self.scale, self.activations, self.weight_decay)
+        first = max(1, c.first)
+        return replace(part, slopes=tuple(part._slope(l) for l in range(first, len(self.weights) + 1)))
 
     def slope(self, layer: int) -> np.ndarray:
         """f_layer'(z_layer), shape (N, n_layer), as the complex step through f_layer gives it."""
+        if not self.slopes:  # a Responses not made by samples(): formed on request, not kept
+            return self._slope(layer)
         return self.slopes[layer - max(1, self.cache.first)]
+
+    def _slope(self, layer: int) -> np.ndarray:
+        # f'(z) as a complex step of f computes it (Im f(z + iη)/η, η a power of 2 so the division is exact):
+        # relatively accurate in saturated tails, where a(1 − a) is not.
+        eta = 2.0 ** -70
+        return np.imag(self.activations[layer - 1].value(self.cache.z(layer) + 1j * eta)) / eta
 
 
 def unsupported(net: DenseNet) -> str | None:
@@ -167,6 +193,11 @@ def _tangent(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, h: np.ndar
     return 2.0 * rs.scale * np.einsum("rk,rk->r", y, rs.resid[n])
 
 
+def psi_dtype(offsets: np.ndarray) -> type:
+    """The dtype of ψ at ``offsets``: complex for the complex step."""
+    return complex if np.iscomplexobj(offsets) else float
+
+
 def units_task(rs: Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray,
                 offsets: np.ndarray) -> np.ndarray:
     """ψ at t = o·scale_u for units u = (un, uj) and every offset o; shape (len(un), len(offsets))."""
@@ -215,3 +246,58 @@ def pairs_task(rs: Responses, layer: int, pn: np.ndarray, pj: np.ndarray, hw: np
     vals = _psi(rs, layer, n[nz], j[nz], t[nz])
     uniq, inverse = np.unique(target[nz], return_inverse=True)
     return uniq, np.bincount(inverse, weights=vals, minlength=len(uniq))
+
+
+def resolved_coefficients(V: np.ndarray, rounding: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chebyshev coefficients of unit responses from their values at the K points, and which are resolved.
+
+    An interpolant is accepted when its last two coefficients are at the
+    rounding level of ψ's evaluation (``rounding``, broadcast against V's
+    leading axes, plus ε·max|V|) and every coefficient is finite.
+
+    Parameters
+    ----------
+    V : ndarray of shape (..., K)
+    rounding : ndarray broadcastable to V.shape[:-1]
+
+    Returns
+    -------
+    C : ndarray of shape (..., K)
+    resolved : ndarray of bool, shape V.shape[:-1]
+    """
+    C = V @ chebyshev_transform(V.shape[-1])
+    scale = rounding + eps * np.abs(V).max(axis=-1)
+    resolved = np.abs(C[..., -1]) + np.abs(C[..., -2]) <= 8.0 * scale
+    resolved &= np.isfinite(C).all(axis=-1)
+    return C, resolved
+
+
+def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
+    """Per sample n, a bound on the rounding error of one evaluation of ψ_{layer, n, j}(t).
+
+    A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
+    and passes the errors from below on through |f'| and |W|.  Only one unit of
+    ``layer`` moves, so its error enters the next layer through the largest
+    row of |W|.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+    """
+    c = rs.cache
+    L = len(rs.weights)
+
+    def fp(m: int) -> np.ndarray:
+        return np.abs(rs.activations[m - 1].derivative(c.a(m)))
+
+    def own(m: int) -> np.ndarray:
+        return eps * (np.abs(c.a(m)) + np.abs(c.z(m)) * fp(m))
+
+    e = own(layer)
+    if layer == L:
+        return 2.0 * rs.scale * np.max(e * np.abs(rs.resid), axis=1)
+    W = np.abs(rs.weights[layer])
+    e = own(layer + 1) + fp(layer + 1) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
+    for m in range(layer + 2, L + 1):
+        e = own(m) + fp(m) * (e @ np.abs(rs.weights[m - 1]))
+    return 2.0 * rs.scale * np.sum(e * np.abs(rs.resid), axis=1)

@@ -74,13 +74,25 @@ import numpy as np
 from .._validation import describe
 from ..errors import InvalidArgument
 from ..model.network import DenseNet
-from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
+from .chebyshev import chebyshev_basis, chebyshev_points
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
-from .forming import RowDifferences, form_values
+from .forming import Extra, RowDifferences, form_values, product_rows, whole_rows
 from .progress import Progress, ProgressTracker
-from .responses import CHUNK_BYTES, Responses, decay_differences, entries_task, pairs_task, units_task, unsupported
+from .responses import (
+    CHUNK_BYTES,
+    Responses,
+    decay_differences,
+    entries_task,
+    pairs_task,
+    psi_dtype,
+    resolved_coefficients,
+    unit_response_rounding,
+    units_task,
+    unsupported,
+)
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
+from .sample_blocks import entries_bytes, format_bytes, interpolation_bytes, slope_bytes, units_bytes
 from .steps import rule_steps
 
 __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", "unsupported"]
@@ -139,8 +151,10 @@ class StructuredEngine:
         # One generic engine for the whole check: it keeps what its first pass measured for remeasure.
         self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still,
                                    typical_scale=self.scales) if fallback is not None else None
-        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0}
-        self._scattered: tuple[Any, Any] | None = None
+        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0,
+                       "sample_blocks": 1}
+        self._scattered: tuple[Any, Responses, Any] | None = None
+        self._last: tuple[tuple[int, int], Responses] | None = None
 
     # -- construction ----------------------------------------------------
 
@@ -190,7 +204,8 @@ class StructuredEngine:
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)
-        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0}
+        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0,
+                       "sample_blocks": 1}
         diffs: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer in sorted({l for l, _ in self.groups.values()}):
@@ -238,11 +253,20 @@ class StructuredEngine:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if kind == "z":
                 n, j = np.divmod(idx, self.params[name].shape[1])
-                D = self._units(layer, n, j, h, offsets, self.executor, tracker, len(idx))
+                D: np.ndarray = np.empty((len(idx), len(offsets)), dtype=psi_dtype(offsets))
+                for rows in self._sample_blocks(units_bytes(self.rs, layer, len(offsets))):
+                    sel = np.flatnonzero((n >= rows.start) & (n < rows.stop))
+                    if len(sel):
+                        D[sel] = self._units(self._part(rows), layer, n[sel] - rows.start, j[sel], h[sel], offsets,
+                                             self.executor, tracker, len(sel))
             else:
                 n_l = self.rs.cache.z(layer).shape[1]
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
-                D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, tracker, len(idx))
+                blocks = self._sample_blocks(entries_bytes(self.rs, layer, len(offsets), self._row_bytes(layer, False)))
+                D = np.zeros((len(idx), len(offsets)), dtype=psi_dtype(offsets))
+                for rows in blocks:
+                    D += self._entry_differences(self._part(rows), layer, ei, ej, h, offsets, self.executor, tracker,
+                                                 len(idx) / len(blocks))
                 D = D + decay_differences(self.rs, layer, ei, ej, h, offsets)
             vals, errs = apply_rule(method, D, f0, h, eps, loss_noise, self.difference_rounding(name, idx, eps))
         tracker.finish()
@@ -255,7 +279,8 @@ class StructuredEngine:
         :func:`unit_response_rounding`; a delta (``z``) entry is one sample's ψ.
         """
         layer, kind = self.groups[name]
-        per_sample = unit_response_rounding(self.rs, layer, eps)
+        per_sample = np.concatenate([unit_response_rounding(self._part(rows), layer, eps)
+                                     for rows in self._sample_blocks(slope_bytes(self.rs, layer))])
         if kind == "z":
             return per_sample[np.asarray(idx) // self.params[name].shape[1]]
         return float(np.sum(per_sample))
@@ -264,48 +289,61 @@ class StructuredEngine:
 
     def _layer(self, layer: int, names: list[str], method: str, eps: float, executor: Executor | None,
                tracker: ProgressTracker) -> dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]]:
-        """(differences, steps) per group of one layer (the complex step's weights: by rows, on request)."""
+        """(differences, steps) per group of one layer, summed over blocks of samples (see :meth:`_sample_blocks`).
+
+        The complex step's weights, when every sample fits one block, are formed by rows on request.
+        """
         rs = self.rs
         N, n_l = rs.cache.z(layer).shape
         offsets = np.asarray(RULES[method].offsets)
+        k = len(offsets)
         size = sum(self.params[k].size for k in names)
         if names == ["z"]:
             h = rule_steps(method, self.params["z"].reshape(-1), eps, self.scales["z"])
-            un, uj = np.divmod(np.arange(N * n_l), n_l)
-            D = self._units(layer, un, uj, h, offsets, executor, tracker, size)
+            D = np.empty((N * n_l, k), dtype=psi_dtype(offsets))
+            for rows in self._sample_blocks(units_bytes(self.rs, layer, k)):
+                un, uj = np.divmod(np.arange((rows.stop - rows.start) * n_l), n_l)
+                e = slice(rows.start * n_l, rows.stop * n_l)  # a delta entry belongs to its sample's block
+                D[e] = self._units(self._part(rows), layer, un, uj, h[e], offsets, executor, tracker,
+                                   size * (rows.stop - rows.start) / N)
             return {"z": (D, h)}
         W = self.params[f"W{layer}"]
         b = self.params.get(f"b{layer}")
         if method == "complex":
-            un, uj = np.divmod(np.arange(N * n_l), n_l)
-            psi = self._units(layer, un, uj, np.full(N * n_l, COMPLEX_STEP), offsets, executor, tracker,
-                              size).reshape(N, n_l)
-            x = rs.cache.a(layer - 1)
             # One step for every entry: a read-only view, not an array of the layer's size.
             hc = np.broadcast_to(COMPLEX_STEP, (W.size,))
-
-            def weight_differences(sl: slice) -> np.ndarray:
-                # The rows of W_l that hold the entries sl: one product with those columns of a_{l−1}.
-                first, last = sl.start // n_l, -(-sl.stop // n_l)
-                DW = (x[:, first:last].T @ psi).reshape(-1, 1)[sl.start - first * n_l: sl.stop - first * n_l]
-                if rs.weight_decay:
-                    ei, ej = np.divmod(np.arange(sl.start, sl.stop), n_l)
-                    DW = DW + decay_differences(rs, layer, ei, ej, hc[sl], offsets)
-                return DW
-
-            # The weights' differences are formed where their values are, a block of rows at a time.
-            out: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {
-                f"W{layer}": (RowDifferences(weight_differences, n_l), hc)}
+            blocks = self._sample_blocks(units_bytes(self.rs, layer, k))
+            DW: np.ndarray = np.zeros((W.shape[0], n_l), dtype=psi_dtype(offsets))
+            Db: np.ndarray = np.zeros(n_l, dtype=psi_dtype(offsets))
+            for rows in blocks:
+                part = self._part(rows)
+                un, uj = np.divmod(np.arange(part.n_samples * n_l), n_l)
+                psi = self._units(part, layer, un, uj, np.full(len(un), COMPLEX_STEP), offsets, executor, tracker,
+                                  size * part.n_samples / N).reshape(part.n_samples, n_l)
+                Db += psi.sum(axis=0)
+                if len(blocks) > 1:  # summed over the blocks; with one block, formed by rows on request
+                    DW += part.cache.a(layer - 1).T @ psi
+            decay: Extra | None = (lambda ei, ej, sl: np.asarray(
+                decay_differences(rs, layer, ei, ej, hc[sl], offsets))) if rs.weight_decay else None
+            rowsW = product_rows(rs.cache.a(layer - 1), psi, decay) if len(blocks) == 1 \
+                else whole_rows(DW.reshape(-1, 1), n_l, decay)
+            out: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {f"W{layer}": (rowsW, hc)}
             if b is not None:
-                out[f"b{layer}"] = (psi.sum(axis=0).reshape(-1, 1), np.broadcast_to(COMPLEX_STEP, (b.size,)))
+                out[f"b{layer}"] = (Db.reshape(-1, 1), np.broadcast_to(COMPLEX_STEP, (b.size,)))
             return out
         hw = rule_steps(method, W, eps, self.scales[f"W{layer}"])
         hb = rule_steps(method, b, eps, self.scales[f"b{layer}"]) if b is not None else None
         n_prev = W.shape[0]
-        if not self.interpolate or len(offsets) * (n_prev + (b is not None)) <= RULES[method].nodes:
-            D = self._entries(layer, hw, hb, offsets, executor, tracker, size)
-        else:
-            D = self._interpolated(layer, method, hw, hb, offsets, eps, executor, tracker, size)
+        direct = not self.interpolate or k * (n_prev + (b is not None)) <= RULES[method].nodes
+        per_sample = entries_bytes(rs, layer, k, self._row_bytes(layer, False)) if direct \
+            else interpolation_bytes(rs, layer, int(RULES[method].nodes or 1))
+        D = np.zeros((W.size + (b.size if b is not None else 0), k))
+        for rows in self._sample_blocks(per_sample):
+            part, share = self._part(rows), size * (rows.stop - rows.start) / N
+            if direct:
+                D += self._entries(part, layer, hw, hb, offsets, executor, tracker, share)
+            else:
+                D += self._interpolated(part, layer, method, hw, hb, offsets, eps, executor, tracker, share)
         ei, ej = np.divmod(np.arange(W.size), W.shape[1])
         out = {f"W{layer}": (D[: W.size] + decay_differences(rs, layer, ei, ej, hw.reshape(-1), offsets),
                              hw.reshape(-1))}
@@ -313,7 +351,7 @@ class StructuredEngine:
             out[f"b{layer}"] = (D[W.size:], hb.reshape(-1))  # type: ignore[union-attr]
         return out
 
-    def _entries(self, layer: int, hw: np.ndarray, hb: np.ndarray | None, offsets: np.ndarray,
+    def _entries(self, rs: Responses, layer: int, hw: np.ndarray, hb: np.ndarray | None, offsets: np.ndarray,
                  executor: Executor | None, tracker: ProgressTracker, size: float) -> np.ndarray:
         """Differences of every weight and bias of a layer, ψ evaluated at every argument."""
         n_prev, n_l = hw.shape
@@ -321,12 +359,13 @@ class StructuredEngine:
         eh = hw.reshape(-1)
         if hb is not None:
             ei, ej, eh = np.r_[ei, np.full(n_l, -1)], np.r_[ej, np.arange(n_l)], np.r_[eh, hb]
-        return self._entry_differences(layer, ei, ej, eh, offsets, executor, tracker, size)
+        return self._entry_differences(rs, layer, ei, ej, eh, offsets, executor, tracker, size)
 
-    def _entry_differences(self, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray, offsets: np.ndarray,
-                           executor: Executor | None, tracker: ProgressTracker, size: float) -> np.ndarray:
+    def _entry_differences(self, rs: Responses, layer: int, ei: np.ndarray, ej: np.ndarray, eh: np.ndarray,
+                           offsets: np.ndarray, executor: Executor | None, tracker: ProgressTracker,
+                           size: float) -> np.ndarray:
         """Differences of the entries (ei, ej) of W_layer (ei = −1: b_layer[ej]) at steps eh, in chunks."""
-        per_row = self.rs.resid.shape[0] * len(offsets)  # ψ rows per entry (N)
+        per_row = rs.n_samples * len(offsets)  # ψ rows per entry (the block's N)
         blocks = self._blocks(len(ei), per_row, layer, complex_rows=False)
         parts: list[np.ndarray] = []
 
@@ -334,11 +373,11 @@ class StructuredEngine:
             parts.append(part)
             tracker.advance(size * len(part) / len(ei))
 
-        self._run(entries_task, [(self.rs, layer, ei[s], ej[s], eh[s], offsets) for s in blocks], executor, collect,
+        self._run(entries_task, [(rs, layer, ei[s], ej[s], eh[s], offsets) for s in blocks], executor, collect,
                   rows=len(ei) * per_row)
         return np.concatenate(parts)
 
-    def _units(self, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray, offsets: np.ndarray,
+    def _units(self, rs: Responses, layer: int, un: np.ndarray, uj: np.ndarray, scale: np.ndarray, offsets: np.ndarray,
                executor: Executor | None, tracker: ProgressTracker, size: float) -> np.ndarray:
         """ψ at offsets·scale for every unit (un, uj); shape (len(un), len(offsets))."""
         blocks = self._blocks(len(un), len(offsets), layer, complex_rows=np.iscomplexobj(offsets))
@@ -348,15 +387,14 @@ class StructuredEngine:
             parts.append(part)
             tracker.advance(size * len(part) / len(un))
 
-        self._run(units_task, [(self.rs, layer, un[s], uj[s], scale[s], offsets) for s in blocks], executor, collect,
+        self._run(units_task, [(rs, layer, un[s], uj[s], scale[s], offsets) for s in blocks], executor, collect,
                   rows=len(un) * len(offsets))
         return np.concatenate(parts)
 
-    def _interpolated(self, layer: int, method: str, hw: np.ndarray, hb: np.ndarray | None,
+    def _interpolated(self, rs: Responses, layer: int, method: str, hw: np.ndarray, hb: np.ndarray | None,
                       offsets: np.ndarray, eps: float, executor: Executor | None, tracker: ProgressTracker,
                       size: float) -> np.ndarray:
-        """Differences of a hidden layer's weights and biases from Chebyshev interpolants of ψ."""
-        rs = self.rs
+        """Differences of a hidden layer's weights and biases from Chebyshev interpolants of ψ, over rs's samples."""
         x = rs.cache.a(layer - 1)
         N, n_prev = x.shape
         n_l = hw.shape[1]
@@ -373,12 +411,12 @@ class StructuredEngine:
         nodes = np.r_[tau[: K // 2], tau[K // 2 + 1:]]  # ψ(0) = 0: the middle point needs no evaluation
         un, uj = np.divmod(np.arange(N * n_l), n_l)
         # The node values are most of the work: they count for 90% of the layer's progress.
-        Vn = self._units(layer, un, uj, T[un], nodes, executor, tracker, 0.9 * size)
+        Vn = self._units(rs, layer, un, uj, T[un], nodes, executor, tracker, 0.9 * size)
         V = np.zeros((N, n_l, K))
         V[:, :, : K // 2], V[:, :, K // 2 + 1:] = Vn[:, : K // 2].reshape(N, n_l, -1), \
             Vn[:, K // 2:].reshape(N, n_l, -1)
         rounding = unit_response_rounding(rs, layer, eps)
-        C, resolved = _resolved_coefficients(V, rounding[:, None], eps)
+        C, resolved = resolved_coefficients(V, rounding[:, None], eps)
         pn, pj = np.nonzero(~resolved)
         if len(pn):
             # Refine before evaluating every argument: the 2K − 1 points contain the K points, so K − 1
@@ -386,8 +424,8 @@ class StructuredEngine:
             K2 = 2 * K - 1
             V2 = np.zeros((len(pn), K2))
             V2[:, 0::2] = V[pn, pj]
-            V2[:, 1::2] = self._units(layer, pn, pj, T[pn], chebyshev_points(K2)[1::2], executor, tracker, 0.0)
-            C2, resolved2 = _resolved_coefficients(V2, rounding[pn], eps)
+            V2[:, 1::2] = self._units(rs, layer, pn, pj, T[pn], chebyshev_points(K2)[1::2], executor, tracker, 0.0)
+            C2, resolved2 = resolved_coefficients(V2, rounding[pn], eps)
             C = np.concatenate((C, np.zeros((N, n_l, K - 1))), axis=2)
             C[pn, pj] = C2
             resolved[pn, pj] = resolved2
@@ -427,6 +465,27 @@ class StructuredEngine:
         tracker.advance(0.1 * size)
         return D
 
+    # -- blocks of samples -----------------------------------------------------
+
+    def _sample_blocks(self, per_sample: int) -> list[slice]:
+        """Blocks of samples whose working arrays, ``per_sample`` bytes each, take at most a quarter of the budget.
+
+        The loss is a sum over samples and ψ_{l,n,j} depends on sample n alone: a weight's or bias's
+        difference is the sum of its blocks' (equal to rounding), a delta entry's is its own block's.
+        """
+        N = self.rs.n_samples
+        size = max(1, (self.memory_budget // 4) // max(1, per_sample))
+        if size >= N:
+            return [slice(0, N)]
+        self._stats["sample_blocks"] = max(self._stats["sample_blocks"], -(-N // size))
+        return [slice(s, min(N, s + size)) for s in range(0, N, size)]
+
+    def _part(self, rows: slice) -> Responses:
+        """The network at rest on samples ``rows``; the last block is kept (the next layer starts with it)."""
+        if self._last is None or self._last[0] != (rows.start, rows.stop):
+            self._last = ((rows.start, rows.stop), self.rs.samples(rows))
+        return self._last[1]
+
     # -- chunks -------------------------------------------------------------
 
     def _row_bytes(self, layer: int, complex_rows: bool) -> int:
@@ -457,16 +516,17 @@ class StructuredEngine:
             in_flight = 1
         else:
             in_flight = max(1, min(EXECUTOR_IN_FLIGHT, self.memory_budget // self._chunk_bytes()))
-            shipped = self._shipped(executor)
-            if shipped is not self.rs:
+            shipped = self._shipped(executor, tasks[0][0])
+            if shipped is not tasks[0][0]:
                 # On a cluster a queued chunk holds no memory until a worker thread runs it, and a worker
                 # runs one per thread: a deeper queue hides the scheduler's round trips.
                 in_flight = CLUSTER_IN_FLIGHT
             tasks = [(shipped,) + task[1:] for task in tasks]  # every task's first argument is the network
         run_tasks(fn, tasks, executor=executor, max_in_flight=in_flight, on_result=on_result)
 
-    def _shipped(self, executor: Executor) -> Any:
-        """The network as the executor's tasks take it: on dask.distributed, one copy scattered to every worker.
+    def _shipped(self, executor: Executor, rs: Responses) -> Any:
+        """The network (``rs``, a block of samples) as the executor's tasks take it: on dask.distributed, one
+        copy scattered to every worker.
 
         A ``concurrent.futures`` executor pickles a task's arguments with each
         task; the network's weights (80 MB at ten million parameters) would then
@@ -476,83 +536,22 @@ class StructuredEngine:
         """
         client = getattr(executor, "_client", None)  # distributed.client.ClientExecutor's client
         if client is None or not callable(getattr(client, "scatter", None)):
-            return self.rs
-        if self._scattered is None or self._scattered[0] is not client:
-            self._scattered = (client, client.scatter(self.rs, broadcast=True, hash=False))
-        return self._scattered[1]
+            return rs
+        if self._scattered is None or self._scattered[0] is not client or self._scattered[1] is not rs:
+            self._scattered = (client, rs, client.scatter(rs, broadcast=True, hash=False))
+        return self._scattered[2]
 
     def _note(self, method: str) -> str:
         s = self._stats
         parts = [f"structured engine ({method}): {s['rows']:,} partial forward rows in {s['chunks']} chunk"
-                 f"{'s' if s['chunks'] != 1 else ''} of at most {_size(s['chunk_bytes'])} "
-                 f"(memory budget {_size(self.memory_budget)})"]
+                 f"{'s' if s['chunks'] != 1 else ''} of at most {format_bytes(s['chunk_bytes'])} "
+                 f"(memory budget {format_bytes(self.memory_budget)})"]
+        if s["sample_blocks"] > 1:
+            parts.append(f"the samples in up to {s['sample_blocks']} blocks")
         if s["interpolated"] or s["fallback"]:
             parts.append(f"{s['interpolated']:,} unit responses interpolated ({s['refined']:,} of them at twice "
                          f"the points), {s['fallback']:,} evaluated at every argument")
         return "; ".join(parts)
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "kB", "MB"):
-        if n < 1024 or unit == "MB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return ""  # unreachable
-
-
-def _resolved_coefficients(V: np.ndarray, rounding: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Chebyshev coefficients of unit responses from their values at the K points, and which are resolved.
-
-    An interpolant is accepted when its last two coefficients are at the
-    rounding level of ψ's evaluation (``rounding``, broadcast against V's
-    leading axes, plus ε·max|V|) and every coefficient is finite.
-
-    Parameters
-    ----------
-    V : ndarray of shape (..., K)
-    rounding : ndarray broadcastable to V.shape[:-1]
-
-    Returns
-    -------
-    C : ndarray of shape (..., K)
-    resolved : ndarray of bool, shape V.shape[:-1]
-    """
-    C = V @ chebyshev_transform(V.shape[-1])
-    scale = rounding + eps * np.abs(V).max(axis=-1)
-    resolved = np.abs(C[..., -1]) + np.abs(C[..., -2]) <= 8.0 * scale
-    resolved &= np.isfinite(C).all(axis=-1)
-    return C, resolved
-
-
-def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
-    """Per sample n, a bound on the rounding error of one evaluation of ψ_{layer, n, j}(t).
-
-    A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
-    and passes the errors from below on through |f'| and |W|.  Only one unit of
-    ``layer`` moves, so its error enters the next layer through the largest
-    row of |W|.
-
-    Returns
-    -------
-    ndarray of shape (N,)
-    """
-    c = rs.cache
-    L = len(rs.weights)
-
-    def fp(m: int) -> np.ndarray:
-        return np.abs(rs.activations[m - 1].derivative(c.a(m)))
-
-    def own(m: int) -> np.ndarray:
-        return eps * (np.abs(c.a(m)) + np.abs(c.z(m)) * fp(m))
-
-    e = own(layer)
-    if layer == L:
-        return 2.0 * rs.scale * np.max(e * np.abs(rs.resid), axis=1)
-    W = np.abs(rs.weights[layer])
-    e = own(layer + 1) + fp(layer + 1) * (e.max(axis=1, keepdims=True) * W.max(axis=0))
-    for m in range(layer + 2, L + 1):
-        e = own(m) + fp(m) * (e @ np.abs(rs.weights[m - 1]))
-    return 2.0 * rs.scale * np.sum(e * np.abs(rs.resid), axis=1)
 
 
 def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, seed: int | None = 0,
