@@ -75,6 +75,7 @@ from .._validation import describe
 from ..errors import InvalidArgument
 from ..model.network import DenseNet
 from .chebyshev import chebyshev_basis, chebyshev_points, chebyshev_transform
+from .complex_rounding import complex_entry_rounding
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
 from .progress import Progress, ProgressTracker
@@ -200,7 +201,7 @@ class StructuredEngine:
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
-            rounding = self.difference_rounding(name, np.arange(D.shape[0]), eps)
+            rounding = self.difference_rounding(name, np.arange(D.shape[0]), eps, chosen)
             v, e = np.empty(D.shape[0]), np.empty(D.shape[0])
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
             rows = max(1, self._chunk_bytes() // (8 * 8 * D.shape[1]))
@@ -249,17 +250,20 @@ class StructuredEngine:
                 ei, ej = np.divmod(idx, n_l) if kind == "W" else (np.full(len(idx), -1), idx)
                 D = self._entry_differences(layer, ei, ej, h, offsets, self.executor, tracker, len(idx))
                 D = D + decay_differences(self.rs, layer, ei, ej, h, offsets)
-            vals, errs = apply_rule(method, D, f0, h, eps, loss_noise, self.difference_rounding(name, idx, eps))
+            vals, errs = apply_rule(method, D, f0, h, eps, loss_noise,
+                                      self.difference_rounding(name, idx, eps, method))
         tracker.finish()
         return vals, errs, h, 0
 
-    def difference_rounding(self, name: str, idx: np.ndarray, eps: float) -> float | np.ndarray:
+    def difference_rounding(self, name: str, idx: np.ndarray, eps: float, method: str = "") -> float | np.ndarray:
         """A bound on the rounding of one difference of the entries ``idx`` of group ``name``.
 
-        A weight or bias difference sums ψ over the samples, each within
-        :func:`unit_response_rounding`; a delta (``z``) entry is one sample's ψ.
+        A weight or bias difference sums ψ over the samples, each within :func:`unit_response_rounding`;
+        a delta (``z``) entry is one sample's ψ.  The complex step's is h·:func:`complex_entry_rounding`.
         """
         layer, kind = self.groups[name]
+        if method == "complex":
+            return COMPLEX_STEP * complex_entry_rounding(self.rs, layer, kind, idx, eps)
         per_sample = unit_response_rounding(self.rs, layer, eps)
         if kind == "z":
             return per_sample[np.asarray(idx) // self.params[name].shape[1]]
