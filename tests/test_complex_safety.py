@@ -42,6 +42,20 @@ class TestExplicitComplexRefuses:
         assert report.passed and report.groups[0].method == "richardson"
         assert PROBE_CLASSES[cls] in report.notes[0]
 
+    @pytest.mark.parametrize("f,grad,x0,cls", [
+        (lambda x: math.exp(x[0]), lambda x: [math.exp(x[0])], [1.0], "warns"),
+        (lambda x: math.exp(x.item()), lambda x: [math.exp(x.item())], [1.0], "raises"),
+        (np.linalg.norm, lambda x: x / np.linalg.norm(x), W, "real"),
+    ], ids=["math.exp(x[0])", "math.exp(x.item())", "np.linalg.norm"])
+    def test_the_issue_repros_as_stated(self, f, grad, x0, cls):
+        # Before: numerical values of 0, a failed verdict and the diagnosis "regulariser"; the
+        # ComplexWarning was swallowed.  One-entry x0 as in the issue (the test above uses two).
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(gc.InvalidArgument, match="the complex step cannot differentiate") as info:
+                gc.check_grad(f, grad, np.array(x0), method="complex")
+        assert PROBE_CLASSES[cls] in str(info.value)
+
     def test_a_loss_failing_for_another_reason_says_so(self):
         def loss(p):
             if np.iscomplexobj(p["w"]):

@@ -168,6 +168,20 @@ class TestCalibrated:
         assert d.cause == "constant-factor"
         assert "loss convention" in d.message and "mean over samples" in d.message and "N = 2" in d.message
 
+    @pytest.mark.parametrize("sizes", [[3, 4, 1], [2, 3, 2], [3, 4, 4, 1]])
+    def test_the_catalogue_mean_bug_at_two_samples_is_not_only_the_convention(self, sizes):
+        # The case: the mean-instead-of-sum bug, shrunk by hypothesis to N = 2, was
+        # diagnosed "factor-2: the loss convention" alone.
+        from gradcheck.catalogue.bugs import CATALOGUE
+
+        net = gc.DenseNet(sizes, seed=0)
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(2, sizes[0])), rng.uniform(size=(2, sizes[-1]))
+        report = gc.check_network(net, X, y, backward=CATALOGUE["mean-weights"].backward(net, X, y),
+                                  diagnostics=False)
+        d = report.diagnoses[0]
+        assert d.cause != "factor-2" and "mean over samples" in d.message and "N = 2" in d.message
+
     def test_half_at_other_sample_counts_stays_specific(self):
         net = gc.DenseNet([3, 4, 1], seed=0)
         rng = np.random.default_rng(0)

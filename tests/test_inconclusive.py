@@ -97,10 +97,11 @@ class TestNeverPassesWhatItCannotResolve:
         assert report.verdict == "inconclusive"
         assert only_group(report).inconclusive_reason.startswith("the loss is not deterministic")
 
-    def test_float16_loss_with_a_sign_flip(self):
+    @pytest.mark.parametrize("method", ["auto", "central", "richardson", "forward", "central4"])
+    def test_float16_loss_with_a_sign_flip(self, method):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the float16 precision warning and the probe's ComplexWarning
-            report = gc.check_params(float16_loss, {"w": W}, {"w": -G})
+            report = gc.check_params(float16_loss, {"w": W}, {"w": -G}, method=method)
         assert report.verdict == "inconclusive"
         assert "float16" in only_group(report).inconclusive_reason
 

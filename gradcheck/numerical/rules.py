@@ -187,6 +187,9 @@ def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
         (the structured engine's running bound): such a difference rounds at the
         scale of the terms it changes, ε·|a|·|a − y| per sample for MSE, which
         exceeds ε·|L| near a fit.  The round-off term takes the larger of the two.
+        For the complex step, a bound on the rounding of Im f(θ + i·h) (h times
+        :func:`~gradcheck.numerical.complex_rounding.complex_entry_rounding`), added
+        to its relative term.
 
     Returns
     -------
@@ -208,7 +211,9 @@ def apply_rule(method: str, D: np.ndarray, f0: float, h: np.ndarray, eps: float,
         # No subtraction: the value is as accurate as the loss, relatively;
         # noise σ in the loss (relative σ/|L|) carries into it the same way.
         relative = max(kappa, LOSS_NOISE_FACTOR * loss_noise / abs(f0)) if f0 != 0 and np.isfinite(f0) else kappa
-        return values, truncation + rule.roundoff * relative * np.abs(values)
+        # ``rounding`` (the structured engine's bound on the rounding a − y carries into Im f,
+        # :mod:`gradcheck.numerical.complex_rounding`) is absolute: near a fit it exceeds κε·|value|.
+        return values, truncation + rule.roundoff * relative * np.abs(values) + np.abs(rounding) / h
     big = _magnitude(D, f0, kappa, loss_noise)
     if rule.uses_f0:
         big = np.maximum(big, abs(f0))

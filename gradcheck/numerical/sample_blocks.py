@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .responses import Responses
 
-__all__ = ["slope_bytes", "units_bytes", "entries_bytes", "interpolation_bytes", "format_bytes"]
+__all__ = ["slope_bytes", "units_bytes", "entries_bytes", "interpolation_bytes", "format_bytes", "engine_note"]
 
 
 def slope_bytes(rs: Responses, layer: int) -> int:
@@ -46,3 +46,17 @@ def format_bytes(n: float) -> str:
             return f"{n:.3g} {unit}"
         n /= 1024
     return f"{n:.3g} MB"
+
+
+def engine_note(stats: dict[str, int], memory_budget: int, method: str) -> str:
+    """The structured engine's note on its work: rows, chunks, blocks of samples and interpolated responses."""
+    s = stats
+    parts = [f"structured engine ({method}): {s['rows']:,} partial forward rows in {s['chunks']} chunk"
+             f"{'s' if s['chunks'] != 1 else ''} of at most {format_bytes(s['chunk_bytes'])} "
+             f"(memory budget {format_bytes(memory_budget)})"]
+    if s["sample_blocks"] > 1:
+        parts.append(f"the samples in up to {s['sample_blocks']} blocks")
+    if s["interpolated"] or s["fallback"]:
+        parts.append(f"{s['interpolated']:,} unit responses interpolated ({s['refined']:,} of them at twice "
+                     f"the points), {s['fallback']:,} evaluated at every argument")
+    return "; ".join(parts)

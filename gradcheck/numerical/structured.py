@@ -75,6 +75,7 @@ from .._validation import describe
 from ..errors import InvalidArgument
 from ..model.network import DenseNet
 from .chebyshev import chebyshev_basis, chebyshev_points
+from .complex_rounding import complex_entry_rounding, complex_step_rounding
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
 from .forming import Extra, RowDifferences, form_values, product_rows, whole_rows
@@ -92,7 +93,7 @@ from .responses import (
     unsupported,
 )
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
-from .sample_blocks import entries_bytes, format_bytes, interpolation_bytes, slope_bytes, units_bytes
+from .sample_blocks import engine_note, entries_bytes, interpolation_bytes, slope_bytes, units_bytes
 from .steps import rule_steps
 
 __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", "unsupported"]
@@ -216,7 +217,7 @@ class StructuredEngine:
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
-            rounding = self.difference_rounding(name, np.arange(h.shape[0]), eps)
+            rounding = self.difference_rounding(name, np.arange(h.shape[0]), eps, chosen)
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
             v, e = form_values(chosen, D, f0, h, eps, loss_noise, rounding, self._chunk_bytes())
             del D
@@ -224,7 +225,7 @@ class StructuredEngine:
         ordered = list(self.params)
         return NumericalGradient({k: values[k] for k in ordered}, {k: errors[k] for k in ordered},
                                  {k: steps[k] for k in ordered}, {k: chosen for k in ordered}, f0, precision,
-                                 ev.n_evaluations, [self._note(chosen)], loss_noise)
+                                 ev.n_evaluations, [engine_note(self._stats, self.memory_budget, chosen)], loss_noise)
 
     @property
     def measured_loss_noise(self) -> float | None:
@@ -268,19 +269,24 @@ class StructuredEngine:
                     D += self._entry_differences(self._part(rows), layer, ei, ej, h, offsets, self.executor, tracker,
                                                  len(idx) / len(blocks))
                 D = D + decay_differences(self.rs, layer, ei, ej, h, offsets)
-            vals, errs = apply_rule(method, D, f0, h, eps, loss_noise, self.difference_rounding(name, idx, eps))
+            vals, errs = apply_rule(method, D, f0, h, eps, loss_noise,
+                                      self.difference_rounding(name, idx, eps, method))
         tracker.finish()
         return vals, errs, h, 0
 
-    def difference_rounding(self, name: str, idx: np.ndarray, eps: float) -> float | np.ndarray:
+    def difference_rounding(self, name: str, idx: np.ndarray, eps: float, method: str = "") -> float | np.ndarray:
         """A bound on the rounding of one difference of the entries ``idx`` of group ``name``.
 
-        A weight or bias difference sums ψ over the samples, each within
-        :func:`unit_response_rounding`; a delta (``z``) entry is one sample's ψ.
+        A weight or bias difference sums ψ over the samples, each within :func:`unit_response_rounding`;
+        a delta (``z``) entry is one sample's ψ.  The complex step's is h·:func:`complex_entry_rounding`.
         """
         layer, kind = self.groups[name]
-        per_sample = np.concatenate([unit_response_rounding(self._part(rows), layer, eps)
+        bound = complex_step_rounding if method == "complex" else unit_response_rounding
+        per_sample = np.concatenate([bound(self._part(rows), layer, eps)
                                      for rows in self._sample_blocks(slope_bytes(self.rs, layer))])
+        if method == "complex":
+            return COMPLEX_STEP * complex_entry_rounding(per_sample, self.rs.cache.a(layer - 1),
+                                                         self.rs.cache.z(layer).shape[1], kind, idx)
         if kind == "z":
             return per_sample[np.asarray(idx) // self.params[name].shape[1]]
         return float(np.sum(per_sample))
@@ -540,18 +546,6 @@ class StructuredEngine:
         if self._scattered is None or self._scattered[0] is not client or self._scattered[1] is not rs:
             self._scattered = (client, rs, client.scatter(rs, broadcast=True, hash=False))
         return self._scattered[2]
-
-    def _note(self, method: str) -> str:
-        s = self._stats
-        parts = [f"structured engine ({method}): {s['rows']:,} partial forward rows in {s['chunks']} chunk"
-                 f"{'s' if s['chunks'] != 1 else ''} of at most {format_bytes(s['chunk_bytes'])} "
-                 f"(memory budget {format_bytes(self.memory_budget)})"]
-        if s["sample_blocks"] > 1:
-            parts.append(f"the samples in up to {s['sample_blocks']} blocks")
-        if s["interpolated"] or s["fallback"]:
-            parts.append(f"{s['interpolated']:,} unit responses interpolated ({s['refined']:,} of them at twice "
-                         f"the points), {s['fallback']:,} evaluated at every argument")
-        return "; ".join(parts)
 
 
 def structured_gradient(net: DenseNet, X: Any, y: Any, method: str = "auto", *, seed: int | None = 0,
