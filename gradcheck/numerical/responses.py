@@ -21,7 +21,7 @@ from .chebyshev import chebyshev_transform
 
 __all__ = ["Responses", "unsupported", "decay_differences", "units_task", "entries_task", "pairs_task",
            "CHUNK_BYTES", "LINEAR_IMAG", "resolved_coefficients", "unit_response_rounding",
-           "psi_dtype"]
+           "psi_dtype", "forward_from"]
 
 #: Bytes of working arrays per chunk: small enough to stay in cache, large
 #: enough that numpy's per-call overhead is negligible.
@@ -29,6 +29,23 @@ CHUNK_BYTES = 4 * 2**20
 #: The largest imaginary part at which a complex step is still linear: every activation's and loss's
 #: second-order terms, relative size y² = 4·10⁻¹⁸, are then far below rounding.
 LINEAR_IMAG = 2e-9
+
+
+def forward_from(net: DenseNet, params: dict[str, np.ndarray], layer: int, *, X: np.ndarray | None = None,
+                 z: np.ndarray | None = None, held: ForwardCache | None = None) -> ForwardCache:
+    """The float64 forward pass at rest from X (``layer`` 1) or from ``z`` = z_layer, layers ``layer`` … L.
+
+    ``held`` is a forward pass from X that the caller already keeps (check_network's backprop):
+    when it is float64, its layers are read instead of forming a second pass over every sample
+    (the same operations on the same inputs, so the same numbers); its z_layer must equal ``z``.
+    """
+    if held is not None and held.first == 0 and all(a.dtype == np.float64 for a in held.activations):
+        if z is None:
+            return held
+        return ForwardCache(held.zs[layer - 1:], held.activations[layer:], first=layer)
+    if z is None:
+        return net.forward_cache(X, params)  # type: ignore[arg-type]
+    return net.forward_cache(None, params, start=layer, z=z)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

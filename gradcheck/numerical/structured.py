@@ -73,7 +73,7 @@ import numpy as np
 
 from .._validation import describe
 from ..errors import InvalidArgument
-from ..model.network import DenseNet
+from ..model.network import DenseNet, ForwardCache
 from .chebyshev import chebyshev_basis, chebyshev_points
 from .complex_rounding import complex_entry_rounding, complex_step_rounding
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
@@ -85,6 +85,7 @@ from .responses import (
     Responses,
     decay_differences,
     entries_task,
+    forward_from,
     pairs_task,
     psi_dtype,
     resolved_coefficients,
@@ -161,13 +162,14 @@ class StructuredEngine:
 
     @classmethod
     def for_params(cls, net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable | None = None,
-                   **options: Any) -> StructuredEngine:
+                   cache: ForwardCache | None = None, **options: Any) -> StructuredEngine:
         """The engine for ∂L/∂θ of ``net`` on validated data ``(X, y)``.
 
-        ``loss`` is ``net.loss_closure(X, y)`` when the caller already has it.
+        ``loss`` is ``net.loss_closure(X, y)`` when the caller already has it; ``cache``: the
+        caller's forward pass on ``X``, read instead of a second one when float64.
         """
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
-        cache = net.forward_cache(np.asarray(X, dtype=np.float64), params)
+        cache = forward_from(net, params, 1, X=np.asarray(X, dtype=np.float64), held=cache)
         rs = Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
         groups = {k: (int(k[1:]), k[0]) for k in net.params}
         return cls(loss if loss is not None else net.loss_closure(X, y), dict(net.params), rs, groups,
@@ -175,11 +177,14 @@ class StructuredEngine:
 
     @classmethod
     def for_deltas(cls, net: DenseNet, layer: int, z: np.ndarray, y: np.ndarray,
-                   loss: Callable, **options: Any) -> StructuredEngine:
-        """The engine for ∂L/∂z_layer, L run forward from z_layer (``loss`` of ``{"z": z}``)."""
+                   loss: Callable, cache: ForwardCache | None = None, **options: Any) -> StructuredEngine:
+        """The engine for ∂L/∂z_layer, L run forward from z_layer (``loss`` of ``{"z": z}``).
+
+        ``cache``: a forward pass whose z_layer equals ``z``, read as :func:`forward_from` says.
+        """
         params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
         z = np.asarray(z, dtype=np.float64)
-        cache = net.forward_cache(None, params, start=layer, z=z)  # type: ignore[arg-type]
+        cache = forward_from(net, params, layer, z=z, held=cache)
         rs = Responses.of(net, params, cache, np.asarray(y, dtype=np.float64))
         return cls(loss, {"z": z}, rs, {"z": (layer, "z")}, fallback=unsupported(net), **options)
 
