@@ -207,7 +207,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
         raise InvalidArgument(f"loss: the cross-entropy is {reference.loss} at these weights and data (log 0: the "
                               "logits overflow); scale the weights or inputs down")
     start = time.perf_counter()
-    bounds, d_bound = backprop_rounding_bound(net, reference, y)
+    bounds, d_bound = backprop_rounding_bound(net, reference, y, options.run.memory_budget)
     p_bound = {k: _scaled(v, ROUNDING_MARGIN) for k, v in bounds.items()}
     n_params = sum(v.size for v in net.params.values())
     diagnose = options.diagnostics and grads is not None
@@ -221,7 +221,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
     loss = net.loss_closure(X, y)
     kinks = KinkRegistry(net, X, y, reference) if net.kinked and options.method != "directional" else None
-    param_engine, delta_engine = _engines(net, X, y, loss, options, kinks)
+    param_engine, delta_engine = _engines(net, X, y, loss, options, kinks, reference.cache)
     if kinks is not None:
         param_engine = kinks.params_engine(param_engine, loss, measured_grads)
     network: dict[str, Any] = {"sizes": net.sizes, "activation": net.activation_spec, "loss": net.criterion.name,
@@ -289,8 +289,9 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     return report
 
 
-def backprop_rounding_bound(net: DenseNet, reference: Backward,
-                            y: np.ndarray) -> tuple[dict[str, np.ndarray | RowChunks], list[np.ndarray]]:
+def backprop_rounding_bound(net: DenseNet, reference: Backward, y: np.ndarray,
+                            memory_budget: int = DEFAULT_MEMORY_BUDGET
+                            ) -> tuple[dict[str, np.ndarray | RowChunks], list[np.ndarray]]:
     """First-order bound on the rounding error of backprop's gradients and deltas.
 
     A running error bound in the style of Higham, *Accuracy and Stability of
@@ -307,6 +308,8 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
     reference : Backward
         A correct backward pass at the data (its forward cache and deltas).
     y : ndarray of shape (N, n_L)
+    memory_budget : int
+        Bytes the bound's temporaries may take: the samples are taken in blocks.
 
     Returns
     -------
@@ -319,38 +322,57 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward,
         ``delta_bound[l - 1]`` has the shape of δ_l.
     """
     eps = float(np.finfo(net.dtype).eps)
-    a = [np.abs(x) for x in reference.cache.activations]
-    fp = [np.ones_like(a[0])] + [np.abs(net.activations[l - 1].derivative(reference.cache.activations[l]))
-                                 for l in range(1, net.n_layers + 1)]
-    L = net.n_layers
-    N = a[0].shape[0]
-    out = reference.cache.activations[L]
-    E = _output_delta_rounding(net, out, y, fp[L], eps)
+    cache, L = reference.cache, net.n_layers
+    N = cache.activations[0].shape[0]
+    # δ_L's bound over every sample at once (a mean's scale counts them all), n_L floats per sample.
+    out = cache.activations[L]
+    delta_bound = [np.empty(np.shape(d)) for d in reference.deltas[:-1]] + [
+        _output_delta_rounding(net, out, y, np.abs(net.activations[L - 1].derivative(out)), eps)]
+    # The recurrence is row-local (sample n's bound reads sample n's values only): a block of
+    # samples at a time, so its temporaries (|a|, f'(z), |δ| W products) never span every sample.
+    for rows in _sample_rows(N, sum(net.sizes), memory_budget):
+        fp = [np.abs(net.activations[l - 1].derivative(cache.activations[l][rows])) for l in range(1, L)]
+        E = delta_bound[L - 1][rows]
+        for l in range(L, 0, -1):
+            delta_bound[l - 1][rows] = E
+            if l > 1:
+                absW = np.abs(net.params[f"W{l}"])
+                up = np.abs(reference.deltas[l - 1][rows]) @ absW.T
+                E = (E @ absW.T + eps * net.sizes[l] * up) * fp[l - 2] + eps * up * (1 + fp[l - 2])
     params_bound: dict[str, np.ndarray | RowChunks] = {}
-    delta_bound: list[np.ndarray] = []  # δ_L first, reversed at the end
     for l in range(L, 0, -1):
-        d = np.abs(reference.deltas[l - 1])
-        delta_bound.append(E)
         params_bound[f"W{l}"] = RowChunks(net.params[f"W{l}"].shape,
-                                          _weight_rounding(a[l - 1], E, d, eps, net.params[f"W{l}"],
-                                                           net.weight_decay))
+                                          _weight_rounding(cache.activations[l - 1], delta_bound[l - 1],
+                                                           reference.deltas[l - 1], eps, net.params[f"W{l}"],
+                                                           net.weight_decay, memory_budget))
         if net.bias:
-            params_bound[f"b{l}"] = E.sum(axis=0) + eps * N * d.sum(axis=0)
-        if l > 1:
-            absW = np.abs(net.params[f"W{l}"])
-            up = d @ absW.T
-            E = (E @ absW.T + eps * net.sizes[l] * up) * fp[l - 1] + eps * up * (1 + fp[l - 1])
-    return {k: params_bound[k] for k in net.params}, delta_bound[::-1]
+            b = np.zeros(net.sizes[l])
+            for rows in _sample_rows(N, net.sizes[l], memory_budget):
+                b += delta_bound[l - 1][rows].sum(axis=0) + eps * N * np.abs(reference.deltas[l - 1][rows]).sum(axis=0)
+            params_bound[f"b{l}"] = b
+    return {k: params_bound[k] for k in net.params}, delta_bound
 
 
-def _weight_rounding(abs_a: np.ndarray, E: np.ndarray, abs_d: np.ndarray, eps: float, W: np.ndarray,
-                     decay: float) -> Callable[[slice], np.ndarray]:
-    """Rows ``r`` of ∂L/∂W_l's rounding bound: |a_{l−1}|[:, r]ᵀ E_l + εN·|a_{l−1}|[:, r]ᵀ|δ_l| (+ 2ελ|W_l[r]|)."""
-    N = abs_a.shape[0]
+def _sample_rows(n_samples: int, width: int, memory_budget: int) -> list[slice]:
+    """Blocks of samples whose ``width`` floats each, a few times over, take at most a sixteenth of the budget."""
+    rows = max(1, int(memory_budget) // (16 * 8 * 4 * max(1, width)))
+    return [slice(s, min(n_samples, s + rows)) for s in range(0, n_samples, rows)]
+
+
+def _weight_rounding(a: np.ndarray, E: np.ndarray, d: np.ndarray, eps: float, W: np.ndarray,
+                     decay: float, memory_budget: int) -> Callable[[slice], np.ndarray]:
+    """Rows ``r`` of ∂L/∂W_l's rounding bound: |a_{l−1}|[:, r]ᵀ E_l + εN·|a_{l−1}|[:, r]ᵀ|δ_l| (+ 2ελ|W_l[r]|).
+
+    The magnitudes are taken a block of samples at a time where the rows are formed: no copy of
+    a_{l−1} or δ_l is kept.
+    """
+    N = a.shape[0]
 
     def rows(r: slice) -> np.ndarray:
-        part = abs_a[:, r].T
-        out = part @ E + eps * N * (part @ abs_d)
+        out = np.zeros((len(range(*r.indices(W.shape[0]))), W.shape[1]))
+        for s in _sample_rows(N, out.shape[0] + 2 * W.shape[1], memory_budget):
+            part = np.abs(a[s, r]).T
+            out += part @ E[s] + eps * N * (part @ np.abs(d[s]))
         if decay:
             out += 2 * eps * decay * np.abs(W[r])  # + λW_l: one more rounded product and sum
         return out
@@ -389,23 +411,25 @@ def _output_delta_rounding(net: DenseNet, out: np.ndarray, y: np.ndarray, fp_L: 
 
 
 def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
-             options: CheckOptions, kinks: KinkRegistry | None = None) -> tuple[Engine, DeltaEngine]:
+             options: CheckOptions, kinks: KinkRegistry | None = None,
+             cache: ForwardCache | None = None) -> tuple[Engine, DeltaEngine]:
     """The sources of numerical derivatives: for the parameters, and per layer for δ_l = ∂L/∂z_l.
 
-    With kinks, the random-direction measurements (loss noise, complex probe)
-    leave the entries near a kink at rest.
+    ``cache`` is backprop's forward pass at rest, which the structured engines read (float64)
+    instead of keeping forward passes of their own over every sample.  With kinks, the
+    random-direction measurements (loss noise, complex probe) leave the entries near a kink at rest.
     """
     run = options.run
     still = None if kinks is None else kinks.still_params()
     scales = options.scales(list(net.params))  # InvalidArgument for a name that is not a group
     if options.engine == "structured":
         def structured_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
-            return StructuredEngine.for_deltas(net, l, z, y, z_loss, executor=run.executor,
+            return StructuredEngine.for_deltas(net, l, z, y, z_loss, cache, executor=run.executor,
                                                memory_budget=run.memory_budget,
                                                still=None if kinks is None else kinks.still_z(l))
 
-        return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget,
-                                            still=still, typical_scale=scales),
+        return (StructuredEngine.for_params(net, X, y, loss, cache, executor=run.executor,
+                                            memory_budget=run.memory_budget, still=still, typical_scale=scales),
                 structured_deltas)
 
     def generic_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
