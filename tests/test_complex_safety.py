@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from test_hard_regimes import _pinned, nets
 
 import gradcheck as gc
 from gradcheck.numerical.evaluator import PROBE_CLASSES
@@ -102,3 +104,45 @@ def test_a_parameter_of_scale_1e_8_keeps_the_complex_step_under_auto():
     assert report.passed and report.groups[0].method == "complex"
     wrong = grad(x0) * np.array([1 + 1e-6, 1.0])
     assert gc.check_grad(f, wrong, x0).verdict == "failed"
+
+
+class TestExactFit:
+    """At an exact fit (targets = the net's own output) both directional derivatives are rounding residues.
+
+    Before, explicit ``method="complex"`` refused every such net drawn here as "loses part of the
+    imaginary perturbation" (e.g. 1.8e-19 against real differences of 2.9e-18): the probe trusted the
+    real differences to κε|L|/h, and |L| ≈ 0 there while each a − y carries a rounding error of ε·|a|.
+    """
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(nets())
+    @example(_pinned([3, 4, 1], True, "half_sum", 1.0, 1.0, 4, 0))
+    @example(_pinned([2, 5, 3], True, "mean", 1.0, 1.0, 4, 3))
+    def test_explicit_complex_never_refuses_a_dense_net(self, case):
+        net, X, _ = case
+        y = net.forward(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gc.GradcheckWarning)
+            report = gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y), method="complex")
+            # check_params' verdict here is the known limitation pinned in test_hard_regimes
+            # (TestTrained.test_exact_fit); check_network bounds backprop's rounding and must pass.
+            assert all(g.method == "complex" for g in report.groups)
+            network = gc.check_network(net, X, y, method="complex")
+        assert network.verdict == "passed", str(network)
+
+    @pytest.mark.parametrize("lossy,dropped", [
+        (lambda w: 1e-3 * np.sum(np.real(w) ** 2), lambda w: 2e-3 * w),  # a real part taken in part of the loss
+        (lambda w: 1e-3 * np.sum(np.abs(w)), lambda w: 1e-3 * np.sign(w)),  # a modulus in part of the loss
+    ], ids=["real", "abs"])
+    def test_a_loss_dropping_part_of_the_perturbation_is_still_refused(self, lossy, dropped):
+        # At the fit the net's part has a zero gradient, so the dropped part is the whole derivative:
+        # successive real differences agree with each other to their truncation (~h²), never with dc.
+        net, X, _ = _pinned([3, 4, 1], True, "half_sum", 1.0, 1.0, 4, 0)
+        y = net.forward(X)
+        closure = net.loss_closure(X, y)
+        grads = net.gradients(X, y)
+        grads["W1"] = grads["W1"] + dropped(net.params["W1"])
+        with pytest.raises(gc.InvalidArgument, match="the complex step cannot differentiate this loss in 'W1'") \
+                as info:
+            gc.check_params(lambda p: closure(p) + lossy(p["W1"]), net.params, grads, method="complex")
+        assert PROBE_CLASSES["disagrees"] in str(info.value)
