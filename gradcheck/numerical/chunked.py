@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RowChunks", "take"]
+__all__ = ["RowChunks", "take", "whole"]
 
 #: Entries formed per block when picking scattered entries (:meth:`RowChunks.take`).
 TAKE_ENTRIES = 1 << 16
@@ -106,3 +106,8 @@ class RowChunks:
 def take(x: np.ndarray | RowChunks, idx: np.ndarray) -> np.ndarray:
     """Flat entries ``idx`` of an array or a RowChunks (a new array)."""
     return x.take(idx) if isinstance(x, RowChunks) else np.asarray(x).reshape(-1)[idx]
+
+
+def whole(x):
+    """``x`` as an array: a RowChunks formed in full; anything else unchanged."""
+    return x.full() if isinstance(x, RowChunks) else x

@@ -53,13 +53,11 @@ results equal the generic engine's up to its rounding.  The round-off term of
 the estimate is the generic one (κε·max(|F|, 2σ/κ)/h); it bounds the smaller
 rounding of the structured differences, so the estimate stays an upper bound.
 
-Work runs in chunks of rows sized so that the extra memory stays within
-``memory_budget``.  Chunks run in the calling thread or on a
-``concurrent.futures.Executor`` given by the caller, and are combined in a
-fixed order, so the results do not depend on the executor.  Threads are not
-the default: on the 2-core machine of benchmarks/RESULTS.md two worker
-threads were no faster than one, with the BLAS running its own threads inside
-each chunk's matrix products.
+Work runs in chunks of rows sized so that the extra memory stays within ``memory_budget``.  Chunks run in
+the calling thread or on a ``concurrent.futures.Executor`` given by the caller, and are combined in a fixed
+order, so the results do not depend on the executor.  Threads are not the default: on the 2-core machine of
+benchmarks/RESULTS.md two worker threads were no faster than one, with the BLAS running its own threads
+inside each chunk's matrix products.
 """
 
 from __future__ import annotations
@@ -78,7 +76,7 @@ from .chebyshev import chebyshev_basis, chebyshev_points
 from .complex_rounding import complex_entry_rounding, complex_step_rounding
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
-from .forming import Extra, RowDifferences, form_values, product_rows, whole_rows
+from .forming import Extra, RowDifferences, form_values, lazy_values, product_rows, whole_rows
 from .progress import Progress, ProgressTracker
 from .responses import (
     CHUNK_BYTES,
@@ -137,14 +135,17 @@ class StructuredEngine:
     typical_scale : dict of str to float, optional
         Per group, the scale its parameters vary on: steps ε^e·max(scale, |θ|) (default 1), as the
         generic engine's.
+    by_rows : bool
+        Return a weight group's complex-step values and estimates whose 16 bytes per entry exceed a
+        quarter of the budget as RowChunks formed by rows when read (check_network streams them).
     """
 
     def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: Responses,
                  groups: dict[str, tuple[int, str]], *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  executor: Executor | None = None, interpolate: bool = True, fallback: str | None = None,
                  still: dict[str, np.ndarray] | None = None,
-                 typical_scale: dict[str, float] | None = None) -> None:
-        self.loss, self.params, self.rs, self.groups = loss, params, responses, groups
+                 typical_scale: dict[str, float] | None = None, by_rows: bool = False) -> None:
+        self.loss, self.params, self.rs, self.groups, self.by_rows = loss, params, responses, groups, by_rows
         self.still = still
         self.scales = {k: float((typical_scale or {}).get(k, 1.0)) for k in params}
         self.memory_budget, self.executor, self.interpolate = int(memory_budget), executor, interpolate
@@ -217,6 +218,12 @@ class StructuredEngine:
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
+            if self.by_rows and isinstance(D, RowDifferences) and 16 * h.shape[0] > self.memory_budget // 4:
+                # Formed by rows when read (a weight's rounding bound depends on its row alone).
+                per_row = self.difference_rounding(name, np.arange(shape[0]) * D.row_size, eps, chosen)
+                values[name], errors[name] = lazy_values(chosen, D, f0, h, eps, loss_noise, per_row, shape)
+                steps[name] = h.reshape(shape)  # a read-only broadcast view
+                continue
             rounding = self.difference_rounding(name, np.arange(h.shape[0]), eps, chosen)
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
             v, e = form_values(chosen, D, f0, h, eps, loss_noise, rounding, self._chunk_bytes())

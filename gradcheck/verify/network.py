@@ -405,7 +405,7 @@ def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
                                                still=None if kinks is None else kinks.still_z(l))
 
         return (StructuredEngine.for_params(net, X, y, loss, executor=run.executor, memory_budget=run.memory_budget,
-                                            still=still, typical_scale=scales),
+                                            still=still, typical_scale=scales, by_rows=True),
                 structured_deltas)
 
     def generic_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
@@ -556,8 +556,8 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
 
 
 def _weight_formula(a: np.ndarray, num_d: np.ndarray, est_d: np.ndarray, d_bound: np.ndarray, W: np.ndarray,
-                    lam: float, values: np.ndarray,
-                    errors: np.ndarray) -> tuple[RowChunks, np.ndarray, RowChunks, RowChunks]:
+                    lam: float, values: np.ndarray | RowChunks,
+                    errors: np.ndarray | RowChunks) -> tuple[RowChunks, np.ndarray | RowChunks, RowChunks, RowChunks]:
     """The weight formula row's inputs, formed a block of rows of W_l (columns of a_{l−1}) at a time.
 
     Returns (prediction a_{l−1}ᵀ δ_l + λW_l, the measured ∂L/∂W_l, their combined error estimate
@@ -572,7 +572,7 @@ def _weight_formula(a: np.ndarray, num_d: np.ndarray, est_d: np.ndarray, d_bound
         return out
 
     def error(r: slice) -> np.ndarray:
-        return errors[r] + np.abs(a[:, r]).T @ est_d
+        return (errors.block(r) if isinstance(errors, RowChunks) else errors[r]) + np.abs(a[:, r]).T @ est_d
 
     def bound(r: slice) -> np.ndarray:
         return np.abs(a[:, r]).T @ d_bound

@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..numerical.chunked import RowChunks
+from ..numerical.chunked import RowChunks, whole
 from ..report.records import GroupResult, Mismatch
 from .resolution import RESOLUTION, LossResolution, undecided_reason
 from .tolerance import Tolerance, compare_group, entry_tolerance
@@ -62,9 +62,6 @@ def chunk_entries(memory_budget: int) -> int:
 PerEntry = np.ndarray | RowChunks
 
 
-def whole(x):
-    """``x`` as an array: a RowChunks formed in full; anything else unchanged."""
-    return x.full() if isinstance(x, RowChunks) else x
 
 
 def flat_part(x, sl: slice):
