@@ -326,7 +326,7 @@ class StructuredEngine:
             # One step for every entry: a read-only view, not an array of the layer's size.
             hc = np.broadcast_to(COMPLEX_STEP, (W.size,))
             blocks = self._sample_blocks(units_bytes(self.rs, layer, k))
-            DW: np.ndarray = np.zeros((W.shape[0], n_l), dtype=psi_dtype(offsets))
+            DW = np.zeros((W.shape[0] if len(blocks) > 1 else 0, n_l), dtype=psi_dtype(offsets))  # only if summed
             Db: np.ndarray = np.zeros(n_l, dtype=psi_dtype(offsets))
             for rows in blocks:
                 part = self._part(rows)
