@@ -214,13 +214,13 @@ class StructuredEngine:
                 names = [k for k, (l, _) in self.groups.items() if l == layer]
                 diffs.update(self._layer(layer, names, chosen, eps, self.executor, tracker))
         tracker.finish()
-        values, errors, steps = {}, {}, {}
+        values, errors, steps = dict[str, Any](), dict[str, Any](), dict[str, Any]()  # arrays or RowChunks
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
             if self.by_rows and isinstance(D, RowDifferences) and 16 * h.shape[0] > self.memory_budget // 4:
                 # Formed by rows when read (a weight's rounding bound depends on its row alone).
-                per_row = self.difference_rounding(name, np.arange(shape[0]) * D.row_size, eps, chosen)
+                per_row = np.asarray(self.difference_rounding(name, np.arange(shape[0]) * D.row_size, eps, chosen))
                 values[name], errors[name] = lazy_values(chosen, D, f0, h, eps, loss_noise, per_row, shape)
                 steps[name] = h.reshape(shape)  # a read-only broadcast view
                 continue
@@ -326,7 +326,7 @@ class StructuredEngine:
             # One step for every entry: a read-only view, not an array of the layer's size.
             hc = np.broadcast_to(COMPLEX_STEP, (W.size,))
             blocks = self._sample_blocks(units_bytes(self.rs, layer, k))
-            DW = np.zeros((W.shape[0] if len(blocks) > 1 else 0, n_l), dtype=psi_dtype(offsets))  # only if summed
+            DW: np.ndarray = np.zeros((W.shape[0] if len(blocks) > 1 else 0, n_l), dtype=psi_dtype(offsets))
             Db: np.ndarray = np.zeros(n_l, dtype=psi_dtype(offsets))
             for rows in blocks:
                 part = self._part(rows)
@@ -334,7 +334,7 @@ class StructuredEngine:
                 psi = self._units(part, layer, un, uj, np.full(len(un), COMPLEX_STEP), offsets, executor, tracker,
                                   size * part.n_samples / N).reshape(part.n_samples, n_l)
                 Db += psi.sum(axis=0)
-                if len(blocks) > 1:  # summed over the blocks; with one block, formed by rows on request
+                if len(blocks) > 1:  # summed over the blocks (DW is empty otherwise); with one, formed by rows
                     DW += part.cache.a(layer - 1).T @ psi
             decay: Extra | None = (lambda ei, ej, sl: np.asarray(
                 decay_differences(rs, layer, ei, ej, hc[sl], offsets))) if rs.weight_decay else None

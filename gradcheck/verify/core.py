@@ -207,8 +207,9 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                                 resolution=context, roundoff=roundoff(name))
               for name, p in params.items()]
     for g in groups:
-        if isinstance(values[g.name], RowChunks) and g.numerical is None:
-            g.numerical_sample, g.numerical = _sample(values[g.name])
+        streamed = values[g.name]
+        if isinstance(streamed, RowChunks) and g.numerical is None:
+            g.numerical_sample, g.numerical = _sample(streamed)
     if ng.nondeterministic is not None and _beyond_rounding(ng.nondeterministic, eps):
         # Loss values that change between calls can make any difference (a
         # disagreement is no evidence of a wrong gradient) and any agreement
