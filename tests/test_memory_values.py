@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 
 import gradcheck as gc
+from gradcheck.numerical.chunked import RowChunks
 from gradcheck.numerical.structured import StructuredEngine
 
 MB = 2**20
@@ -86,3 +87,25 @@ def test_check_network_peak_at_2e5_parameters_and_a_2_mb_budget() -> None:
     assert planted <= 1.25 * budget + (8 + 16 + 16 + 8) * P + per_sample
     assert reports[0].passed and reports[1].to_dict()["first_failure"] == {"layer": 1, "check": "weight"}
     assert [d["cause"] for d in reports[1].to_dict()["diagnosis"]] == ["factor-2"]
+
+
+def test_values_by_rows_equal_the_formed_values_and_take_patches() -> None:
+    """by_rows: the same rule on the same differences, formed a block of rows at a time."""
+    net = gc.DenseNet([120, 90, 2], seed=4)
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((5, 120)), rng.random((5, 2))
+    lazy = StructuredEngine.for_params(net, X, y, memory_budget=100_000, by_rows=True).gradient("auto")
+    formed = StructuredEngine.for_params(net, X, y, memory_budget=100_000).gradient("auto")
+    assert isinstance(lazy.values["W1"], RowChunks) and isinstance(formed.values["W1"], np.ndarray)
+    # Both are Σ_n a[n, i]·Im ψ[n, j]/h summed in some order (blocks of different row counts): within
+    # twice γ_N·Σ_n|a||δ| of each other (Higham 2002, Thm 3.1), margin 2, as above.
+    a, delta = net.forward_cache(X).activations[0], net.backward(X, y).deltas[0]
+    bound = 2 * 2 * X.shape[0] * EPS * (np.abs(a).T @ np.abs(delta))
+    assert np.all(np.abs(lazy.values["W1"].full() - formed.values["W1"]) <= bound)
+    assert np.all(np.abs(lazy.errors["W1"].full() - formed.errors["W1"]) <= 1e-6 * formed.errors["W1"] + bound)
+    idx = np.array([5, 10_799, 5, 0])
+    patched = lazy.values["W1"].patched(idx[:2], [1.0, 2.0]).patched(idx[2:], [3.0, 4.0])
+    expected = lazy.values["W1"].full().reshape(-1)
+    expected[[5, 10_799, 0]] = [3.0, 2.0, 4.0]
+    np.testing.assert_array_equal(patched.full().reshape(-1), expected)
+    np.testing.assert_array_equal(patched.take(np.array([10_799, 0, 7, 5])), expected[[10_799, 0, 7, 5]])

@@ -15,9 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .chunked import RowChunks
 from .rules import apply_rule
 
-__all__ = ["Extra", "RowDifferences", "form_values", "product_rows", "whole_rows"]
+__all__ = ["Extra", "RowDifferences", "form_values", "lazy_values", "product_rows", "whole_rows"]
 
 
 class RowDifferences(NamedTuple):
@@ -102,3 +103,40 @@ def form_values(method: str, D: np.ndarray | RowDifferences, f0: float, h: np.nd
             v[sl], e[sl] = apply_rule(method, D.rows(sl) if isinstance(D, RowDifferences) else D[sl], f0, h[sl],
                                       eps, loss_noise, rounding if isinstance(rounding, float) else rounding[sl])
     return v, e
+
+
+def lazy_values(method: str, D: RowDifferences, f0: float, h: np.ndarray, eps: float, loss_noise: float,
+                rounding: np.ndarray, shape: tuple[int, ...]) -> tuple[RowChunks, RowChunks]:
+    """:func:`form_values` on request: values and error estimates as RowChunks formed a block of rows at a time.
+
+    Parameters
+    ----------
+    method, f0, eps, loss_noise
+        As for :func:`form_values`.
+    D : RowDifferences
+        The differences, whose rows are the group's rows (``D.row_size`` entries each).
+    h : ndarray of shape (n,)
+        The steps (a read-only broadcast view is fine: it is only read).
+    rounding : ndarray of shape (shape[0],)
+        apply_rule's bound on one difference, per row (the same for every entry of a row).
+    shape : tuple of int
+        The group's shape; its rows hold ``D.row_size`` entries each.
+
+    Returns
+    -------
+    values, errors : RowChunks of ``shape``
+        Each block of rows is formed once for both (the last block is kept), so a pass that reads
+        the values and then the estimates of the same rows applies the rule once.
+    """
+    k = D.row_size
+    last: list = [None, None]
+
+    def both(r: slice) -> tuple[np.ndarray, np.ndarray]:
+        if last[0] != (r.start, r.stop):
+            sl = slice(r.start * k, r.stop * k)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                v, e = apply_rule(method, D.rows(sl), f0, h[sl], eps, loss_noise, np.repeat(rounding[r], k))
+            last[:] = [(r.start, r.stop), (v.reshape((-1, *shape[1:])), e.reshape((-1, *shape[1:])))]
+        return last[1]
+
+    return RowChunks(shape, lambda r: both(r)[0]), RowChunks(shape, lambda r: both(r)[1])

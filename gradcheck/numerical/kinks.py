@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..model.network import DenseNet
+from .chunked import whole
 from .engine import Engine, NumericalGradient
 from .rules import RULES, apply_rule
 from .steps import rule_steps
@@ -258,7 +259,7 @@ class KinkEngine:
             idx = self._crossing(name, used, ng.steps[name].reshape(-1), eps)
             if idx.size:
                 self._measure(name, idx, ng.loss_value, eps, ng.loss_noise)
-                values[name], errors[name] = project(values[name], errors[name], self.analytic[name],
+                values[name], errors[name] = project(whole(values[name]), whole(errors[name]), self.analytic[name],
                                                      self.kinks[name])
         return replace(ng, values=values, errors=errors,
                        n_evaluations=ng.n_evaluations + self.n_evaluations - before)

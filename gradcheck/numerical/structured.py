@@ -47,19 +47,14 @@ At h = 1e-20 the pass's real parts are the cached ones and its imaginary
 parts are linear, so the workers carry only those, as tangents in real
 arithmetic (:mod:`gradcheck.numerical.responses`), the same numbers to rounding.
 
-The differences go through :func:`gradcheck.numerical.rules.apply_rule`: values and
-error estimates use the generic formulas, steps and measured loss noise, so
-results equal the generic engine's up to its rounding.  The round-off term of
-the estimate is the generic one (κε·max(|F|, 2σ/κ)/h); it bounds the smaller
-rounding of the structured differences, so the estimate stays an upper bound.
+The differences go through :func:`gradcheck.numerical.rules.apply_rule` with the generic steps and
+noise; the round-off term takes the larger of κε·max(|F|, 2σ/κ) and the engine's running bound
+of one difference's rounding (:meth:`StructuredEngine.difference_rounding`), which near a fit is
+ε·|a|·|a − y| per sample, above ε·|L|.
 
-Work runs in chunks of rows sized so that the extra memory stays within
-``memory_budget``.  Chunks run in the calling thread or on a
-``concurrent.futures.Executor`` given by the caller, and are combined in a
-fixed order, so the results do not depend on the executor.  Threads are not
-the default: on the 2-core machine of benchmarks/RESULTS.md two worker
-threads were no faster than one, with the BLAS running its own threads inside
-each chunk's matrix products.
+Work runs in chunks of rows (and blocks of samples) within ``memory_budget``, in the calling thread or
+on a caller's ``concurrent.futures.Executor``, combined in a fixed order: results do not depend on the
+executor.  Threads are not the default: on 2 cores two threads were no faster than one (BLAS threads).
 """
 
 from __future__ import annotations
@@ -78,7 +73,7 @@ from .chebyshev import chebyshev_basis, chebyshev_points
 from .complex_rounding import complex_entry_rounding, complex_step_rounding
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
-from .forming import Extra, RowDifferences, form_values, product_rows, whole_rows
+from .forming import Extra, RowDifferences, form_values, lazy_values, product_rows, whole_rows
 from .progress import Progress, ProgressTracker
 from .responses import (
     CHUNK_BYTES,
@@ -99,10 +94,8 @@ from .steps import rule_steps
 
 __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", "unsupported"]
 
-#: Chunks running or waiting on an executor at once.
-EXECUTOR_IN_FLIGHT = 4
-#: … on a dask.distributed cluster, where they queue on the scheduler.
-CLUSTER_IN_FLIGHT = 64
+EXECUTOR_IN_FLIGHT = 4  #: chunks running or waiting on an executor at once
+CLUSTER_IN_FLIGHT = 64  #: … on a dask.distributed cluster, where they queue on the scheduler
 
 
 class StructuredEngine:
@@ -136,16 +129,18 @@ class StructuredEngine:
     still : dict of str to ndarray of bool, optional
         Entries the loss-noise measurement leaves at rest (near a kink).
     typical_scale : dict of str to float, optional
-        Per group, the scale its parameters vary on: steps ε^e·max(scale, |θ|) (default 1), as the
-        generic engine's.
+        Per group, the scale its parameters vary on: steps ε^e·max(scale, |θ|) (default 1).
+    by_rows : bool
+        Return a weight group's complex-step values and estimates whose 16 bytes per entry exceed a
+        quarter of the budget as RowChunks formed by rows when read (check_network streams them).
     """
 
     def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: Responses,
                  groups: dict[str, tuple[int, str]], *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  executor: Executor | None = None, interpolate: bool = True, fallback: str | None = None,
                  still: dict[str, np.ndarray] | None = None,
-                 typical_scale: dict[str, float] | None = None) -> None:
-        self.loss, self.params, self.rs, self.groups = loss, params, responses, groups
+                 typical_scale: dict[str, float] | None = None, by_rows: bool = False) -> None:
+        self.loss, self.params, self.rs, self.groups, self.by_rows = loss, params, responses, groups, by_rows
         self.still = still
         self.scales = {k: float((typical_scale or {}).get(k, 1.0)) for k in params}
         self.memory_budget, self.executor, self.interpolate = int(memory_budget), executor, interpolate
@@ -218,10 +213,16 @@ class StructuredEngine:
                 names = [k for k, (l, _) in self.groups.items() if l == layer]
                 diffs.update(self._layer(layer, names, chosen, eps, self.executor, tracker))
         tracker.finish()
-        values, errors, steps = {}, {}, {}
+        values, errors, steps = dict[str, Any](), dict[str, Any](), dict[str, Any]()  # arrays or RowChunks
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
+            if self.by_rows and isinstance(D, RowDifferences) and 16 * h.shape[0] > self.memory_budget // 4:
+                # Formed by rows when read (a weight's rounding bound depends on its row alone).
+                per_row = np.asarray(self.difference_rounding(name, np.arange(shape[0]) * D.row_size, eps, chosen))
+                values[name], errors[name] = lazy_values(chosen, D, f0, h, eps, loss_noise, per_row, shape)
+                steps[name] = h.reshape(shape)  # a read-only broadcast view
+                continue
             rounding = self.difference_rounding(name, np.arange(h.shape[0]), eps, chosen)
             # The rule's temporaries in chunks of rows: a few arrays of a chunk's size, not of the group's.
             v, e = form_values(chosen, D, f0, h, eps, loss_noise, rounding, self._chunk_bytes())
@@ -324,7 +325,7 @@ class StructuredEngine:
             # One step for every entry: a read-only view, not an array of the layer's size.
             hc = np.broadcast_to(COMPLEX_STEP, (W.size,))
             blocks = self._sample_blocks(units_bytes(self.rs, layer, k))
-            DW: np.ndarray = np.zeros((W.shape[0], n_l), dtype=psi_dtype(offsets))
+            DW: np.ndarray = np.zeros((W.shape[0] if len(blocks) > 1 else 0, n_l), dtype=psi_dtype(offsets))
             Db: np.ndarray = np.zeros(n_l, dtype=psi_dtype(offsets))
             for rows in blocks:
                 part = self._part(rows)
@@ -332,7 +333,7 @@ class StructuredEngine:
                 psi = self._units(part, layer, un, uj, np.full(len(un), COMPLEX_STEP), offsets, executor, tracker,
                                   size * part.n_samples / N).reshape(part.n_samples, n_l)
                 Db += psi.sum(axis=0)
-                if len(blocks) > 1:  # summed over the blocks; with one block, formed by rows on request
+                if len(blocks) > 1:  # summed over the blocks (DW is empty otherwise); with one, formed by rows
                     DW += part.cache.a(layer - 1).T @ psi
             decay: Extra | None = (lambda ei, ej, sl: np.asarray(
                 decay_differences(rs, layer, ei, ej, hc[sl], offsets))) if rs.weight_decay else None

@@ -138,6 +138,9 @@ class GroupResult:
     analytic: np.ndarray | None = field(default=None, repr=False, compare=False)
     numerical: np.ndarray | None = field(default=None, repr=False, compare=False)
     tolerance: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: When the numerical values were streamed (never held whole), ``numerical`` holds only the
+    #: entries ``numerical_sample`` (a leading block of the group) for diagnosis; None otherwise.
+    numerical_sample: tuple[slice, ...] | None = field(default=None, repr=False, compare=False)
     #: Why the check could not decide this group (None when it could); an
     #: inconclusive group never counts as passed.
     inconclusive_reason: str | None = None
@@ -156,7 +159,7 @@ class GroupResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (non-finite floats become strings)."""
         d = asdict(self)
-        del d["analytic"], d["numerical"], d["tolerance"]
+        del d["analytic"], d["numerical"], d["tolerance"], d["numerical_sample"]
         d["verdict"] = self.verdict
         d["shape"] = list(self.shape)
         d["worst_index"] = None if self.worst_index is None else list(self.worst_index)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GradcheckWarning
+from ..numerical.chunked import take
 from ..numerical.engine import Engine, LossEngine, NumericalGradient
 from ..numerical.evaluator import LossEvaluator, loss_at_rest
 from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, RULES, apply_rule
@@ -30,10 +31,13 @@ from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
 from .step_guard import SHRINK, TRUNCATION_SMALL, coarse_entries, guard_steps, levels
-from .streaming import RowChunks, chunk_entries, compare_in_budget, flat_part, group_maxima
+from .streaming import RowChunks, chunk_entries, compare_in_budget, flat_part, group_maxima, whole
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
 __all__ = ["Measured", "run_check", "flagged_entries"]
+
+#: Entries of a streamed group's values kept for its diagnosis (a 64 × 64 block of a matrix).
+SAMPLE_ENTRIES = 4096
 
 
 @dataclass
@@ -41,12 +45,14 @@ class Measured:
     """A check's report with the numerical values and error estimates it compared.
 
     ``values`` and ``errors`` are None for the directional method, which does
-    not measure entries.
+    not measure entries; a group the engine returned by rows (over the memory
+    budget) is a :class:`~gradcheck.numerical.chunked.RowChunks` with its
+    re-measured entries patched in.
     """
 
     report: CheckReport
-    values: dict[str, np.ndarray] | None
-    errors: dict[str, np.ndarray] | None
+    values: dict[str, np.ndarray | RowChunks] | None
+    errors: dict[str, np.ndarray | RowChunks] | None
 
 
 def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
@@ -103,7 +109,7 @@ def run_check(loss: Callable, params: dict[str, np.ndarray], grads: dict[str, np
 
 def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
                  ng: NumericalGradient, options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks]
-                 ) -> tuple[list[GroupResult], int, list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
+                 ) -> tuple[list[GroupResult], int, list[str], dict[str, Any], dict[str, Any]]:
     """Compare every group, re-measuring the entries a first pass cannot clear.
 
     Two first passes are provisional: auto's complex step (Richardson decides
@@ -126,7 +132,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             # (tiny σ in absolute terms) that the relative term overstates.
             err: np.ndarray | RowChunks = errors[name]
             if rule == "richardson":
-                err = RowChunks((int(np.size(p)),), _complex_precision(values[name].reshape(-1), eps))
+                err = RowChunks((int(np.size(p)),), _complex_precision(values[name], eps))
             idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
                                   tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True,
                                   memory_budget=options.run.memory_budget)
@@ -157,7 +163,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                 keep = tol.safety * re > bound
                 # With a bound s_i on the analytic rounding, a Richardson value that agrees with the
                 # complex step confirms it (:mod:`gradcheck.verify.confirm`).
-                confirmed = (complex_confirmed(values[name].flat[idx], errors[name].flat[idx], rv, re, tol.safety)
+                confirmed = (complex_confirmed(take(values[name], idx), take(errors[name], idx), rv, re, tol.safety)
                              & ~keep if name in grad_rounding else np.zeros(idx.size, dtype=bool))
                 keep |= confirmed
                 n_confirmed += int(np.count_nonzero(confirmed))
@@ -165,7 +171,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             n_replaced += idx.size
             if idx.size:
                 for arrays, new in ((values, rv), (errors, re), (steps, rs)):
-                    _writable(arrays, name).flat[idx] = new
+                    _write(arrays, name, idx, new)
         n_evals += n
         if confirm[name] == "richardson":
             # An entry fails under auto only if real arithmetic confirms the
@@ -192,7 +198,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     budget = options.run.memory_budget
 
     def roundoff(name: str) -> Callable[[slice], np.ndarray | None]:
-        return lambda sl: _roundoff_part(used[name], errors[name].reshape(-1)[sl], steps[name].reshape(-1)[sl],
+        return lambda sl: _roundoff_part(used[name], flat_part(errors[name], sl), flat_part(steps[name], sl),
                                          eps, ng.loss_value, sigma)
 
     groups = [compare_in_budget(name, grads[name], values[name], errors[name], memory_budget=budget,
@@ -200,6 +206,10 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                                 loss_value=ng.loss_value, grad_rounding=grad_rounding.get(name), loss_noise=sigma,
                                 resolution=context, roundoff=roundoff(name))
               for name, p in params.items()]
+    for g in groups:
+        streamed = values[g.name]
+        if isinstance(streamed, RowChunks) and g.numerical is None:
+            g.numerical_sample, g.numerical = _sample(streamed)
     if ng.nondeterministic is not None and _beyond_rounding(ng.nondeterministic, eps):
         # Loss values that change between calls can make any difference (a
         # disagreement is no evidence of a wrong gradient) and any agreement
@@ -207,8 +217,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
         # estimate, noise included, stays within the bound keeps its verdict
         # (the complex step of a loss with additive noise, which it does not see).
         for g in groups:
-            e = errors[g.name]
-            bound = resolution_bound(grads[g.name], values[g.name], e, tol.safety)
+            e = whole(errors[g.name])
+            bound = resolution_bound(grads[g.name], whole(values[g.name]), e, tol.safety)
             resolved = bool(np.all(tol.safety * e <= bound))
             if g.inconclusive_reason is None and not resolved:
                 g.passed = False
@@ -227,7 +237,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
            options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], sigma: float,
-           values: dict[str, np.ndarray], errors: dict[str, np.ndarray], steps: dict[str, np.ndarray],
+           values: dict[str, Any], errors: dict[str, Any], steps: dict[str, Any],
            used: dict[str, str], notes: list[str]) -> int:
     """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass."""
     eps = float(np.finfo(ng.precision).eps)
@@ -236,11 +246,10 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
         rule = used[name].split("+")[-1]
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
             continue
-        flat_steps = np.reshape(steps[name], -1)
         # auto's complex-step entries have no step to shrink: they are left out chunk by chunk, so a
         # group the complex step decided never lists its entries here.
-        def stepped(sl: slice, _h: np.ndarray = flat_steps) -> np.ndarray:
-            return _h[sl] > COMPLEX_STEP
+        def stepped(sl: slice, _h: np.ndarray | RowChunks = steps[name]) -> np.ndarray:
+            return np.asarray(flat_part(_h, sl)) > COMPLEX_STEP
 
         idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
                               options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True,
@@ -248,14 +257,14 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
         coarse = _coarse(used[name], values[name], errors[name], steps[name], eps, ng.loss_value, sigma,
                          chunk_entries(options.run.memory_budget))
-        idx = np.union1d(idx, coarse[flat_steps[coarse] > COMPLEX_STEP])
+        idx = np.union1d(idx, coarse[take(steps[name], coarse) > COMPLEX_STEP])
         if not idx.size:
             continue
-        h0 = steps[name].flat[idx]  # fancy indexing: new arrays of the guarded entries only
-        v, e, h, n = guard_steps(engine, rule, name, idx, values[name].flat[idx], errors[name].flat[idx], h0,
+        h0 = take(steps[name], idx)  # new arrays of the guarded entries only
+        v, e, h, n = guard_steps(engine, rule, name, idx, take(values[name], idx), take(errors[name], idx), h0,
                                  f0=ng.loss_value, eps=eps, loss_noise=sigma, safety=options.tolerance.safety)
         for arrays, new in ((values, v), (errors, e), (steps, h)):
-            _writable(arrays, name).flat[idx] = new
+            _write(arrays, name, idx, new)
         n_evals += n
         moved = int(np.count_nonzero(h < h0))
         notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} the first step could not pass "
@@ -265,32 +274,52 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
     return n_evals
 
 
-def _complex_precision(values: np.ndarray, eps: float) -> Callable[[slice], np.ndarray]:
-    """The complex step's estimate by its precision alone, for the entries ``sl`` of flat ``values``."""
-    return lambda sl: RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(values[sl])
+def _complex_precision(values: np.ndarray | RowChunks, eps: float) -> Callable[[slice], np.ndarray]:
+    """The complex step's estimate by its precision alone, for the flat entries ``sl`` of ``values``."""
+    return lambda sl: RULES["complex"].roundoff * ROUNDOFF_FACTOR * eps * np.abs(flat_part(values, sl))
 
 
-def _writable(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
-    """``arrays[name]``, replaced by a writeable copy only when it is read-only.
+def _write(arrays: dict[str, Any], name: str, idx: np.ndarray, new: np.ndarray) -> None:
+    """Set the flat entries ``idx`` of ``arrays[name]`` to ``new``.
 
     The engines' values, estimates and steps are their own fresh arrays, so the re-measured
-    entries are written into them; only a shared read-only step (the structured engine's one
-    complex step for a whole layer, a broadcast view) becomes an array of its own.
+    entries are written into them.  A group the engine returned by rows (a RowChunks) keeps them
+    as a patch, and so does a shared read-only step (the structured engine's one complex step
+    for a whole layer, a broadcast view), which never becomes an array of the group's size.
     """
-    if not arrays[name].flags.writeable:
-        arrays[name] = np.array(arrays[name])
-    return arrays[name]
+    x = arrays[name]
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        rows = x.reshape(x.shape[0], -1) if x.ndim else None
+        x = arrays[name] = RowChunks(x.shape, lambda r: rows[r]) if rows is not None else np.array(x)
+    if isinstance(x, RowChunks):
+        arrays[name] = x.patched(idx, new)
+    else:
+        x.flat[idx] = new
 
 
-def _coarse(method: str, values: np.ndarray, errors: np.ndarray, steps: np.ndarray, eps: float, loss_value: float,
-            sigma: float, chunk: int) -> np.ndarray:
+def _coarse(method: str, values: np.ndarray | RowChunks, errors: np.ndarray | RowChunks,
+            steps: np.ndarray | RowChunks, eps: float, loss_value: float, sigma: float, chunk: int) -> np.ndarray:
     """:func:`~gradcheck.verify.step_guard.coarse_entries` of a group, a chunk of entries at a time."""
-    v, e, h = (np.reshape(x, -1) for x in (values, errors, steps))
-    found = [start + coarse_entries(v[start:start + chunk], e[start:start + chunk],
-                                    _roundoff_part(method, e[start:start + chunk], h[start:start + chunk], eps,
-                                                   loss_value, sigma))
-             for start in range(0, v.size, chunk)]
+    size = values.size if isinstance(values, RowChunks) else int(np.size(values))
+    found = []
+    for start in range(0, size, chunk):
+        sl = slice(start, min(size, start + chunk))
+        e = flat_part(errors, sl)
+        found.append(start + coarse_entries(flat_part(values, sl), e,
+                                            _roundoff_part(method, e, flat_part(steps, sl), eps, loss_value, sigma)))
     return np.concatenate(found) if found else np.empty(0, np.intp)
+
+
+def _sample(values: RowChunks) -> tuple[tuple[slice, ...], np.ndarray]:
+    """A leading block of a streamed group's values, about :data:`SAMPLE_ENTRIES` of them, for diagnosis.
+
+    A square block of a square matrix keeps the transpose check (W[:k, :k]ᵀ is Wᵀ's own block); a
+    constant factor, a regulariser, a precision or one wrong entry among agreeing ones show in any block.
+    """
+    k = max(1, int(SAMPLE_ENTRIES ** (1 / max(1, len(values.shape)))))
+    sample = tuple(slice(0, min(d, k)) for d in values.shape)
+    block = values.block(sample[0]) if sample else values.full()
+    return sample, np.array(block[(slice(None), *sample[1:])] if sample else block)
 
 
 def _beyond_rounding(values: tuple[float, float], eps: float) -> bool:

@@ -131,9 +131,9 @@ def _ratio_diagnosis(c: float, name: str, n_samples: int | None, k: int) -> Diag
 
 def _precision(r: GroupResult) -> Diagnosis | None:
     """Low precision, only when the analytic values are that precision's numbers and err at its level."""
-    a, n = r.analytic, r.numerical
-    if a is None or n is None:
+    if r.analytic is None or r.numerical is None:
         return None
+    a, n = _arrays(r)
     scale = float(np.max(np.abs(n), initial=0.0))
     if scale == 0:
         return None
@@ -173,7 +173,7 @@ def diagnose_group(r: GroupResult, *, params: np.ndarray | None = None,
     """
     if r.verdict != "failed" or r.analytic is None or r.numerical is None:
         return None
-    a, n = r.analytic, r.numerical
+    a, n = _arrays(r)
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
         bad = int(np.count_nonzero(~(np.isfinite(a) & np.isfinite(n))))
         return Diagnosis("non-finite", f"{r.name}: {_entries(bad)} NaN or Inf (see the notes for where)", r.name)
@@ -181,7 +181,9 @@ def diagnose_group(r: GroupResult, *, params: np.ndarray | None = None,
     if r.n_mismatched == 1 and r.n_entries > 1:
         # The others must agree where there is something to agree on.
         others = _significant(n)
-        others[r.worst_index] = False
+        at = _within(r.worst_index, r.numerical_sample)
+        if at is not None:
+            others[at] = False
         agreeing = int(np.count_nonzero(others))
         if agreeing >= MIN_PATTERN:
             return Diagnosis("single-entry", f"{r.name}: only entry {r.worst_index} is wrong (by "
@@ -196,12 +198,13 @@ def diagnose_group(r: GroupResult, *, params: np.ndarray | None = None,
     if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and scale > 0:
         off = float(np.max(np.abs(a - n.T)))
         if off <= 1e-6 * scale:
-            return Diagnosis("transpose", f"{r.name}: analytic = numericalᵀ in all {a.size} entries (to "
+            which = f"the {a.size} sampled" if r.numerical_sample else f"all {a.size}"
+            return Diagnosis("transpose", f"{r.name}: analytic = numericalᵀ in {which} entries (to "
                                           f"{off / scale:.1g} of the scale) while analytic and numerical differ "
                                           f"by up to {r.max_rel_error:.2g} relative: a transpose is missing "
                                           "(square matrices hide it from shape checks)", r.name)
-    if params is not None and np.shape(params) == a.shape:
-        theta = np.asarray(params, dtype=np.float64)
+    if params is not None and np.shape(params) == r.analytic.shape:
+        theta = np.asarray(params, dtype=np.float64)[r.numerical_sample or ...]
         lam = _constant_ratio(a - n, theta)
         k = int(np.count_nonzero(_significant(theta)))
         if lam is not None and lam > 0 and k >= MIN_PATTERN:
@@ -213,10 +216,29 @@ def diagnose_group(r: GroupResult, *, params: np.ndarray | None = None,
 
 def _matches(g: GroupResult, h: GroupResult) -> bool:
     """g's analytic gradient equals h's numerical gradient."""
-    if h is g or g.analytic is None or h.numerical is None or h.numerical.shape != g.analytic.shape:
+    if h is g or g.analytic is None or h.numerical is None or h.shape != g.shape \
+            or h.numerical.shape != g.analytic[h.numerical_sample or ...].shape:
         return False
     scale = np.max(np.abs(h.numerical), initial=0.0)
-    return bool(scale > 0 and np.max(np.abs(g.analytic - h.numerical)) <= 1e-6 * scale)
+    return bool(scale > 0 and np.max(np.abs(g.analytic[h.numerical_sample or ...] - h.numerical)) <= 1e-6 * scale)
+
+
+def _arrays(r: GroupResult) -> tuple[np.ndarray, np.ndarray]:
+    """(analytic, numerical) of a group over the same entries: a streamed group's sample of them.
+
+    A group whose values were streamed keeps a leading block of its numerical values
+    (``numerical_sample``); its patterns are read from that block.
+    """
+    assert r.analytic is not None and r.numerical is not None
+    return np.asarray(r.analytic)[r.numerical_sample or ...], r.numerical
+
+
+def _within(index: tuple[int, ...] | None, sample: tuple[slice, ...] | None) -> tuple[int, ...] | None:
+    """``index`` within the sampled block (itself without a sample); None when outside it."""
+    if index is None or sample is None:
+        return index
+    inside = all(s.start <= i < s.stop for i, s in zip(index, sample, strict=True))
+    return tuple(i - s.start for i, s in zip(index, sample, strict=True)) if inside else None
 
 
 def _swapped(groups: Sequence[GroupResult]) -> Diagnosis | None:

@@ -321,7 +321,8 @@ def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
                                                still=None if kinks is None else kinks.still_z(l))
 
         return (StructuredEngine.for_params(net, X, y, loss, cache, executor=run.executor,
-                                            memory_budget=run.memory_budget, still=still, typical_scale=scales),
+                                            memory_budget=run.memory_budget, still=still, typical_scale=scales,
+                                            by_rows=True),
                 structured_deltas)
 
     def generic_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
@@ -422,18 +423,20 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
     L = net.n_layers
     eps = dtype_eps_grad(net.params["W1"], np.dtype(np.float64))
     f0 = measured.report.loss_value
-    num_d, est_d = [], []
+    num_d: list[np.ndarray] = []
+    est_d: list[np.ndarray] = []
     for sub in subs:
         assert sub.values is not None and sub.errors is not None  # delta checks measure every entry
-        num_d.append(sub.values["z"])
-        est_d.append(sub.errors["z"])
+        num_d.append(whole(sub.values["z"]))  # a delta group is never streamed by the engines
+        est_d.append(whole(sub.errors["z"]))
 
-    def row(name: str, predicted: np.ndarray | RowChunks, numerical: np.ndarray, error: np.ndarray | RowChunks,
+    def row(name: str, predicted: np.ndarray | RowChunks, numerical: np.ndarray | RowChunks,
+            error: np.ndarray | RowChunks,
             bound: np.ndarray | RowChunks, at: np.ndarray | None, group: str) -> GroupResult:
         if kinks is not None and kinks.entries(group):
             # At a kink any value between the one-sided derivatives is one the formula may give.
             formed = whole(predicted)
-            numerical, error = kinks.project(group, numerical, whole(error), formed)
+            numerical, error = kinks.project(group, whole(numerical), whole(error), formed)
             predicted, bound = formed, whole(bound)
         return compare_in_budget(name, predicted, numerical, error, memory_budget=memory_budget, eps_grad=eps,
                                  tol=tol, method="formula", params=at, loss_value=f0,
@@ -463,8 +466,8 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
                                              measured.errors[f"W{l}"]),
                             net.params[f"W{l}"], f"W{l}")
             if net.bias:
-                b_formula = row(notation.bias_formula(l), num_d[l - 1].sum(axis=0), measured.values[f"b{l}"],
-                                measured.errors[f"b{l}"] + est_d[l - 1].sum(axis=0), d_bound[l - 1].sum(axis=0),
+                b_formula = row(notation.bias_formula(l), num_d[l - 1].sum(axis=0), whole(measured.values[f"b{l}"]),
+                                whole(measured.errors[f"b{l}"]) + est_d[l - 1].sum(axis=0), d_bound[l - 1].sum(axis=0),
                                 net.params[f"b{l}"], f"b{l}")
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
                                   subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
@@ -472,8 +475,8 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
 
 
 def _weight_formula(a: np.ndarray, num_d: np.ndarray, est_d: np.ndarray, d_bound: np.ndarray, W: np.ndarray,
-                    lam: float, values: np.ndarray,
-                    errors: np.ndarray) -> tuple[RowChunks, np.ndarray, RowChunks, RowChunks]:
+                    lam: float, values: np.ndarray | RowChunks,
+                    errors: np.ndarray | RowChunks) -> tuple[RowChunks, np.ndarray | RowChunks, RowChunks, RowChunks]:
     """The weight formula row's inputs, formed a block of rows of W_l (columns of a_{l−1}) at a time.
 
     Returns (prediction a_{l−1}ᵀ δ_l + λW_l, the measured ∂L/∂W_l, their combined error estimate
@@ -488,7 +491,7 @@ def _weight_formula(a: np.ndarray, num_d: np.ndarray, est_d: np.ndarray, d_bound
         return out
 
     def error(r: slice) -> np.ndarray:
-        return errors[r] + np.abs(a[:, r]).T @ est_d
+        return (errors.block(r) if isinstance(errors, RowChunks) else errors[r]) + np.abs(a[:, r]).T @ est_d
 
     def bound(r: slice) -> np.ndarray:
         return np.abs(a[:, r]).T @ d_bound

@@ -30,12 +30,11 @@ result (``analytic`` or ``numerical`` is None then).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..numerical.chunked import RowChunks, whole
 from ..report.records import GroupResult, Mismatch
 from .resolution import RESOLUTION, LossResolution, undecided_reason
 from .tolerance import Tolerance, compare_group, entry_tolerance
@@ -60,44 +59,9 @@ def chunk_entries(memory_budget: int) -> int:
     return max(1024, int(memory_budget) // (4 * COMPARE_BYTES))
 
 
-@dataclass(frozen=True)
-class RowChunks:
-    """A per-entry array of ``shape`` formed a block of rows at a time.
-
-    ``rows(r)`` returns rows ``r`` (a slice of the first axis) as an ndarray of
-    shape (len(r), *shape[1:]); a 1-D array's rows are its entries.
-    """
-
-    shape: tuple[int, ...]
-    rows: Callable[[slice], np.ndarray]
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def row_size(self) -> int:
-        return math.prod(self.shape[1:])
-
-    def flat(self, sl: slice) -> np.ndarray:
-        """Flat entries ``sl`` (start and stop within the array), from the rows that hold them."""
-        k = max(1, self.row_size)
-        first, last = sl.start // k, -(-sl.stop // k)
-        block = np.asarray(self.rows(slice(first, last)), dtype=np.float64).reshape(-1)
-        return block[sl.start - first * k: sl.stop - first * k]
-
-    def full(self) -> np.ndarray:
-        """The whole array (for a group small enough to compare in memory)."""
-        return np.asarray(self.rows(slice(0, self.shape[0] if self.shape else 1)),
-                          dtype=np.float64).reshape(self.shape)
-
-
 PerEntry = np.ndarray | RowChunks
 
 
-def whole(x):
-    """``x`` as an array: a RowChunks formed in full; anything else unchanged."""
-    return x.full() if isinstance(x, RowChunks) else x
 
 
 def flat_part(x, sl: slice):
