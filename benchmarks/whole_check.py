@@ -19,8 +19,8 @@ the per-round ratios.  Then the per-parameter cost of a 12 × 64 net against a
 3-layer net of about the same P, the sigmoid's forms on a (2560, 256)
 array (scipy's expit and the boolean-mask complex form it replaced are
 comparators kept here, not in the package), and ``check_params`` on the
-32-64-32-8 net's loss, plain and ``vectorized=True``, against the textbook
-loop.
+32-64-32-8 net's loss, plain and ``vectorized=True`` (with the loss of
+examples/vectorized_loss.py), against the textbook loop.
 
 A full run (7 rounds) writes benchmarks/WHOLE_RESULTS.md; ``--quick`` (2
 rounds, no CLI) prints only, and refuses to overwrite that file.  Nothing
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -39,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -149,12 +151,7 @@ def own_loss(n_rounds: int) -> tuple[dict[str, list[float]], int]:
                 flat[i] = x
                 (up - down) / (2 * h)
 
-    def stacked(p: dict[str, np.ndarray]) -> np.ndarray:
-        """The same loss for parameter sets stacked along axis 0 (vectorized=True)."""
-        a = np.broadcast_to(X, (p["W1"].shape[0],) + X.shape)
-        for l in range(1, net.n_layers + 1):
-            a = activations.sigmoid.value(a @ p[f"W{l}"] + p[f"b{l}"][:, None, :])
-        return 0.5 * np.sum((a - y) ** 2, axis=(1, 2))
+    stacked = vectorized_example().stacked_loss(X, y, net.n_layers)
 
     contenders: dict[str, Callable[[], object]] = {
         "textbook loop (two forward passes per entry)": textbook,
@@ -163,6 +160,15 @@ def own_loss(n_rounds: int) -> tuple[dict[str, list[float]], int]:
             stacked, net.params, grads, method="central", vectorized=True),
     }
     return rounds(contenders, n_rounds), sum(p.size for p in net.params.values())
+
+
+def vectorized_example() -> ModuleType:
+    """examples/vectorized_loss.py: the README's pattern of a loss for ``vectorized=True``."""
+    spec = importlib.util.spec_from_file_location("_vectorized_loss", REPO / "examples" / "vectorized_loss.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _masked_complex_sigmoid(z: np.ndarray) -> np.ndarray:
