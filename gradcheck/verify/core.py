@@ -116,6 +116,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     eps = float(np.finfo(ng.precision).eps)
     values, errors, used, steps = dict(ng.values), dict(ng.errors), dict(ng.methods), dict(ng.steps)
     confirm, flagged = {}, {}
+    cleared = set()  # groups whose every entry this pass's own estimates already clear
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
@@ -130,6 +131,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                                   memory_budget=options.run.memory_budget)
             if idx.size:
                 confirm[name], flagged[name] = rule, idx
+            elif rule != "richardson":
+                cleared.add(name)
     n_entries = sum(np.size(p) for p in params.values())
     n_flagged = sum(idx.size for idx in flagged.values())
     done = 0
@@ -170,7 +173,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     sigma = ng.loss_noise
     if flagged and engine.measured_loss_noise is not None:
         sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
-    n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used, notes)
+    n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used, notes,
+                      cleared if sigma == ng.loss_noise else set())
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
         notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
@@ -216,17 +220,22 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
            options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], sigma: float,
            values: dict[str, np.ndarray], errors: dict[str, np.ndarray], steps: dict[str, np.ndarray],
-           used: dict[str, str], notes: list[str]) -> int:
-    """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass."""
+           used: dict[str, str], notes: list[str], cleared: set[str]) -> int:
+    """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass.
+
+    ``cleared``: groups whose entries the same comparison (same values, estimates and σ) already passed.
+    """
     eps = float(np.finfo(ng.precision).eps)
     n_evals = 0
     for name, p in params.items():
         rule = used[name].split("+")[-1]
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
             continue
-        idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
-                              options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True,
-                              memory_budget=options.run.memory_budget)
+        # A cleared group's comparison would repeat the first pass's own (a fixed cost per group that
+        # shows on small problems).
+        idx = np.empty(0, np.intp) if name in cleared else flagged_entries(
+            grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision), options.tolerance,
+            ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True, memory_budget=options.run.memory_budget)
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
         roundoff = _roundoff_part(used[name], errors[name], steps[name], eps, ng.loss_value, sigma)
         idx = np.union1d(idx, coarse_entries(values[name], errors[name], roundoff))
