@@ -18,6 +18,11 @@ network with biases, at the same parameters and data, in float64:
 * ``torch.autograd.gradcheck`` (full and ``fast_mode``) and ``jax.test_util.check_grads``,
   each in a child process (so that its peak memory can be read), when installed.
 
+The targets of issue 16 (the whole default check against the bare one, the
+CLI, a deep net per parameter, ``check_params`` against the textbook loop on
+the same loss, ``vectorized=True``) are measured with benchmarks/whole_check.py's
+contenders, alternating within rounds, and tabled as "Targets (issue 16)".
+
 Times are medians over repeats measured in this run, ratios are to gradcheck's
 structured central-difference check of the same network in the same run.
 Peers too slow to run on every entry in a reasonable time are timed on a
@@ -54,6 +59,9 @@ import scipy.optimize
 from scipy.special import expit
 
 import gradcheck as gc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import whole_check  # noqa: E402  (the whole default check's measurements, shared with benchmarks/whole_check.py)
 
 CASES = [("3-4-4-1", [3, 4, 4, 1], 4), ("32-64-32-8", [32, 64, 32, 8], 64),
          ("128-256-128-10", [128, 256, 128, 10], 128)]
@@ -520,6 +528,16 @@ def targets(results: dict[str, list[Row]], generic: dict[str, tuple[float, float
     return out + [""]
 
 
+def issue16(quick: bool) -> list[str]:
+    """The table "Targets (issue 16)", measured by benchmarks/whole_check.py's contenders in this run."""
+    n = 2 if quick else 7
+    times, _ = whole_check.main_net(n, with_cli=True)
+    deep = whole_check.deep_nets(max(1, n // 2))
+    own, _ = whole_check.own_loss(max(1, n // 2))
+    tiny, _ = whole_check.own_loss(n, (3, 4, 4, 1), 4, repeat=50)
+    return whole_check.issue16_targets(times, deep, own, tiny, whole_check.vectorized_peak())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -560,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     directional, report, _ = timed(lambda: gc.check_network(big_net, Xd, yd, method="directional", deltas=False,
                                                          diagnostics=False), 3, warmup=True)
     print(f"directional: {fmt_time(directional)}, {report.n_evaluations} loss calls", flush=True)
+    targets16 = issue16(args.quick)
     info = machine()
     load_after = os.getloadavg()
     head = ["# Benchmarks: a full gradient check of dense sigmoid networks", "",
@@ -576,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
              "P/k (per-entry cost is the same for every entry of these loops). Memory: tracemalloc peak of "
              "numpy allocations during the call (loops: on 64 entries), or the growth of the peak resident set "
              "of a child process (torch, jax; VmHWM, reset before the call).", ""]
-    tail = targets(results, generic, directional)
+    tail = targets(results, generic, directional) + targets16
     tail += [f"Directional check (`method=\"directional\"`, 4 random directions per group, Richardson along each): "
              f"{fmt_time(directional)} for {sum(v.size for v in big_net.params.values()):,} parameters, 64 samples, "
              f"{report.n_evaluations} loss calls.", ""]

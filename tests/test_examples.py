@@ -23,7 +23,7 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
 
 def test_every_example_is_tested_and_documented():
     tested = {"xor_classic.py", "xor_classic_layers.py", "textbook_network.py", "softmax_cross_entropy.py",
-              "relu_softmax_layers.py", "test_with_fixture.py", "check_saved_network.sh"}
+              "relu_softmax_layers.py", "test_with_fixture.py", "check_saved_network.sh", "vectorized_loss.py"}
     assert {p.name for p in EXAMPLES.iterdir() if p.is_file()} == tested
     for name in tested - {"check_saved_network.sh"}:
         assert ast.get_docstring(ast.parse((EXAMPLES / name).read_text(encoding="utf-8"))), name
@@ -89,6 +89,13 @@ def test_pytest_fixture_example(tmp_path):
     # The xfail is gradcheck catching the wrong gradient, not some other assertion.
     assert "test_least_squares_gradient` | passed | passed |" in index
     assert "test_wrong_gradient` | failed | xfailed |" in index
+
+
+def test_vectorized_loss(tmp_path):
+    result = run([sys.executable, str(EXAMPLES / "vectorized_loss.py")], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "vectorized loss: PASSED (8920 evaluations)" in result.stdout  # the plain loop's 8916 and a 4-set probe
+    assert "largest difference from the plain loss's derivatives: " in result.stdout
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")

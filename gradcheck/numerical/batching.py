@@ -17,14 +17,17 @@ import tracemalloc
 
 import numpy as np
 
-from .evaluator import LossEvaluator
+from .evaluator import LossEvaluator, read_only
 
 __all__ = ["PROBE_SETS", "CALL_BYTES", "MAX_SETS", "loss_bytes_per_set", "batch_size"]
 
 #: Parameter sets of the call that measures the loss's own memory per set.
 PROBE_SETS = 4
-#: Working bytes one batched call aims at (the loss's arrays and the stacked group).
-CALL_BYTES = 8 * 2**20
+#: Working bytes one batched call aims at (the loss's arrays and the stacked group).  On the
+#: 32-64-32-8 net's stacked loss (benchmarks/whole_check.py, 2 cores with 1 MB of L2 each) calls
+#: of 3-4 MB took 30 µs per set and calls of 8 MB 45-100 µs: a larger call's arrays leave the
+#: cache and its allocations are fresh pages.
+CALL_BYTES = 4 * 2**20
 #: At most this many sets per call.
 MAX_SETS = 4096
 
@@ -32,15 +35,18 @@ MAX_SETS = 4096
 def loss_bytes_per_set(ev: LossEvaluator) -> int:
     """Peak bytes the vectorized loss of ``ev`` allocates per stacked parameter set (measured once, then kept).
 
-    The probe call (:data:`PROBE_SETS` sets, every group stacked as broadcast
-    views of θ) counts in ``ev.n_evaluations``.  Its fixed allocations are
+    The probe call (:data:`PROBE_SETS` sets, every group stacked as a copy of
+    θ's) counts in ``ev.n_evaluations``.  Its fixed allocations are
     charged to the sets too, so the figure errs high: batches sized from it
     stay within the budget.
     """
     cached = getattr(ev, "_set_bytes", None)
     if cached is not None:
         return int(cached)
-    arrays = {k: np.broadcast_to(v, (PROBE_SETS,) + v.shape) for k, v in ev.work.items()}
+    # Every group stacked as its own copy (made before the measurement starts): a loss that computes
+    # the layers of groups shared by every set (broadcast views) once allocates the most per set when
+    # no group is shared, so the figure bounds every batch, whichever group it perturbs.
+    arrays = {k: read_only(np.repeat(v[None], PROBE_SETS, axis=0)) for k, v in ev.work.items()}
     was_tracing = tracemalloc.is_tracing()
     if was_tracing:
         start = tracemalloc.get_traced_memory()[0]

@@ -123,6 +123,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     eps = float(np.finfo(ng.precision).eps)
     values, errors, used, steps = dict(ng.values), dict(ng.errors), dict(ng.methods), dict(ng.steps)
     confirm, flagged = {}, {}
+    cleared = set()  # groups whose every entry this pass's own estimates already clear
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
@@ -138,6 +139,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                                   memory_budget=options.run.memory_budget)
             if idx.size:
                 confirm[name], flagged[name] = rule, idx
+            elif rule != "richardson":
+                cleared.add(name)
     n_entries = sum(np.size(p) for p in params.values())
     n_flagged = sum(idx.size for idx in flagged.values())
     chunk = chunk_entries(options.run.memory_budget)
@@ -188,7 +191,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     sigma = ng.loss_noise
     if flagged and engine.measured_loss_noise is not None:
         sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
-    n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used, notes)
+    n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used, notes,
+                      cleared if sigma == ng.loss_noise else set())
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
         notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
@@ -238,8 +242,11 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
            options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], sigma: float,
            values: dict[str, Any], errors: dict[str, Any], steps: dict[str, Any],
-           used: dict[str, str], notes: list[str]) -> int:
-    """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass."""
+           used: dict[str, str], notes: list[str], cleared: set[str]) -> int:
+    """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass.
+
+    ``cleared``: groups whose entries the same comparison (same values, estimates and σ) already passed.
+    """
     eps = float(np.finfo(ng.precision).eps)
     n_evals = 0
     for name, p in params.items():
@@ -251,9 +258,12 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
         def stepped(sl: slice, _h: np.ndarray | RowChunks = steps[name]) -> np.ndarray:
             return np.asarray(flat_part(_h, sl)) > COMPLEX_STEP
 
-        idx = flagged_entries(grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision),
-                              options.tolerance, ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True,
-                              memory_budget=options.run.memory_budget, among=stepped)
+        # A cleared group's comparison would repeat the first pass's own (a fixed cost per group that
+        # shows on small problems).
+        idx = np.empty(0, np.intp) if name in cleared else flagged_entries(
+            grads[name], values[name], errors[name], dtype_eps_grad(p, ng.precision), options.tolerance,
+            ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True, memory_budget=options.run.memory_budget,
+            among=stepped)
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
         coarse = _coarse(used[name], values[name], errors[name], steps[name], eps, ng.loss_value, sigma,
                          chunk_entries(options.run.memory_budget))
