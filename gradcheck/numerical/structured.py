@@ -48,9 +48,9 @@ parts are linear, so the workers carry only those, as tangents in real
 arithmetic (:mod:`gradcheck.numerical.responses`), the same numbers to rounding.
 
 The differences go through :func:`gradcheck.numerical.rules.apply_rule` with the generic steps and
-noise; the round-off term takes the larger of κε·max(|F|, 2σ/κ) and the engine's running bound
-of one difference's rounding (:meth:`StructuredEngine.difference_rounding`), which near a fit is
-ε·|a|·|a − y| per sample, above ε·|L|.
+noise; the round-off term takes the larger of κε·max(|F|, 2σ/κ) and the rounding a difference
+inherits from its outputs (:meth:`StructuredEngine.difference_rounding`), ε·|a|·|a − y| per
+sample, above ε·|L| near a fit.
 
 Work runs in chunks of rows (and blocks of samples) within ``memory_budget``, in the calling thread or
 on a caller's ``concurrent.futures.Executor``, combined in a fixed order: results do not depend on the
@@ -81,6 +81,7 @@ from .responses import (
     decay_differences,
     entries_task,
     forward_from,
+    output_rounding,
     pairs_task,
     psi_dtype,
     resolved_coefficients,
@@ -281,15 +282,15 @@ class StructuredEngine:
         return vals, errs, h, 0
 
     def difference_rounding(self, name: str, idx: np.ndarray, eps: float, method: str = "") -> float | np.ndarray:
-        """A bound on the rounding of one difference of the entries ``idx`` of group ``name``.
+        """The rounding of one difference of the entries ``idx`` of group ``name`` (``method``'s).
 
-        A weight or bias difference sums ψ over the samples, each within :func:`unit_response_rounding`;
-        a delta (``z``) entry is one sample's ψ.  The complex step's is h·:func:`complex_entry_rounding`.
+        Summed over the samples (:func:`output_rounding`) for a weight or bias, one sample's for a
+        delta (``z``) entry; the complex step's is h·:func:`complex_entry_rounding`.
         """
         layer, kind = self.groups[name]
-        bound = complex_step_rounding if method == "complex" else unit_response_rounding
-        per_sample = np.concatenate([bound(self._part(rows), layer, eps)
-                                     for rows in self._sample_blocks(slope_bytes(self.rs, layer))])
+        parts = (self._part(rows) for rows in self._sample_blocks(slope_bytes(self.rs, layer)))
+        per_sample = np.concatenate([complex_step_rounding(part, layer, eps) if method == "complex"
+                                     else output_rounding(part, eps) for part in parts])
         if method == "complex":
             return COMPLEX_STEP * complex_entry_rounding(per_sample, self.rs.cache.a(layer - 1),
                                                          self.rs.cache.z(layer).shape[1], kind, idx)
