@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
+from _memory import peak_bytes
 
 import gradcheck as gc
 from gradcheck.report.records import GroupResult
@@ -78,16 +77,6 @@ def test_a_group_that_fits_is_compared_as_before() -> None:
                                                                    r.n_mismatched)
 
 
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-
 
 def test_streamed_comparison_stays_within_the_budget() -> None:
     # 2e5 entries: compare_group's temporaries take about COMPARE_BYTES per entry (15 MB); in chunks the
@@ -95,8 +84,8 @@ def test_streamed_comparison_stays_within_the_budget() -> None:
     # Bound: the 2 MB budget itself, i.e. a margin of 4x over the chunk's share.
     arrays = _case(np.random.default_rng(1), "wrong", (500, 400))
     budget = 2 * 2**20
-    whole = _peak(lambda: compare_group("W1", **arrays, eps_grad=2.2e-16))
-    streamed = _peak(lambda: compare_in_budget("W1", **arrays, memory_budget=budget, eps_grad=2.2e-16))
+    whole = peak_bytes(lambda: compare_group("W1", **arrays, eps_grad=2.2e-16))
+    streamed = peak_bytes(lambda: compare_in_budget("W1", **arrays, memory_budget=budget, eps_grad=2.2e-16))
     assert whole > 5 * budget  # the in-memory comparison would not fit
     assert streamed <= budget
 

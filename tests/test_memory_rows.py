@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
+from _memory import peak_bytes
 
 import gradcheck as gc
 from gradcheck.numerical.directions import DRAW_CHUNK, NetworkDirections, seeded_directions
@@ -15,16 +14,6 @@ from gradcheck.verify.tolerance import Tolerance
 
 MB = 2**20
 
-
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
 
 
 def _rows(x: np.ndarray) -> RowChunks:
@@ -55,7 +44,7 @@ def test_row_chunks_are_never_formed_whole_when_streaming() -> None:
     lazy = RowChunks(shape, lambda r: g[r] * 1.0)  # every request forms its rows anew
     err = RowChunks(shape, lambda r: np.full((r.stop - r.start, shape[1]), 1e-9))
     budget = 2 * MB
-    peak = _peak(lambda: compare_in_budget("W1", lazy, g, err, memory_budget=budget, eps_grad=2.2e-16))
+    peak = peak_bytes(lambda: compare_in_budget("W1", lazy, g, err, memory_budget=budget, eps_grad=2.2e-16))
     assert peak <= budget < 8 * g.size
 
 
@@ -65,7 +54,7 @@ def test_weight_rounding_bound_is_formed_by_rows() -> None:
     X, y = rng.standard_normal((4, 700)), rng.random((4, 1))
     ref = net.backward(X, y)
     bounds = {}
-    peak = _peak(lambda: bounds.update(zip(("p", "d"), backprop_rounding_bound(net, ref, y), strict=True)))
+    peak = peak_bytes(lambda: bounds.update(zip(("p", "d"), backprop_rounding_bound(net, ref, y), strict=True)))
     assert isinstance(bounds["p"]["W1"], RowChunks) and peak < 8 * net.params["W1"].size / 4
     # The rows, formed in any blocks, are the whole bound's: |a0|ᵀE1 + εN|a0|ᵀ|δ1| (rows = input units).
     W1 = bounds["p"]["W1"]
@@ -123,7 +112,7 @@ def test_network_directions_read_a_seeded_direction_by_rows() -> None:
     v = seeded_directions({"W1": (500, 800)}, 4)["W1"]
     ts = np.logspace(-1, -7, 13)
     found = {}
-    peak = _peak(lambda: found.update(lazy=along.along("W1", v, ts)))
+    peak = peak_bytes(lambda: found.update(lazy=along.along("W1", v, ts)))
     full = along.along("W1", v.full(), ts)
     # Δz summed over row blocks differs from one product by rounding only.
     assert np.allclose(found["lazy"][0], full[0], rtol=1e-13, atol=0) and found["lazy"][1] == full[1]

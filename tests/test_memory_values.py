@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
+from _memory import peak_bytes
 
 import gradcheck as gc
 from gradcheck.numerical.chunked import RowChunks
@@ -13,16 +12,6 @@ from gradcheck.numerical.structured import StructuredEngine
 MB = 2**20
 EPS = float(np.finfo(np.float64).eps)
 
-
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
 
 
 def test_complex_weight_values_by_row_blocks_equal_the_whole_product() -> None:
@@ -80,8 +69,8 @@ def test_check_network_peak_at_2e5_parameters_and_a_2_mb_budget() -> None:
     backward = net.backward(X, y)
     backward.gradients["W1"] = backward.gradients["W1"] * 2.0
     reports = []
-    correct = _peak(lambda: reports.append(gc.check_network(net, X, y, memory_budget=budget)))
-    planted = _peak(lambda: reports.append(gc.check_network(net, X, y, backward=backward, memory_budget=budget)))
+    correct = peak_bytes(lambda: reports.append(gc.check_network(net, X, y, memory_budget=budget)))
+    planted = peak_bytes(lambda: reports.append(gc.check_network(net, X, y, backward=backward, memory_budget=budget)))
     per_sample = 8 * X.shape[0] * (n + 1)
     assert correct <= 1.25 * budget + (8 + 16 + 16) * P + per_sample
     assert planted <= 1.25 * budget + (8 + 16 + 16 + 8) * P + per_sample

@@ -11,9 +11,8 @@ bounds, 8 bytes per unit and sample like backprop's deltas) is its output.
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
+from _memory import peak_bytes
 
 import gradcheck as gc
 from gradcheck.numerical.structured import StructuredEngine
@@ -59,11 +58,9 @@ def test_rounding_bound_by_sample_blocks_equals_whole_and_stays_in_budget():
     net, X, y = _net(2000)
     ref = net.backward(X, y)
     whole_p, whole_d = backprop_rounding_bound(net, ref, y, memory_budget=2**40)
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    p, d = backprop_rounding_bound(net, ref, y, memory_budget=MB)
-    top = tracemalloc.get_traced_memory()[1] - before
-    tracemalloc.stop()
+    out = []
+    top = peak_bytes(lambda: out.append(backprop_rounding_bound(net, ref, y, memory_budget=MB)))
+    p, d = out[0]
     outputs = sum(x.nbytes for x in d) + sum(v.nbytes for v in p.values() if isinstance(v, np.ndarray))
     # 1.25 × the budget for the temporaries plus the returned delta bounds (5.1 MB here at 2000
     # samples: before the blocks the temporaries alone were 9 MB).

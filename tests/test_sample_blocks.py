@@ -17,10 +17,9 @@ plus the group's outputs (values, errors, steps and differences: a few
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
+from _memory import peak_bytes
 from test_structured import assert_same_as_generic, make
 
 import gradcheck as gc
@@ -103,14 +102,6 @@ def test_a_planted_bug_is_found_the_same_way_in_blocks():
     assert failed
 
 
-def _peak(fn) -> int:
-    tracemalloc.start()
-    start = tracemalloc.get_traced_memory()[0]
-    fn()
-    top = tracemalloc.get_traced_memory()[1] - start
-    tracemalloc.stop()
-    return top
-
 
 @pytest.mark.parametrize("method", ["auto", "central"])
 def test_structured_evaluation_stays_within_a_small_budget_at_many_samples(method):
@@ -120,10 +111,10 @@ def test_structured_evaluation_stays_within_a_small_budget_at_many_samples(metho
     X, y = rng.standard_normal((2000, 32)), rng.random((2000, 8))
     loss = net.loss_closure(X, y)
     engine = StructuredEngine.for_params(net, X, y, loss, memory_budget=budget)
-    own = _peak(lambda: loss(net.params))  # the loss's own forward pass over every sample
+    own = peak_bytes(lambda: loss(net.params))  # the loss's own forward pass over every sample
     P = sum(p.size for p in net.params.values())
     outputs = 8 * 8 * P  # values, errors, steps, differences (up to 4 offsets) and the rule's temporaries
-    peak = _peak(lambda: engine.gradient(method))
+    peak = peak_bytes(lambda: engine.gradient(method))
     assert _blocked(engine) > 10
     # Before blocks of samples: 4.5 MB ('auto') and 25.8 MB ('central') here; now 0.11 and 0.63 MB.
     assert peak - own <= 1.25 * budget + outputs, (peak - own) / budget
