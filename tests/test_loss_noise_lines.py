@@ -14,6 +14,7 @@ from test_network_scale import planted, scaled_case
 
 import gradcheck as gc
 from gradcheck.numerical.evaluator import GROUP_NOISE_RATIO, LossEvaluator, _line_noise, estimate_loss_noise
+from gradcheck.numerical.noise_line import noise_direction
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -23,9 +24,8 @@ def test_fast_group_is_not_read_as_noise():
     params = dict(net.params)
     ev = LossEvaluator(net.loss_closure(X, y), params)
     f0 = float(ev())
-    rng = np.random.default_rng(0)
-    dirs = {k: rng.uniform(-1, 1, v.shape) * 1e-6 * max(1.0, float(np.max(np.abs(v)))) for k, v in params.items()}
-    joint, rounding = _line_noise(ev, {k: v.copy() for k, v in ev.work.items()}, dirs, f0, 8)
+    line = noise_direction(params, 0)  # the joint line estimate_loss_noise draws with seed 0
+    joint, rounding = _line_noise(ev, params, line, list(params), f0, 8)
     assert not rounding and joint > 1e-3 * f0  # what the joint line alone says
     sigma = estimate_loss_noise(ev, f0, seed=0)
     # The loss is deterministic float64: σ is rounding, below the 100ε·|L| the measurement calls rounding.

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 
 from ..errors import InvalidArgument, LossEvaluationError
+from .noise_line import NoiseDirection, at_rest, noise_direction, restore, write_point
 from .rules import COMPLEX_STEP, ROUNDOFF_FACTOR
 
 __all__ = ["LossEvaluator", "AtRest", "loss_at_rest", "as_scalar", "precision_of", "estimate_loss_noise",
@@ -61,6 +62,8 @@ class LossEvaluator:
         self.complex_mode = complex_mode
         # C order, so that reshape(-1) below is a view of the working copy.
         self.work = {k: np.array(v, dtype=dtype, copy=True, order="C") for k, v in params.items()}
+        # What the copy was made from (read, never written): θ is restored from it a chunk at a time.
+        self.source = params
         self.flat = {k: v.reshape(-1) for k, v in self.work.items()}
         self.views = {k: read_only(v) for k, v in self.work.items()}
         self.n_evaluations = 0
@@ -291,23 +294,20 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
     float
         σ (0 when the loss is exactly reproducible along the line).
     """
-    rng = _probe_rng(seed)
-    base = {k: v.copy() for k, v in ev.work.items()}
-    dirs = {k: rng.uniform(-1.0, 1.0, v.shape) * 1e-6
-            * max((scales or {}).get(k, 1.0), float(np.max(np.abs(v), initial=0.0))) for k, v in base.items()}
-    for k, mask in (still or {}).items():
-        dirs[k] = np.where(mask, 0.0, dirs[k])
+    # θ is read back from the arrays the copy was made from when it still holds them (a copy otherwise);
+    # v is drawn again a chunk at a time for every point: nothing of size P is kept.
+    source: Mapping[str, Any] = ev.source if at_rest(ev.flat, ev.source) else \
+        {k: v.copy() for k, v in ev.work.items()}
+    line = noise_direction(source, seed, still, scales)
     ev.context = "while measuring the loss's rounding noise"
-    sigma, rounding = _line_noise(ev, base, dirs, f0, m)
-    moving = [k for k in base if np.any(dirs[k])]
-    if rounding or len(moving) < 2:
+    sigma, rounding = _line_noise(ev, source, line, list(source), f0, m)
+    if rounding or len(line.moving) < 2:
         return sigma
     # Noise does not depend on the direction; a loss varying on a scale below the line's step in one
     # group does, and its smooth part reads as noise with consistent difference levels.  Lines along
     # one group each expose it: readings far below the joint one come from groups the joint line's
     # step resolves, and the largest of those is the noise.
-    alone = [_line_noise(ev, base, {k: dirs[k] if k == g else np.zeros_like(dirs[k]) for k in base}, f0, m)[0]
-             for g in moving]
+    alone = [_line_noise(ev, source, line, [g], f0, m)[0] for g in line.moving]
     resolved = [s for s in alone if s < sigma / GROUP_NOISE_RATIO]
     return max(resolved) if resolved else sigma
 
@@ -318,24 +318,26 @@ def estimate_loss_noise(ev: LossEvaluator, f0: float, seed: int | None = 0, m: i
 GROUP_NOISE_RATIO = 16.0
 
 
-def _line_noise(ev: LossEvaluator, base: dict[str, np.ndarray], dirs: dict[str, np.ndarray], f0: float,
+def _line_noise(ev: LossEvaluator, source: Mapping[str, Any], line: NoiseDirection, groups: list[str], f0: float,
                 m: int) -> tuple[float, bool]:
-    """σ along θ + (i + ½)·s·dirs, s shrinking while the difference levels disagree; and whether it is rounding."""
+    """σ along θ + (i + ½)·s·v moving ``groups``, s shrinking while the levels disagree; and whether it is rounding.
+
+    ``source`` holds θ; the working copy is at rest on entry and on return.
+    """
     seen = []
     for shrink in (1.0, 1e-2, 1e-4):
         values = []
         try:
             for i in range(-(m // 2), m // 2 + 1):
-                for k in base:
-                    ev.work[k][...] = base[k] + ((i + 0.5) * shrink) * dirs[k]
+                # Every group is written before the call: the loss sees one consistent point.
+                write_point(ev.flat, source, line, (i + 0.5) * shrink, groups)
                 values.append(float(np.real(ev())))
         except LossEvaluationError:
             # The measurement itself will hit the same failure and report it with
             # the entry it perturbed; here there is nothing more useful to say.
             return 0.0, True
         finally:
-            for k in base:
-                ev.work[k][...] = base[k]
+            restore(ev.flat, source, groups)
         F = np.asarray(values)
         levels = {k: _noise_level(F, k) for k in (3, 4, 5)}
         if not all(math.isfinite(v) for v in levels.values()):
