@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _bounds import assert_only_backprop_rounding
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -349,19 +350,6 @@ class TestNoFalseAlarms:
     @example(_pinned(*TestPinnedFailures.SATURATED_64))
     def test_correct_gradients_always_pass(self, case):
         net, X, y = case
-        # Only the known limitation pinned in TestPinnedFailures may fail: σ' written
-        # as a(1 − a) from a rounded a is off by up to ulp(1)/2 = ε/2 absolute (relative
-        # ε/(1 − a): 2.6e-5 at z = 26 in float64; exactly 0 where a rounds to 1, from
-        # z ≈ 17 in float32 and 37 in float64), which the complex step resolves.
-        # check_params has no model of backprop's rounding; check_network has, and
-        # must pass.  Each sample and layer adds at most ε/2·|W δ|·|a_prev| with
-        # |a − y| ≤ 1 (sigmoid outputs, targets in [0, 1]), |a_prev| ≤ max(1, |X|),
-        # δ growing at most by max(1, ‖W‖∞) per layer down; twice that for "sum".
+        # Only the known limitation pinned in TestPinnedFailures may fail (see the helper).
         report = gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y))
-        if not report.passed:
-            failing = [m for g in report.groups if not g.passed for m in g.worst]
-            eps = float(np.finfo(net.dtype).eps)
-            growth = np.prod([max(1.0, float(np.max(np.sum(np.abs(W), axis=1)))) for W in net.weights()])
-            bound = eps * net.n_layers * len(X) * max(1.0, float(np.max(np.abs(X), initial=0.0))) * growth
-            assert failing and all(m.abs_error <= bound for m in failing), (bound, str(report))
-            assert gc.check_network(net, X, y).passed
+        assert_only_backprop_rounding(net, X, y, report)
