@@ -59,7 +59,8 @@ CASES = {
     "planted bug": lambda: (lambda loss, p, g: (loss, p, _planted(g)))(*_net([3, 4, 4, 1], "sigmoid")),
     "noisy loss": lambda: (lambda loss, p, g: (_noisy(loss), p, g))(*_net([3, 4, 4, 1], "tanh")),
     "noise a function of θ": lambda: (lambda loss, p, g: (_hashed(loss), p, g))(*_net([3, 4, 4, 1], "tanh")),
-    # The planted group's re-measurement finds σ ≈ 5e-15 (σ/|L| ≈ 8e-16 > ε): the cleared groups' tolerances change with it.
+    # The planted group's re-measurement finds σ ≈ 5e-15 (σ/|L| ≈ 8e-16 > ε): the cleared groups'
+    # tolerances change with it.
     "planted bug, noise a function of θ": lambda: (lambda loss, p, g: (_hashed(loss, 3e-14), p, _planted(g)))(
         *_net([3, 4, 4, 1], "tanh")),
 }

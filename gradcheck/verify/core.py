@@ -305,6 +305,8 @@ def _beyond(r: GroupResult) -> np.ndarray:
 
     compare_group's tolerances are flagged_entries' (the same G, resolution bound, σ, θ and s_i).
     """
+    # compare_group (a group within the budget) keeps its arrays and tolerances.
+    assert r.analytic is not None and r.numerical is not None and r.tolerance is not None
     with np.errstate(invalid="ignore"):
         return np.flatnonzero(~(np.abs(r.analytic - r.numerical) <= r.tolerance))
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..report.records import GroupResult, Mismatch
-from .resolution import RESOLUTION, LossResolution, gradient_scale, undecided_reason
+from .resolution import RESOLUTION, LossResolution, undecided_reason
 
 __all__ = ["Tolerance", "compare_group", "entry_tolerance", "gradient_epsilon",
            "dtype_eps_grad", "NOISE_TRUST_CAP"]
@@ -234,8 +234,9 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
             worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, shape))
             failing = int(np.count_nonzero(~ok))
             keep = order[: min(n_worst, failing)] if failing else order[:n_worst]
-            where = zip(*(i.tolist() for i in np.unravel_index(keep, shape))) if shape else [()] * keep.size
-            rows = zip(*(x.reshape(-1)[keep].tolist() for x in (a, n, diff, rel, total)))
+            where = (zip(*(i.tolist() for i in np.unravel_index(keep, shape)), strict=True) if shape
+                     else [()] * keep.size)
+            rows = zip(*(x.reshape(-1)[keep].tolist() for x in (a, n, diff, rel, total)), strict=True)
             worst = [Mismatch(tuple(i), *r) for i, r in zip(where, rows, strict=True)]
             max_abs = float(np.max(np.where(finite, diff, np.inf)))
             max_rel = float(np.max(rel))
