@@ -31,7 +31,7 @@ from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
 from .step_guard import SHRINK, TRUNCATION_SMALL, coarse_entries, guard_steps, levels
-from .streaming import RowChunks, chunk_entries, compare_in_budget, flat_part, group_maxima, whole
+from .streaming import RowChunks, chunk_entries, compare_in_budget, fits_whole, flat_part, group_maxima, whole
 from .tolerance import Tolerance, compare_group, dtype_eps_grad, entry_tolerance, gradient_epsilon
 
 __all__ = ["Measured", "run_check", "flagged_entries"]
@@ -124,6 +124,20 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     values, errors, used, steps = dict(ng.values), dict(ng.errors), dict(ng.methods), dict(ng.steps)
     confirm, flagged = {}, {}
     cleared = set()  # groups whose every entry this pass's own estimates already clear
+    budget = options.run.memory_budget
+    context = LossResolution(ng.loss_value, ng.loss_noise, str(ng.precision), eps, ng.nondeterministic)
+
+    def compare(name: str, sigma: float, context: LossResolution) -> GroupResult:
+        return compare_in_budget(
+            name, grads[name], values[name], errors[name], memory_budget=budget,
+            eps_grad=dtype_eps_grad(params[name], ng.precision), tol=tol, method=used[name], params=params[name],
+            loss_value=ng.loss_value, grad_rounding=grad_rounding.get(name), loss_noise=sigma, resolution=context,
+            roundoff=lambda sl: _roundoff_part(used[name], flat_part(errors[name], sl), flat_part(steps[name], sl),
+                                               eps, ng.loss_value, sigma))
+
+    # A small group's first-pass comparison, made in full: flagged_entries' tolerances are its own, and a
+    # group nothing re-measures keeps it as its final comparison instead of repeating it.
+    first: dict[str, GroupResult] = {}
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
@@ -134,11 +148,16 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             err: np.ndarray | RowChunks = errors[name]
             if rule == "richardson":
                 err = RowChunks((int(np.size(p)),), _complex_precision(values[name], eps))
-            idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
-                                  tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True,
-                                  memory_budget=options.run.memory_budget)
+            if rule != "richardson" and fits_whole(p, budget):
+                r = first[name] = compare(name, ng.loss_noise, context)
+                idx = _beyond(r)
+            else:
+                idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
+                                      tol, ng.loss_value, p, grad_rounding.get(name), ng.loss_noise, bounded=True,
+                                      memory_budget=budget)
             if idx.size:
                 confirm[name], flagged[name] = rule, idx
+                first.pop(name, None)  # its entries are re-measured
             elif rule != "richardson":
                 cleared.add(name)
     n_entries = sum(np.size(p) for p in params.values())
@@ -191,25 +210,19 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     sigma = ng.loss_noise
     if flagged and engine.measured_loss_noise is not None:
         sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
-    n_evals += _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps, used, notes,
-                      cleared if sigma == ng.loss_noise else set())
+    n_guarded, guarded = _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps,
+                                used, notes, cleared if sigma == ng.loss_noise else set())
+    n_evals += n_guarded
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
         notes.append(f"central differences: f(θ ± 2h) and the loss's noise level measured for the {completed} "
                      f"entr{'y' if completed == 1 else 'ies'} that round-off alone could not clear; the other "
                      "entries' error estimates are round-off bounds (their verdict cannot change)")
+    reuse = sigma == ng.loss_noise  # else every tolerance changes with σ
     context = LossResolution(ng.loss_value, sigma, str(ng.precision), eps, ng.nondeterministic)
-    budget = options.run.memory_budget
-
-    def roundoff(name: str) -> Callable[[slice], np.ndarray | None]:
-        return lambda sl: _roundoff_part(used[name], flat_part(errors[name], sl), flat_part(steps[name], sl),
-                                         eps, ng.loss_value, sigma)
-
-    groups = [compare_in_budget(name, grads[name], values[name], errors[name], memory_budget=budget,
-                                eps_grad=dtype_eps_grad(p, ng.precision), tol=tol, method=used[name], params=p,
-                                loss_value=ng.loss_value, grad_rounding=grad_rounding.get(name), loss_noise=sigma,
-                                resolution=context, roundoff=roundoff(name))
-              for name, p in params.items()]
+    # A group neither re-measured nor guarded has the first pass's values, estimates, steps, σ and context.
+    groups = [first[name] if reuse and name in first and name not in guarded else compare(name, sigma, context)
+              for name in params]
     for g in groups:
         streamed = values[g.name]
         if isinstance(streamed, RowChunks) and g.numerical is None:
@@ -242,13 +255,15 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
            options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], sigma: float,
            values: dict[str, Any], errors: dict[str, Any], steps: dict[str, Any],
-           used: dict[str, str], notes: list[str], cleared: set[str]) -> int:
+           used: dict[str, str], notes: list[str], cleared: set[str]) -> tuple[int, set[str]]:
     """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass.
 
     ``cleared``: groups whose entries the same comparison (same values, estimates and σ) already passed.
+    Returns the loss calls made and the groups whose entries it re-measured.
     """
     eps = float(np.finfo(ng.precision).eps)
     n_evals = 0
+    guarded = set()
     for name, p in params.items():
         rule = used[name].split("+")[-1]
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
@@ -276,12 +291,24 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
         for arrays, new in ((values, v), (errors, e), (steps, h)):
             _write(arrays, name, idx, new)
         n_evals += n
+        guarded.add(name)
         moved = int(np.count_nonzero(h < h0))
         notes.append(f"{name}: {idx.size} entr{'y' if idx.size == 1 else 'ies'} the first step could not pass "
                      f"or resolve to {TRUNCATION_SMALL:.0e} of their value re-measured at steps down to "
                      f"h/{SHRINK ** levels(rule, eps):.0f} (the step guard); "
                      f"{moved} kept a smaller step")
-    return n_evals
+    return n_evals, guarded
+
+
+def _beyond(r: GroupResult) -> np.ndarray:
+    """Flat indices of a compared group's entries outside their tolerance: flagged_entries(bounded=True)'s.
+
+    compare_group's tolerances are flagged_entries' (the same G, resolution bound, σ, θ and s_i).
+    """
+    # compare_group (a group within the budget) keeps its arrays and tolerances.
+    assert r.analytic is not None and r.numerical is not None and r.tolerance is not None
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(~(np.abs(r.analytic - r.numerical) <= r.tolerance))
 
 
 def _complex_precision(values: np.ndarray | RowChunks, eps: float) -> Callable[[slice], np.ndarray]:

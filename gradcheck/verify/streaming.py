@@ -40,7 +40,7 @@ from .resolution import RESOLUTION, LossResolution, undecided_reason
 from .tolerance import Tolerance, compare_group, entry_tolerance
 
 __all__ = ["COMPARE_BYTES", "compare_in_budget", "compare_streamed", "group_maxima", "chunk_entries",
-           "STREAMED_NOTE", "RowChunks", "flat_part", "whole"]
+           "STREAMED_NOTE", "RowChunks", "flat_part", "whole", "fits_whole"]
 
 #: Bytes per entry that compare_group's temporaries take at their peak (75 measured with
 #: tracemalloc on a 10⁶-entry group with θ, s_i, round-off parts and the resolution bound).
@@ -240,6 +240,11 @@ def compare_streamed(name: str, analytic: PerEntry, numerical: PerEntry, error: 
     )
 
 
+def fits_whole(analytic: PerEntry, memory_budget: int) -> bool:
+    """Whether :func:`compare_in_budget` compares a group of ``analytic``'s size whole (compare_group)."""
+    return _size(analytic) * COMPARE_BYTES <= memory_budget
+
+
 def compare_in_budget(name: str, analytic: PerEntry, numerical: PerEntry, error: PerEntry, *,
                       memory_budget: int, roundoff: np.ndarray | Callable[[slice], np.ndarray | None] | None = None,
                       **options) -> GroupResult:
@@ -250,7 +255,7 @@ def compare_in_budget(name: str, analytic: PerEntry, numerical: PerEntry, error:
     per-entry input may be a :class:`RowChunks` (formed in full for compare_group).
     """
     size = _size(analytic)
-    if size * COMPARE_BYTES <= memory_budget:
+    if fits_whole(analytic, memory_budget):
         if callable(roundoff):
             part = roundoff(slice(0, size))
             roundoff = None if part is None else np.reshape(part, _shape(analytic))

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..report.records import GroupResult, Mismatch
-from .resolution import RESOLUTION, LossResolution, gradient_scale, undecided_reason
+from .resolution import RESOLUTION, LossResolution, undecided_reason
 
 __all__ = ["Tolerance", "compare_group", "entry_tolerance", "gradient_epsilon",
            "dtype_eps_grad", "NOISE_TRUST_CAP"]
@@ -79,13 +79,20 @@ class Tolerance:
     grad_factor: float = 16.0
 
 
-def _nonfinite_note(label: str, arr: np.ndarray, limit: int = 3) -> str | None:
-    if np.isfinite(arr).all():
+def _nonfinite_note(label: str, arr: np.ndarray, finite: np.ndarray | None = None, limit: int = 3) -> str | None:
+    finite = np.isfinite(arr) if finite is None else finite
+    if finite.all():
         return None
-    bad = np.argwhere(~np.isfinite(arr))
+    bad = np.argwhere(~finite)
     where = ", ".join(str(tuple(int(i) for i in b)) for b in bad[:limit])
     more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
     return f"{label} is not finite at {where}{more}"
+
+
+def _norm(x: np.ndarray) -> np.floating:
+    """np.linalg.norm of a real array, the same operations (flatten in memory order, dot, sqrt) without its checks."""
+    flat = x.ravel(order="K")
+    return np.sqrt(flat.dot(flat))
 
 
 #: Largest relative allowance c_g·σ/|L| the tolerance grants the analytic
@@ -189,53 +196,61 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
     n = np.asarray(numerical, dtype=np.float64)
     e = np.asarray(error, dtype=np.float64)
     shape = a.shape
+    # Each mask and magnitude is formed once and shared by the notes, the scale, the tolerance and the
+    # metrics: on the small groups of a small net these calls, not the arithmetic, are the cost.
+    fin_a, fin_n = np.isfinite(a), np.isfinite(n)
+    fin_p = None if params is None else np.isfinite(np.asarray(params))
     notes = [m for m in (
-        _nonfinite_note(f"params[{name!r}]", np.asarray(params)) if params is not None else None,
-        _nonfinite_note("the analytic gradient", a),
-        _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n),
+        _nonfinite_note(f"params[{name!r}]", np.asarray(params), fin_p) if params is not None else None,
+        _nonfinite_note("the analytic gradient", a, fin_a),
+        _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n, fin_n),
     ) if m]
-    scale = gradient_scale(a, n, e, tol.safety)
-    bound = RESOLUTION * scale if resolution is not None else np.inf
-    total, abs_tol = entry_tolerance(a, n, e, eps_grad, tol, loss_value=loss_value, params=params,
-                                     grad_rounding=grad_rounding, loss_noise=loss_noise, bound=bound)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        abs_a, abs_n = np.abs(a), np.abs(n)
+        # gradient_scale(a, n, e, tol.safety), from the shared masks and magnitudes.
+        resolved = fin_n & np.isfinite(e) & (abs_n > tol.safety * e)
+        scale = float(max(np.max(abs_a[fin_a], initial=0.0), np.max(abs_n[resolved], initial=0.0)))
+        bound = RESOLUTION * scale if resolution is not None else np.inf
+        total, abs_tol = entry_tolerance(a, n, e, eps_grad, tol, loss_value=loss_value, params=params,
+                                         grad_rounding=grad_rounding, loss_noise=loss_noise, bound=bound,
+                                         numerical_max=float(np.max(abs_n[fin_n], initial=0.0)))
         diff = np.abs(a - n)
-        finite = np.isfinite(a) & np.isfinite(n) & np.isfinite(total)
-        if params is not None:
-            finite &= np.isfinite(np.asarray(params))
+        finite = fin_a & fin_n & np.isfinite(total)
+        if fin_p is not None:
+            finite &= fin_p
         ok = finite & (diff <= total)
         # Within the uncapped tolerance but not the capped one: only an error
         # estimate above the bound explains the difference.
         undecided = finite & ~ok & (diff <= total + np.maximum(tol.safety * e - bound, 0.0))
-        denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), abs_tol)
+        denom = np.maximum(np.maximum(abs_a, abs_n), abs_tol)
         rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
         ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    rel = np.where(finite, rel, np.inf)
-    size = a.size
-    if size:
-        order = np.argsort(-ratio, axis=None, kind="stable")
-        worst_flat = int(order[0])
-        worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, shape))
-        failing = int(np.count_nonzero(~ok))
-        keep = order[: min(n_worst, failing)] if failing else order[:n_worst]
-        worst = [Mismatch(tuple(int(i) for i in np.unravel_index(int(k), shape)),
-                          float(a.flat[k]), float(n.flat[k]), float(diff.flat[k]), float(rel.flat[k]),
-                          float(total.flat[k])) for k in keep]
-        max_abs = float(np.max(np.where(finite, diff, np.inf)))
-        max_rel = float(np.max(rel))
-        with np.errstate(invalid="ignore", over="ignore"):
-            dn = np.linalg.norm(np.where(finite, a - n, np.inf))
-            norm_den = max(np.linalg.norm(np.where(finite, a, 0)), np.linalg.norm(np.where(finite, n, 0)),
-                           np.linalg.norm(np.where(finite, abs_tol, 0)))
-        norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
-        w = worst_flat
-        worst_vals = (float(a.flat[w]), float(n.flat[w]), float(total.flat[w]))
-        max_est = float(np.max(e)) if e.size else 0.0
-    else:
-        worst_index, failing, worst = (), 0, []
-        max_abs = max_rel = norm_rel = max_est = 0.0
-        worst_vals = (0.0, 0.0, 0.0)
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        rel = np.where(finite, rel, np.inf)
+        size = a.size
+        if size:
+            order = np.argsort(-ratio, axis=None, kind="stable")
+            worst_flat = int(order[0])
+            worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, shape))
+            failing = int(np.count_nonzero(~ok))
+            keep = order[: min(n_worst, failing)] if failing else order[:n_worst]
+            where = (zip(*(i.tolist() for i in np.unravel_index(keep, shape)), strict=True) if shape
+                     else [()] * keep.size)
+            rows = zip(*(x.reshape(-1)[keep].tolist() for x in (a, n, diff, rel, total)), strict=True)
+            worst = [Mismatch(tuple(i), *r) for i, r in zip(where, rows, strict=True)]
+            max_abs = float(np.max(np.where(finite, diff, np.inf)))
+            max_rel = float(np.max(rel))
+            dn = _norm(np.where(finite, a - n, np.inf))
+            norm_den = max(_norm(np.where(finite, a, 0)), _norm(np.where(finite, n, 0)),
+                           _norm(np.where(finite, abs_tol, 0)))
+            norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
+            w = worst_flat
+            worst_vals = (float(a.flat[w]), float(n.flat[w]), float(total.flat[w]))
+            max_est = float(np.max(e)) if e.size else 0.0
+        else:
+            worst_index, failing, worst = (), 0, []
+            max_abs = max_rel = norm_rel = max_est = 0.0
+            worst_vals = (0.0, 0.0, 0.0)
     reason = None
     n_undecided = int(np.count_nonzero(undecided))
     if n_undecided and n_undecided == failing:
