@@ -443,19 +443,18 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
                                  grad_rounding=_scaled(bound, ROUNDING_MARGIN))
 
     a = cache.activations
-    fp = [np.ones_like(a[0])] + [net.activations[l - 1].derivative(a[l]) for l in range(1, L + 1)]
     base = measured.report
     lam = net.weight_decay
     layers = []
     for l in range(1, L + 1):
+        predicted: np.ndarray | RowChunks
+        err: np.ndarray | RowChunks
         if l == L:
             predicted, link, fused = _output_link(net, a[L], y)
             err = est_d[l - 1]
             label = notation.output_delta(l, link, fused)
         else:
-            W = net.params[f"W{l + 1}"]
-            predicted = (num_d[l] @ W.T) * fp[l]
-            err = est_d[l - 1] + (est_d[l] @ np.abs(W).T) * np.abs(fp[l])
+            predicted, err = _recurrence(net, l, a[l], num_d[l], est_d[l - 1], est_d[l])
             label = notation.recurrence(l)
         recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1], f"δ{l}")
         w_formula = b_formula = None
@@ -472,6 +471,39 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
                                   subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
     return layers
+
+
+def _recurrence(net: DenseNet, l: int, a: np.ndarray, num_next: np.ndarray, est: np.ndarray,
+                est_next: np.ndarray) -> tuple[RowChunks, RowChunks]:
+    """The recurrence row's prediction and error estimate for layer l < L, formed a block of samples at a time.
+
+    Parameters
+    ----------
+    a : ndarray of shape (N, n_l)
+        The activations a_l, from which f'(z_l) is formed.
+    num_next, est_next : ndarray of shape (N, n_{l+1})
+        The numerical δ_{l+1} and its error estimate.
+    est : ndarray of shape (N, n_l)
+        The numerical δ_l's error estimate.
+
+    Returns
+    -------
+    (RowChunks, RowChunks) of shape (N, n_l)
+        (δ_{l+1} W_{l+1}ᵀ) ⊙ f'(z_l), and est(δ_l) + (est(δ_{l+1}) |W_{l+1}|ᵀ) ⊙ |f'(z_l)|.  Each sample's row
+        reads that sample's values only, so a block of rows is the whole product's rows (to the rounding of
+        the matrix product's summation order), and f'(z_l) never exists for every sample at once.
+    """
+    W = net.params[f"W{l + 1}"]
+    derivative = net.activations[l - 1].derivative
+    shape = est.shape
+
+    def predicted(r: slice) -> np.ndarray:
+        return (num_next[r] @ W.T) * derivative(a[r])
+
+    def error(r: slice) -> np.ndarray:
+        return est[r] + (est_next[r] @ np.abs(W).T) * np.abs(derivative(a[r]))
+
+    return RowChunks(shape, predicted), RowChunks(shape, error)
 
 
 def _weight_formula(a: np.ndarray, num_d: np.ndarray, est_d: np.ndarray, d_bound: np.ndarray, W: np.ndarray,
