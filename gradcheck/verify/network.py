@@ -241,8 +241,9 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
         for l, sub in enumerate(subs, start=1):
             base.n_evaluations += sub.report.n_evaluations
             base.notes += [f"δ{l}: {n}" for n in sub.report.notes]
+        # A quarter of the budget for the formula rows' comparisons, as for the delta checks' (see _delta_checks).
         layers = _layer_rows(net, y, reference.cache, measured, subs, d_bound, options.tolerance, notation, kinks,
-                             options.run.memory_budget)
+                             options.run.memory_budget // 4)
     else:
         layers = [LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None)
                   for l in range(1, net.n_layers + 1)]
@@ -399,8 +400,12 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
                   d_bound: list[np.ndarray], options: CheckOptions, delta_engine: DeltaEngine,
                   shares: ProgressShares, kinks: KinkRegistry | None = None) -> list[Measured]:
     """Per layer, the analytic δ_l against a numerical ∂L/∂z_l at the correct z_l (one group ``"z"`` each)."""
+    # The comparison gets a quarter of the budget (as the structured engine's sample blocks do): a delta group's
+    # values, errors and steps, the analytic deltas, the forward pass and the bounds are already held for every
+    # sample, and a whole comparison (about COMPARE_BYTES per entry) on top of them doubled the peak at large N.
+    # A group over that share is compared in chunks, with the same verdict, worst entries and first failure.
     options = replace(options, method=options.method if options.method in FULL_METHODS else "auto",
-                      progress=shares)
+                      progress=shares, run=replace(options.run, memory_budget=options.run.memory_budget // 4))
     subs = []
     for l in range(1, net.n_layers + 1):
         z = np.array(reference.cache.zs[l - 1], dtype=np.float64)

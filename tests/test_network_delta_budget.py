@@ -1,0 +1,53 @@
+"""check_network's delta checks and formula rows compared within a quarter of the budget (issue 14, N dimension).
+
+The delta groups (N × n_l entries) and the recurrence rows were compared whole whenever the whole budget
+held them, on top of the per-sample arrays already held, which doubled the peak at large N.  Judged in
+chunks (a small budget) or whole (a budget that holds everything), a planted bug must give the same
+verdicts, counts, worst entries and first failure, and the small budget must actually stream the deltas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+import gradcheck as gc
+from gradcheck.verify.streaming import STREAMED_NOTE
+
+
+def _wrong_derivative_net() -> gc.DenseNet:
+    """The 32-64-32-8 net with layer 1's f' off by 10 %: the deltas of layer 1 are wrong."""
+    net = gc.DenseNet([32, 64, 32, 8], seed=0)
+    act = net.activations[0]
+    right = act.derivative
+    net.activations[0] = dataclasses.replace(act, derivative=lambda a: 1.1 * right(a))
+    return net
+
+
+def _summary(g: gc.GroupResult | None) -> tuple | None:
+    if g is None:
+        return None
+    return (g.name, g.passed, g.n_entries, g.n_mismatched, g.worst_index, g.max_abs_error, g.max_rel_error,
+            [(m.index, m.analytic, m.numerical, m.tolerance) for m in g.worst])
+
+
+def test_delta_checks_in_chunks_judge_as_whole() -> None:
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((600, 32)), rng.random((600, 8))
+    net = _wrong_derivative_net()
+    whole = gc.check_network(net, X, y, memory_budget=2**40, diagnostics=False)
+    # 600 × 64 = 38,400 delta entries need about 3 MB to compare whole; a quarter of 4 MB is 1 MB.
+    chunked = gc.check_network(net, X, y, memory_budget=4 * 2**20, diagnostics=False)
+    assert not whole.passed and not chunked.passed
+    for a, b in zip(whole.layers, chunked.layers, strict=True):
+        for row in ("delta", "recurrence"):
+            sa, sb = _summary(getattr(a, row)), _summary(getattr(b, row))
+            assert sa is not None and sb is not None
+            # Verdicts, counts and worst entries identical; error maxima equal to rounding of the summation order.
+            assert sa[:5] == sb[:5] and sa[7] == sb[7]
+            assert np.allclose(sa[5:7], sb[5:7], rtol=1e-12, atol=0)
+    assert not whole.layers[0].delta.passed  # the planted bug is found in δ1
+    assert any(STREAMED_NOTE in n for n in chunked.layers[1].delta.notes)  # the small budget did stream δ2
+    assert not any(STREAMED_NOTE in n for n in whole.layers[1].delta.notes)
+    assert whole.diagnoses == chunked.diagnoses  # the same first failure and cause
