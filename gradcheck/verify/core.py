@@ -323,6 +323,9 @@ def _beyond(r: GroupResult) -> np.ndarray:
 
     compare_group's tolerances are flagged_entries' (the same G, resolution bound, σ, θ and s_i).
     """
+    if r.n_mismatched == 0:
+        # Its mismatches are the entries outside (|a − n| <= tolerance) or not finite: none here.
+        return np.empty(0, np.intp)
     # compare_group (a group within the budget) keeps its arrays and tolerances.
     assert r.analytic is not None and r.numerical is not None and r.tolerance is not None
     with np.errstate(invalid="ignore"):
