@@ -127,13 +127,23 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     budget = options.run.memory_budget
     context = LossResolution(ng.loss_value, ng.loss_noise, str(ng.precision), eps, ng.nondeterministic)
 
+    # A whole group's round-off parts as the first pass's comparison formed them: the step guard's coarse
+    # test of a cleared group (the same values, estimates, steps and σ) takes them instead of forming them again.
+    whole_roundoff: dict[str, np.ndarray | None] = {}
+
     def compare(name: str, sigma: float, context: LossResolution) -> GroupResult:
+        def roundoff(sl: slice) -> np.ndarray | None:
+            part = _roundoff_part(used[name], flat_part(errors[name], sl), flat_part(steps[name], sl), eps,
+                                  ng.loss_value, sigma)
+            if sigma == ng.loss_noise and sl == slice(0, int(np.size(params[name]))):
+                whole_roundoff[name] = part
+            return part
+
         return compare_in_budget(
             name, grads[name], values[name], errors[name], memory_budget=budget,
             eps_grad=dtype_eps_grad(params[name], ng.precision), tol=tol, method=used[name], params=params[name],
             loss_value=ng.loss_value, grad_rounding=grad_rounding.get(name), loss_noise=sigma, resolution=context,
-            roundoff=lambda sl: _roundoff_part(used[name], flat_part(errors[name], sl), flat_part(steps[name], sl),
-                                               eps, ng.loss_value, sigma))
+            roundoff=roundoff)
 
     # A small group's first-pass comparison, made in full: flagged_entries' tolerances are its own, and a
     # group nothing re-measures keeps it as its final comparison instead of repeating it.
@@ -211,7 +221,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     if flagged and engine.measured_loss_noise is not None:
         sigma = max(sigma, engine.measured_loss_noise)  # measured while completing the first pass
     n_guarded, guarded = _guard(engine, params, grads, ng, options, grad_rounding, sigma, values, errors, steps,
-                                used, notes, cleared if sigma == ng.loss_noise else set())
+                                used, notes, cleared if sigma == ng.loss_noise else set(), whole_roundoff)
     n_evals += n_guarded
     if ng.roundoff_only:
         completed = sum(idx.size for k, idx in flagged.items() if k in ng.roundoff_only)
@@ -255,10 +265,12 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
            options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], sigma: float,
            values: dict[str, Any], errors: dict[str, Any], steps: dict[str, Any],
-           used: dict[str, str], notes: list[str], cleared: set[str]) -> tuple[int, set[str]]:
+           used: dict[str, str], notes: list[str], cleared: set[str],
+           whole_roundoff: dict[str, np.ndarray | None] | None = None) -> tuple[int, set[str]]:
     """The step guard (:mod:`gradcheck.verify.step_guard`) on every entry a real-difference rule cannot pass.
 
-    ``cleared``: groups whose entries the same comparison (same values, estimates and σ) already passed.
+    ``cleared``: groups whose entries the same comparison (same values, estimates and σ) already passed;
+    ``whole_roundoff``: the round-off parts that comparison formed for a whole group (cleared groups only).
     Returns the loss calls made and the groups whose entries it re-measured.
     """
     eps = float(np.finfo(ng.precision).eps)
@@ -280,9 +292,15 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
             ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True, memory_budget=options.run.memory_budget,
             among=stepped)
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
-        coarse = _coarse(used[name], values[name], errors[name], steps[name], eps, ng.loss_value, sigma,
-                         chunk_entries(options.run.memory_budget))
-        idx = np.union1d(idx, coarse[take(steps[name], coarse) > COMPLEX_STEP])
+        if name in cleared and whole_roundoff is not None and name in whole_roundoff:
+            every = slice(0, int(np.size(p)))  # _coarse's one chunk
+            coarse = coarse_entries(flat_part(values[name], every), flat_part(errors[name], every),
+                                    whole_roundoff[name])
+        else:
+            coarse = _coarse(used[name], values[name], errors[name], steps[name], eps, ng.loss_value, sigma,
+                             chunk_entries(options.run.memory_budget))
+        if coarse.size:  # else idx, sorted and unique, is its own union with nothing
+            idx = np.union1d(idx, coarse[take(steps[name], coarse) > COMPLEX_STEP])
         if not idx.size:
             continue
         h0 = take(steps[name], idx)  # new arrays of the guarded entries only
@@ -305,6 +323,9 @@ def _beyond(r: GroupResult) -> np.ndarray:
 
     compare_group's tolerances are flagged_entries' (the same G, resolution bound, σ, θ and s_i).
     """
+    if r.n_mismatched == 0:
+        # Its mismatches are the entries outside (|a − n| <= tolerance) or not finite: none here.
+        return np.empty(0, np.intp)
     # compare_group (a group within the budget) keeps its arrays and tolerances.
     assert r.analytic is not None and r.numerical is not None and r.tolerance is not None
     with np.errstate(invalid="ignore"):
