@@ -11,18 +11,10 @@ import zlib
 
 import numpy as np
 import pytest
+from _cases import report_fields
 
 import gradcheck as gc
 from gradcheck.verify import core
-
-
-def _fields(report: gc.CheckReport) -> dict:
-    """Every group's fields (arrays as dtype, shape and bytes), the notes and the loss calls; no timing."""
-    out: dict = {"notes": list(report.notes), "n_evaluations": report.n_evaluations}
-    for g in report.groups:
-        out[g.name] = {k: (v.dtype.str, v.shape, v.tobytes()) if isinstance(v, np.ndarray) else repr(v)
-                       for k, v in vars(g).items()}
-    return out
 
 
 def _net(sizes: list[int], activation: str) -> tuple:
@@ -84,7 +76,7 @@ def test_reports_equal_those_without_the_reuse(case: str, method: str, monkeypat
     loss, params, grads = CASES[case]()  # a fresh noise generator: the same loss values again
     monkeypatch.setattr(core, "fits_whole", lambda *_: False)
     reference = gc.check_params(loss, params, grads, method=method)
-    assert _fields(fast) == _fields(reference)
+    assert report_fields(fast) == report_fields(reference)
 
 
 def test_a_clean_small_check_compares_each_group_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,21 +8,11 @@ verdicts, counts, worst entries and first failure, and the small budget must act
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
+from _cases import wrong_derivative_net
 
 import gradcheck as gc
 from gradcheck.verify.streaming import STREAMED_NOTE
-
-
-def _wrong_derivative_net() -> gc.DenseNet:
-    """The 32-64-32-8 net with layer 1's f' off by 10 %: the deltas of layer 1 are wrong."""
-    net = gc.DenseNet([32, 64, 32, 8], seed=0)
-    act = net.activations[0]
-    right = act.derivative
-    net.activations[0] = dataclasses.replace(act, derivative=lambda a: 1.1 * right(a))
-    return net
 
 
 def _summary(g: gc.GroupResult | None) -> tuple | None:
@@ -35,7 +25,7 @@ def _summary(g: gc.GroupResult | None) -> tuple | None:
 def test_delta_checks_in_chunks_judge_as_whole() -> None:
     rng = np.random.default_rng(5)
     X, y = rng.standard_normal((600, 32)), rng.random((600, 8))
-    net = _wrong_derivative_net()
+    net = wrong_derivative_net()
     whole = gc.check_network(net, X, y, memory_budget=2**40, diagnostics=False)
     # 600 × 64 = 38,400 delta entries need about 3 MB to compare whole; a quarter of 4 MB is 1 MB.
     chunked = gc.check_network(net, X, y, memory_budget=4 * 2**20, diagnostics=False)

@@ -8,11 +8,11 @@ same verdicts, counts and worst entries.
 
 from __future__ import annotations
 
-import dataclasses
 import tracemalloc
 
 import numpy as np
 import pytest
+from _cases import wrong_derivative_net
 
 import gradcheck as gc
 import gradcheck.verify.network as network
@@ -21,13 +21,6 @@ from gradcheck.verify.streaming import STREAMED_NOTE
 MB = 2**20
 
 
-def _wrong_derivative_net() -> gc.DenseNet:
-    """The 32-64-32-8 net with layer 1's f' off by 10 %: backprop and the recurrence row both use it."""
-    net = gc.DenseNet([32, 64, 32, 8], seed=0)
-    act = net.activations[0]
-    right = act.derivative
-    net.activations[0] = dataclasses.replace(act, derivative=lambda a: 1.1 * right(a))
-    return net
 
 
 def _captured_rows(monkeypatch: pytest.MonkeyPatch, net: gc.DenseNet, n_samples: int,
@@ -57,7 +50,7 @@ def _captured_rows(monkeypatch: pytest.MonkeyPatch, net: gc.DenseNet, n_samples:
 
 
 def test_recurrence_rows_in_sample_blocks_judge_as_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    _, args, kwargs = _captured_rows(monkeypatch, _wrong_derivative_net(), 600, 2**40)
+    _, args, kwargs = _captured_rows(monkeypatch, wrong_derivative_net(), 600, 2**40)
     args = args[:9]  # net … kinks: the budget is given below
     whole = network._layer_rows(*args, memory_budget=2**40)
     blocked = network._layer_rows(*args, memory_budget=256 * 1024)

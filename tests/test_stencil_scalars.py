@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _cases import report_fields
 
 import gradcheck as gc
 from gradcheck.numerical import engine
@@ -30,12 +31,6 @@ def _reference_stencil(ev, name, idx, h, offsets, tracker):
     return out
 
 
-def _fields(report: gc.CheckReport) -> dict:
-    out: dict = {"notes": list(report.notes), "n_evaluations": report.n_evaluations}
-    for g in report.groups:
-        out[g.name] = {k: (v.dtype.str, v.shape, v.tobytes()) if isinstance(v, np.ndarray) else repr(v)
-                       for k, v in vars(g).items()}
-    return out
 
 
 def _case(sizes: list[int], activation: str, bad: bool) -> tuple:
@@ -63,7 +58,7 @@ def test_reports_equal_numpy_scalar_loop(monkeypatch, method, case, with_progres
     def run(key: str) -> dict:
         progress = (lambda d, t: seen[key].append((d, t))) if with_progress else None
         report = gc.check_params(loss, params, grads, method=method, progress=progress)
-        return _fields(report)
+        return report_fields(report)
 
     lean = run("lean")
     monkeypatch.setattr(engine, "_stencil", _reference_stencil)
