@@ -90,7 +90,7 @@ from .responses import (
     unsupported,
 )
 from .rules import COMPLEX_STEP, LOCAL_METHODS, RULES, apply_rule
-from .sample_blocks import engine_note, entries_bytes, interpolation_bytes, slope_bytes, units_bytes
+from .sample_blocks import engine_note, engine_stats, entries_bytes, interpolation_bytes, slope_bytes, units_bytes
 from .steps import rule_steps
 
 __all__ = ["StructuredEngine", "structured_gradient", "unit_response_rounding", "unsupported"]
@@ -142,17 +142,17 @@ class StructuredEngine:
                  still: dict[str, np.ndarray] | None = None,
                  typical_scale: dict[str, float] | None = None, by_rows: bool = False) -> None:
         self.loss, self.params, self.rs, self.groups, self.by_rows = loss, params, responses, groups, by_rows
-        self.still = still
+        self.still, self.fallback = still, fallback
         self.scales = {k: float((typical_scale or {}).get(k, 1.0)) for k in params}
         self.memory_budget, self.executor, self.interpolate = int(memory_budget), executor, interpolate
-        self.fallback = fallback
         # One generic engine for the whole check: it keeps what its first pass measured for remeasure.
         self._generic = LossEngine(loss, params, RunOptions(executor, False, int(memory_budget)), still=still,
                                    typical_scale=self.scales) if fallback is not None else None
-        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0,
-                       "sample_blocks": 1}
+        self._stats = engine_stats()
         self._scattered: tuple[Any, Responses, Any] | None = None
         self._last: tuple[tuple[int, int], Responses] | None = None
+        # Per-sample rounding bounds, formed once: the output's serves every layer, the complex step's one.
+        self._rounding: dict[tuple[int, bool, float], np.ndarray] = {}
 
     # -- construction ----------------------------------------------------
 
@@ -206,8 +206,7 @@ class StructuredEngine:
         chosen = "complex" if method == "auto" else method
         total = sum(v.size for v in self.params.values())
         tracker = ProgressTracker(total, progress)
-        self._stats = {"rows": 0, "chunks": 0, "chunk_bytes": 0, "fallback": 0, "interpolated": 0, "refined": 0,
-                       "sample_blocks": 1}
+        self._stats = engine_stats()
         diffs: dict[str, tuple[np.ndarray | RowDifferences, np.ndarray]] = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer in sorted({l for l, _ in self.groups.values()}):
@@ -282,15 +281,15 @@ class StructuredEngine:
         return vals, errs, h, 0
 
     def difference_rounding(self, name: str, idx: np.ndarray, eps: float, method: str = "") -> float | np.ndarray:
-        """The rounding of one difference of the entries ``idx`` of group ``name`` (``method``'s).
-
-        Summed over the samples (:func:`output_rounding`) for a weight or bias, one sample's for a
-        delta (``z``) entry; the complex step's is h·:func:`complex_entry_rounding`.
-        """
+        """The rounding of one difference of the entries ``idx`` of ``name``: summed over the samples
+        (:func:`output_rounding`) for W or b, one sample's for z; the complex step's: :func:`complex_entry_rounding`."""
         layer, kind = self.groups[name]
-        parts = (self._part(rows) for rows in self._sample_blocks(slope_bytes(self.rs, layer)))
-        per_sample = np.concatenate([complex_step_rounding(part, layer, eps) if method == "complex"
-                                     else output_rounding(part, eps) for part in parts])
+        key = (layer if method == "complex" else 0, method == "complex", eps)
+        if key not in self._rounding:
+            parts = (self._part(rows) for rows in self._sample_blocks(slope_bytes(self.rs, layer)))
+            self._rounding[key] = np.concatenate([complex_step_rounding(part, layer, eps) if method == "complex"
+                                                  else output_rounding(part, eps) for part in parts])
+        per_sample = self._rounding[key]
         if method == "complex":
             return COMPLEX_STEP * complex_entry_rounding(per_sample, self.rs.cache.a(layer - 1),
                                                          self.rs.cache.z(layer).shape[1], kind, idx)
