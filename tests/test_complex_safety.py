@@ -153,6 +153,19 @@ class TestExactFit:
             warnings.simplefilter("ignore", gc.GradcheckWarning)
             gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y), method="complex")
 
+    @pytest.mark.xfail(strict=True, raises=gc.InvalidArgument, reason=(
+        "known limitation: at an exact fit (targets = the net's own output, loss exactly 0) the real "
+        "differences along W2 read -2.95e-19 at every step (the rounding of a - y at θ ± h·v, ε·|a|·|∂a/∂v| "
+        "in size, does not shrink with h) while the complex step reads exactly 0; the probe cannot tell a "
+        "residue that size from a dropped perturbation without the model's |a|. Found by a random hypothesis "
+        "run; method='auto' is unaffected"))
+    def test_explicit_complex_at_an_exact_fit_with_a_rounding_residue(self):
+        net, X, _ = _pinned([1, 2, 1], True, "half_sum", 0.1, 1.0, 2, 27)
+        y = net.forward(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gc.GradcheckWarning)
+            gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y), method="complex")
+
     @pytest.mark.xfail(strict=True, reason=(
         "known limitation: a fit exact in float32 leaves residuals of ~ε32·|a| in float64; the delta "
         "checks perturb backprop's float32 z while the weight checks run a float64 forward pass, so near "
