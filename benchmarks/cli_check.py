@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import publish  # benchmarks/ is on the path: the script's own folder
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "CLI_RESULTS.md"
 TARGET = 1.0  # seconds: the default `gradcheck check`, HTML with figures included
@@ -122,12 +124,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'holds' if default <= TARGET else 'does not hold'} ({default:.3f} s). "
               f"Folders after {repeats + 1} runs of each variant: {', '.join(written)} (a rerun replaces its own "
               "report).", ""]
-    document = "\n".join(lines)
-    print(document)
-    if out_path is not None:
-        out_path.write_text(document, encoding="utf-8")
-        print(f"wrote {out_path}")
-    return 0
+    return publish(lines, out_path)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import publish  # benchmarks/ is on the path: the script's own folder
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "DISTRIBUTED_RESULTS.md"
 
@@ -136,12 +138,7 @@ def main(argv: list[str] | None = None) -> int:
               f"A = {A:.1f} s serial (driver and scheduling), B = {B:.1f} s of chunk work.", "",
               "| workers | 1 | 2 | 4 | 8 | 16 |", "|---|---|---|---|---|---|",
               "| modelled time | " + " | ".join(f"{A + B / w:.1f} s" for w in (1, 2, 4, 8, 16)) + " |", ""]
-    document = "\n".join(lines)
-    print(document)
-    if out_path is not None:
-        out_path.write_text(document, encoding="utf-8")
-        print(f"wrote {out_path}")
-    return 0
+    return publish(lines, out_path)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _common import publish  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
+
 import gradcheck as gc  # noqa: E402
 from gradcheck.model import activations  # noqa: E402
 from gradcheck.numerical.directions import NetworkDirections  # noqa: E402
@@ -313,12 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         a, b = ratio(own, k, loop)
         lines.append(f"| {k} | {min(v):.3f} s | {a:.2f} / {b:.2f} |")
     lines.append("")
-    document = "\n".join(lines)
-    print(document)
-    if out_path is not None:
-        out_path.write_text(document, encoding="utf-8")
-        print(f"wrote {out_path}")
-    return 0
+    return publish(lines, out_path)
 
 
 if __name__ == "__main__":
