@@ -1,0 +1,201 @@
+"""Several small groups compared in one vectorized pass: compare_group's results, group by group.
+
+:func:`~gradcheck.verify.tolerance.compare_group` costs a few dozen numpy calls
+whatever a group's size; on a small network (a dozen entries per group) those
+calls, not the arithmetic, are its time, and check_params pays them for every
+group.  :func:`compare_groups` forms every per-entry quantity (masks, the
+tolerance of :func:`~gradcheck.verify.tolerance.entry_tolerance`, differences,
+ratios) once over the groups' entries laid end to end, with each group's
+scalars (G, the scale, the resolution bound, ε_g, rtol) repeated over its own
+entries, and splits the summaries per group.  Every entrywise operation is the
+one compare_group performs on the same operands in the same order, maxima and
+counts do not depend on the order of their terms, and the sorts and norms run on
+each group's own segment, so every field of every result equals compare_group's
+bit for bit (tests/test_batch_compare.py).  Groups it cannot lay end to end
+(empty, 0-d, not C-ordered, without params) go through compare_group itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..report.records import GroupResult, Mismatch
+from .resolution import RESOLUTION, LossResolution, undecided_reason
+from .tolerance import _EPS64, Tolerance, _nonfinite_note, _norm, compare_group, gradient_epsilon
+
+__all__ = ["GroupInputs", "compare_groups"]
+
+
+@dataclass(frozen=True)
+class GroupInputs:
+    """One group's per-entry inputs to :func:`compare_groups` (compare_group's arguments of the same names).
+
+    Attributes
+    ----------
+    name : str
+    analytic, numerical, error, params : ndarray, all of one shape
+    eps_grad : float
+    method : str
+    grad_rounding : ndarray or None, the group's shape
+    roundoff : ndarray or None, the group's shape
+    """
+
+    name: str
+    analytic: np.ndarray
+    numerical: np.ndarray
+    error: np.ndarray
+    params: np.ndarray
+    eps_grad: float
+    method: str = ""
+    grad_rounding: np.ndarray | None = None
+    roundoff: np.ndarray | None = None
+
+
+def _layable(g: GroupInputs) -> bool:
+    """Whether the group's entries can be laid end to end with the same results (see the module docstring)."""
+    arrays = (g.analytic, g.numerical, g.error, g.params)
+    shape = np.shape(g.analytic)
+    return (all(isinstance(x, np.ndarray) and x.flags.c_contiguous and x.shape == shape for x in arrays)
+            and g.analytic.size > 0 and g.analytic.ndim > 0  # a 0-d group's arithmetic gives numpy scalars
+            and (g.grad_rounding is None or np.shape(g.grad_rounding) == shape))
+
+
+def compare_groups(groups: Sequence[GroupInputs], *, tol: Tolerance = Tolerance(), loss_value: float = 0.0,
+                   loss_noise: float = 0.0, n_worst: int = 5,
+                   resolution: LossResolution | None = None) -> list[GroupResult]:
+    """compare_group on each group, with the shared arguments; the results in the groups' order.
+
+    Parameters
+    ----------
+    groups : sequence of GroupInputs
+    tol, loss_value, loss_noise, n_worst, resolution
+        As for :func:`~gradcheck.verify.tolerance.compare_group`, shared by every group.
+
+    Returns
+    -------
+    list of GroupResult
+        Equal, field by field, to ``compare_group(g.name, g.analytic, ...)`` for each group ``g``.
+    """
+    shared = dict(tol=tol, loss_value=loss_value, loss_noise=loss_noise, n_worst=n_worst, resolution=resolution)
+    out: list[GroupResult | None] = [None] * len(groups)
+    batch = []
+    for i, g in enumerate(groups):
+        if _layable(g):
+            batch.append(i)
+        else:
+            out[i] = compare_group(g.name, g.analytic, g.numerical, g.error, eps_grad=g.eps_grad, method=g.method,
+                                   params=g.params, grad_rounding=g.grad_rounding, roundoff=g.roundoff, **shared)
+    if batch:
+        for i, r in zip(batch, _compare_laid([groups[i] for i in batch], tol, loss_value, loss_noise, n_worst,
+                                             resolution), strict=True):
+            out[i] = r
+    return [r for r in out if r is not None]
+
+
+def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, loss_noise: float, n_worst: int,
+                  resolution: LossResolution | None) -> list[GroupResult]:
+    """compare_group's body over the groups' entries laid end to end (see the module docstring)."""
+    sizes = np.array([g.analytic.size for g in groups])
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+
+    def lay(xs: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for x in xs])
+
+    def per_entry(values: list[float]) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=np.float64), sizes)
+
+    arrays = [np.asarray(g.analytic, dtype=np.float64) for g in groups]
+    numericals = [np.asarray(g.numerical, dtype=np.float64) for g in groups]
+    a, n, e = lay(arrays), lay(numericals), lay([g.error for g in groups])
+    p = np.concatenate([g.params.reshape(-1) for g in groups])
+    fin_a, fin_n, fin_p = np.isfinite(a), np.isfinite(n), np.isfinite(p)
+    L = abs(loss_value) if np.isfinite(loss_value) else 0.0
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        abs_a, abs_n = np.abs(a), np.abs(n)
+        resolved = fin_n & np.isfinite(e) & (abs_n > tol.safety * e)
+        # Group maxima of non-negative magnitudes: max(x[mask], initial=0) is the max of where(mask, x, 0).
+        scales = np.maximum(np.maximum.reduceat(np.where(fin_a, abs_a, 0.0), starts),
+                            np.maximum.reduceat(np.where(resolved, abs_n, 0.0), starts))
+        G = np.maximum.reduceat(np.where(fin_n, abs_n, 0.0), starts)
+        bounds = RESOLUTION * scales if resolution is not None else np.full(len(groups), np.inf)
+        bound = np.repeat(bounds, sizes)
+        # entry_tolerance's terms, each group's scalars repeated over its entries.
+        rtol = per_entry([tol.rtol if g.eps_grad <= _EPS64 else max(tol.rtol, float(np.sqrt(g.eps_grad)))
+                          for g in groups])
+        factor = per_entry([tol.grad_factor * gradient_epsilon(g.eps_grad, loss_value, loss_noise, tol.grad_factor)
+                            for g in groups])
+        theta = np.maximum(1.0, np.abs(p.astype(np.float64, copy=False)))
+        abs_tol = (np.minimum(tol.safety * e, bound) + factor * (abs_a + np.repeat(G, sizes) + L / theta)
+                   + tol.atol)
+        if any(g.grad_rounding is not None for g in groups):
+            abs_tol = abs_tol + lay([np.zeros(g.analytic.shape) if g.grad_rounding is None else g.grad_rounding
+                                     for g in groups])
+        total = abs_tol + rtol * np.maximum(abs_a, abs_n)
+        diff = np.abs(a - n)
+        finite = fin_a & fin_n & np.isfinite(total) & fin_p
+        ok = finite & (diff <= total)
+        undecided = finite & ~ok & (diff <= total + np.maximum(tol.safety * e - bound, 0.0))
+        denom = np.maximum(np.maximum(abs_a, abs_n), abs_tol)
+        rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
+        ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        rel = np.where(finite, rel, np.inf)
+        neg_ratio = -ratio
+        failing_all = np.add.reduceat((~ok).astype(np.intp), starts)
+        undecided_all = np.add.reduceat(undecided.astype(np.intp), starts)
+        max_abs_all = np.maximum.reduceat(np.where(finite, diff, np.inf), starts)
+        max_rel_all = np.maximum.reduceat(rel, starts)
+        max_est_all = np.maximum.reduceat(e, starts)
+        d_all = np.where(finite, a - n, np.inf)
+        na_all, nn_all, nt_all = (np.where(finite, x, 0) for x in (a, n, abs_tol))
+    all_finite = bool(fin_a.all() and fin_n.all() and fin_p.all())
+    results = []
+    for k, g in enumerate(groups):
+        s, t, shape = int(starts[k]), int(ends[k]), g.analytic.shape
+        notes = [] if all_finite else [m for m in (
+            _nonfinite_note(f"params[{g.name!r}]", g.params, fin_p[s:t].reshape(shape)),
+            _nonfinite_note("the analytic gradient", arrays[k], fin_a[s:t].reshape(shape)),
+            _nonfinite_note("the numerical derivative (the loss is not finite nearby)", numericals[k],
+                            fin_n[s:t].reshape(shape)),
+        ) if m]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            order = np.argsort(neg_ratio[s:t], kind="stable")
+            worst_flat = int(order[0])
+            worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, shape))
+            failing = int(failing_all[k])
+            keep = order[: min(n_worst, failing)] if failing else order[:n_worst]
+            where = (zip(*(i.tolist() for i in np.unravel_index(keep, shape)), strict=True) if shape
+                     else [()] * keep.size)
+            rows = zip(*(x[s:t][keep].tolist() for x in (a, n, diff, rel, total)), strict=True)
+            worst = [Mismatch(tuple(i), *r) for i, r in zip(where, rows, strict=True)]
+            dn = _norm(d_all[s:t])
+            norm_den = max(_norm(na_all[s:t]), _norm(nn_all[s:t]), _norm(nt_all[s:t]))
+            norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
+        w = s + worst_flat
+        reason = None
+        n_undecided = int(undecided_all[k])
+        scale, bnd = float(scales[k]), float(bounds[k])
+        if n_undecided and n_undecided == failing:
+            ek = e[s:t]
+            idx = np.flatnonzero(undecided[s:t])
+            worst_k = int(idx[np.argmax(tol.safety * ek[idx])])
+            truncation = g.roundoff is not None and bool(
+                ek[worst_k] > 2 * np.asarray(g.roundoff, dtype=np.float64).flat[worst_k])
+            reason = undecided_reason(n_undecided, int(t - s), scale, bnd, float(tol.safety * ek[worst_k]),
+                                      truncation, g.method, resolution)
+        elif n_undecided:
+            notes.append(f"{n_undecided} more entr{'y' if n_undecided == 1 else 'ies'} could not be decided: their "
+                         f"numerical error estimates exceed the resolution bound {bnd:.2g}")
+        results.append(GroupResult(
+            name=g.name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(t - s), n_mismatched=failing,
+            max_abs_error=float(max_abs_all[k]), max_rel_error=float(max_rel_all[k]), norm_rel_error=norm_rel,
+            worst_index=worst_index, worst_analytic=float(a[w]), worst_numerical=float(n[w]),
+            worst_tolerance=float(total[w]), method=g.method, max_error_estimate=float(max_est_all[k]),
+            worst=worst, notes=notes, analytic=arrays[k], numerical=numericals[k],
+            tolerance=total[s:t].reshape(shape), inconclusive_reason=reason,
+        ))
+    return results
