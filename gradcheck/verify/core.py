@@ -27,6 +27,7 @@ from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, 
 from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
+from .batch_compare import GroupInputs, compare_groups
 from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
@@ -147,7 +148,8 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
 
     # A small group's first-pass comparison, made in full: flagged_entries' tolerances are its own, and a
     # group nothing re-measures keeps it as its final comparison instead of repeating it.
-    first: dict[str, GroupResult] = {}
+    first: dict[str, GroupResult] = _first_pass_batch(params, grads, ng, options, grad_rounding, used, values,
+                                                      errors, steps, context, whole_roundoff)
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
@@ -159,7 +161,7 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             if rule == "richardson":
                 err = RowChunks((int(np.size(p)),), _complex_precision(values[name], eps))
             if rule != "richardson" and fits_whole(p, budget):
-                r = first[name] = compare(name, ng.loss_noise, context)
+                r = first[name] if name in first else first.setdefault(name, compare(name, ng.loss_noise, context))
                 idx = _beyond(r)
             else:
                 idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
@@ -260,6 +262,38 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                      "rounds at the scale of a, and the analytic gradient loses as much): analytic gradients are "
                      f"trusted to {tol.grad_factor * eps_eff:.2g} relative, not to rtol = {tol.rtol:.2g}")
     return groups, n_evals, notes, values, errors
+
+
+def _first_pass_batch(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
+                      options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], used: dict[str, str],
+                      values: dict[str, Any], errors: dict[str, Any], steps: dict[str, Any],
+                      context: LossResolution, whole_roundoff: dict[str, np.ndarray | None]) -> dict[str, GroupResult]:
+    """The first pass's full comparisons of the round-off-only groups that fit the budget, in one vectorized pass.
+
+    :func:`~gradcheck.verify.batch_compare.compare_groups` gives compare's results for each (its round-off parts
+    recorded in ``whole_roundoff`` as compare records them); on a small net the per-group fixed cost of
+    compare_group, not its arithmetic, was the check's own time.
+    """
+    eps = float(np.finfo(ng.precision).eps)
+    names = [name for name, p in params.items()
+             if name in ng.roundoff_only and not (options.method == "auto" and used[name] == "complex")
+             and fits_whole(p, options.run.memory_budget)
+             and not any(isinstance(x[name], RowChunks) for x in (values, errors, steps))]
+    if len(names) < 2:
+        return {}
+    inputs = []
+    for name in names:
+        every = slice(0, int(np.size(params[name])))  # compare's roundoff(every), flat as it records it
+        part = whole_roundoff[name] = _roundoff_part(used[name], flat_part(errors[name], every),
+                                                     flat_part(steps[name], every), eps, ng.loss_value, ng.loss_noise)
+        gr = grad_rounding.get(name)
+        inputs.append(GroupInputs(
+            name, grads[name], values[name], errors[name], params[name], dtype_eps_grad(params[name], ng.precision),
+            used[name], None if gr is None else whole(gr),
+            None if part is None else np.reshape(part, np.shape(grads[name]))))
+    results = compare_groups(inputs, tol=options.tolerance, loss_value=ng.loss_value, loss_noise=ng.loss_noise,
+                             resolution=context)
+    return dict(zip(names, results, strict=True))
 
 
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
