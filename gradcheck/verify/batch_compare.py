@@ -63,7 +63,7 @@ def _layable(g: GroupInputs) -> bool:
             and (g.grad_rounding is None or np.shape(g.grad_rounding) == shape))
 
 
-def compare_groups(groups: Sequence[GroupInputs], *, tol: Tolerance = Tolerance(), loss_value: float = 0.0,
+def compare_groups(groups: Sequence[GroupInputs], *, tol: Tolerance | None = None, loss_value: float = 0.0,
                    loss_noise: float = 0.0, n_worst: int = 5,
                    resolution: LossResolution | None = None) -> list[GroupResult]:
     """compare_group on each group, with the shared arguments; the results in the groups' order.
@@ -79,7 +79,7 @@ def compare_groups(groups: Sequence[GroupInputs], *, tol: Tolerance = Tolerance(
     list of GroupResult
         Equal, field by field, to ``compare_group(g.name, g.analytic, ...)`` for each group ``g``.
     """
-    shared = dict(tol=tol, loss_value=loss_value, loss_noise=loss_noise, n_worst=n_worst, resolution=resolution)
+    tol = Tolerance() if tol is None else tol
     out: list[GroupResult | None] = [None] * len(groups)
     batch = []
     for i, g in enumerate(groups):
@@ -87,7 +87,8 @@ def compare_groups(groups: Sequence[GroupInputs], *, tol: Tolerance = Tolerance(
             batch.append(i)
         else:
             out[i] = compare_group(g.name, g.analytic, g.numerical, g.error, eps_grad=g.eps_grad, method=g.method,
-                                   params=g.params, grad_rounding=g.grad_rounding, roundoff=g.roundoff, **shared)
+                                   params=g.params, grad_rounding=g.grad_rounding, roundoff=g.roundoff, tol=tol,
+                                   loss_value=loss_value, loss_noise=loss_noise, n_worst=n_worst, resolution=resolution)
     if batch:
         for i, r in zip(batch, _compare_laid([groups[i] for i in batch], tol, loss_value, loss_noise, n_worst,
                                              resolution), strict=True):
@@ -144,7 +145,9 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
         ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
         rel = np.where(finite, rel, np.inf)
-        neg_ratio = -ratio
+        # Each group's entries by decreasing ratio, stably: argsort(-ratio, kind="stable") of its segment.
+        gid = np.repeat(np.arange(len(groups)), sizes)
+        order_all = np.lexsort((-ratio, gid))
         failing_all = np.add.reduceat((~ok).astype(np.intp), starts)
         undecided_all = np.add.reduceat(undecided.astype(np.intp), starts)
         max_abs_all = np.maximum.reduceat(np.where(finite, diff, np.inf), starts)
@@ -152,50 +155,58 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
         max_est_all = np.maximum.reduceat(e, starts)
         d_all = np.where(finite, a - n, np.inf)
         na_all, nn_all, nt_all = (np.where(finite, x, 0) for x in (a, n, abs_tol))
-    all_finite = bool(fin_a.all() and fin_n.all() and fin_p.all())
-    results = []
-    for k, g in enumerate(groups):
-        s, t, shape = int(starts[k]), int(ends[k]), g.analytic.shape
-        notes = [] if all_finite else [m for m in (
-            _nonfinite_note(f"params[{g.name!r}]", g.params, fin_p[s:t].reshape(shape)),
-            _nonfinite_note("the analytic gradient", arrays[k], fin_a[s:t].reshape(shape)),
-            _nonfinite_note("the numerical derivative (the loss is not finite nearby)", numericals[k],
-                            fin_n[s:t].reshape(shape)),
-        ) if m]
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            order = np.argsort(neg_ratio[s:t], kind="stable")
-            worst_flat = int(order[0])
-            worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, shape))
-            failing = int(failing_all[k])
+        all_finite = bool(fin_a.all() and fin_n.all() and fin_p.all())
+        results = []
+        # Python numbers, read once (the same values as float()/int() of each element).
+        n_failing, n_undecided_of, max_abs, max_rel, max_est, scale_of, bound_of = (
+            x.tolist() for x in (failing_all, undecided_all, max_abs_all, max_rel_all, max_est_all, scales, bounds))
+        for k, (g, s, t) in enumerate(zip(groups, starts.tolist(), ends.tolist(), strict=True)):
+            shape = g.analytic.shape
+            notes = [] if all_finite else [m for m in (
+                _nonfinite_note(f"params[{g.name!r}]", g.params, fin_p[s:t].reshape(shape)),
+                _nonfinite_note("the analytic gradient", arrays[k], fin_a[s:t].reshape(shape)),
+                _nonfinite_note("the numerical derivative (the loss is not finite nearby)", numericals[k],
+                                fin_n[s:t].reshape(shape)),
+            ) if m]
+            order = order_all[s:t]
+            w = int(order[0])
+            worst_index = _unravel(w - s, shape)
+            failing = n_failing[k]
             keep = order[: min(n_worst, failing)] if failing else order[:n_worst]
-            where = (zip(*(i.tolist() for i in np.unravel_index(keep, shape)), strict=True) if shape
-                     else [()] * keep.size)
-            rows = zip(*(x[s:t][keep].tolist() for x in (a, n, diff, rel, total)), strict=True)
-            worst = [Mismatch(tuple(i), *r) for i, r in zip(where, rows, strict=True)]
+            rows = zip(*(x[keep].tolist() for x in (a, n, diff, rel, total)), strict=True)
+            worst = [Mismatch(_unravel(i - s, shape), *r) for i, r in zip(keep.tolist(), rows, strict=True)]
             dn = _norm(d_all[s:t])
             norm_den = max(_norm(na_all[s:t]), _norm(nn_all[s:t]), _norm(nt_all[s:t]))
             norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
-        w = s + worst_flat
-        reason = None
-        n_undecided = int(undecided_all[k])
-        scale, bnd = float(scales[k]), float(bounds[k])
-        if n_undecided and n_undecided == failing:
-            ek = e[s:t]
-            idx = np.flatnonzero(undecided[s:t])
-            worst_k = int(idx[np.argmax(tol.safety * ek[idx])])
-            truncation = g.roundoff is not None and bool(
-                ek[worst_k] > 2 * np.asarray(g.roundoff, dtype=np.float64).flat[worst_k])
-            reason = undecided_reason(n_undecided, int(t - s), scale, bnd, float(tol.safety * ek[worst_k]),
-                                      truncation, g.method, resolution)
-        elif n_undecided:
-            notes.append(f"{n_undecided} more entr{'y' if n_undecided == 1 else 'ies'} could not be decided: their "
-                         f"numerical error estimates exceed the resolution bound {bnd:.2g}")
-        results.append(GroupResult(
-            name=g.name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(t - s), n_mismatched=failing,
-            max_abs_error=float(max_abs_all[k]), max_rel_error=float(max_rel_all[k]), norm_rel_error=norm_rel,
-            worst_index=worst_index, worst_analytic=float(a[w]), worst_numerical=float(n[w]),
-            worst_tolerance=float(total[w]), method=g.method, max_error_estimate=float(max_est_all[k]),
-            worst=worst, notes=notes, analytic=arrays[k], numerical=numericals[k],
-            tolerance=total[s:t].reshape(shape), inconclusive_reason=reason,
-        ))
+            reason = None
+            n_undecided = n_undecided_of[k]
+            scale, bnd = scale_of[k], bound_of[k]
+            if n_undecided and n_undecided == failing:
+                ek = e[s:t]
+                idx = np.flatnonzero(undecided[s:t])
+                worst_k = int(idx[np.argmax(tol.safety * ek[idx])])
+                truncation = g.roundoff is not None and bool(
+                    ek[worst_k] > 2 * np.asarray(g.roundoff, dtype=np.float64).flat[worst_k])
+                reason = undecided_reason(n_undecided, int(t - s), scale, bnd, float(tol.safety * ek[worst_k]),
+                                          truncation, g.method, resolution)
+            elif n_undecided:
+                notes.append(f"{n_undecided} more entr{'y' if n_undecided == 1 else 'ies'} could not be decided: their "
+                             f"numerical error estimates exceed the resolution bound {bnd:.2g}")
+            results.append(GroupResult(
+                name=g.name, shape=tuple(shape), passed=bool(failing == 0), n_entries=int(t - s), n_mismatched=failing,
+                max_abs_error=max_abs[k], max_rel_error=max_rel[k], norm_rel_error=norm_rel,
+                worst_index=worst_index, worst_analytic=float(a[w]), worst_numerical=float(n[w]),
+                worst_tolerance=float(total[w]), method=g.method, max_error_estimate=max_est[k],
+                worst=worst, notes=notes, analytic=arrays[k], numerical=numericals[k],
+                tolerance=total[s:t].reshape(shape), inconclusive_reason=reason,
+            ))
     return results
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """np.unravel_index(flat, shape) (C order) as a tuple of ints, without numpy's per-call cost."""
+    index = []
+    for dim in reversed(shape):
+        flat, i = divmod(flat, dim)
+        index.append(i)
+    return tuple(reversed(index))
