@@ -160,7 +160,15 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
         # Python numbers, read once (the same values as float()/int() of each element).
         n_failing, n_undecided_of, max_abs, max_rel, max_est, scale_of, bound_of = (
             x.tolist() for x in (failing_all, undecided_all, max_abs_all, max_rel_all, max_est_all, scales, bounds))
-        for k, (g, s, t) in enumerate(zip(groups, starts.tolist(), ends.tolist(), strict=True)):
+        # Every group's kept entries (its n_worst largest ratios, or its failing ones if fewer), gathered at once.
+        bounds_list = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        kept = [order_all[s:s + (min(n_worst, f) if f else n_worst)][: t - s]
+                for (s, t), f in zip(bounds_list, n_failing, strict=True)]
+        kept_all = np.concatenate(kept)
+        kept_rows = list(zip(kept_all.tolist(), *(x[kept_all].tolist() for x in (a, n, diff, rel, total)),
+                             strict=True))
+        row_ends = np.cumsum([k.size for k in kept]).tolist()
+        for k, (g, (s, t)) in enumerate(zip(groups, bounds_list, strict=True)):
             shape = g.analytic.shape
             notes = [] if all_finite else [m for m in (
                 _nonfinite_note(f"params[{g.name!r}]", g.params, fin_p[s:t].reshape(shape)),
@@ -172,9 +180,8 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
             w = int(order[0])
             worst_index = _unravel(w - s, shape)
             failing = n_failing[k]
-            keep = order[: min(n_worst, failing)] if failing else order[:n_worst]
-            rows = zip(*(x[keep].tolist() for x in (a, n, diff, rel, total)), strict=True)
-            worst = [Mismatch(_unravel(i - s, shape), *r) for i, r in zip(keep.tolist(), rows, strict=True)]
+            worst = [Mismatch(_unravel(r[0] - s, shape), *r[1:])
+                     for r in kept_rows[row_ends[k] - kept[k].size:row_ends[k]]]
             dn = _norm(d_all[s:t])
             norm_den = max(_norm(na_all[s:t]), _norm(nn_all[s:t]), _norm(nt_all[s:t]))
             norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")

@@ -282,10 +282,21 @@ def _first_pass_batch(params: dict[str, np.ndarray], grads: dict[str, np.ndarray
     if len(names) < 2:
         return {}
     inputs = []
-    for name in names:
-        every = slice(0, int(np.size(params[name])))  # compare's roundoff(every), flat as it records it
-        part = whole_roundoff[name] = _roundoff_part(used[name], flat_part(errors[name], every),
-                                                     flat_part(steps[name], every), eps, ng.loss_value, ng.loss_noise)
+    sizes = [int(np.size(params[name])) for name in names]
+    if len({used[name] for name in names}) == 1 and all(np.size(steps[name]) == np.size(errors[name]) == size
+                                                         for name, size in zip(names, sizes, strict=True)):
+        # One rule: the round-off parts, elementwise in the estimates and steps, formed once over every group.
+        laid = _roundoff_part(used[names[0]], np.concatenate([np.ravel(errors[name]) for name in names]),
+                              np.concatenate([np.ravel(steps[name]) for name in names]), eps, ng.loss_value,
+                              ng.loss_noise)
+        ends = np.cumsum(sizes).tolist()
+        parts = [None if laid is None else laid[end - size:end] for end, size in zip(ends, sizes, strict=True)]
+    else:
+        parts = [_roundoff_part(used[name], flat_part(errors[name], slice(0, size)), flat_part(steps[name],
+                                slice(0, size)), eps, ng.loss_value, ng.loss_noise)
+                 for name, size in zip(names, sizes, strict=True)]
+    for name, part in zip(names, parts, strict=True):
+        whole_roundoff[name] = part  # compare's roundoff(every group entry), flat as it records it
         gr = grad_rounding.get(name)
         inputs.append(GroupInputs(
             name, grads[name], values[name], errors[name], params[name], dtype_eps_grad(params[name], ng.precision),
