@@ -1,20 +1,24 @@
-"""LossEngine's serial central first pass over every group at once equals differentiate_entries group by group.
+"""A small check's fixed cost, cut without changing a number.
+
+LossEngine's serial central first pass over every group at once equals differentiate_entries group by group.
 
 Steps and round-off estimates are formed once over all entries (numerical/engine.py, _central_first_pass); the
 reference is differentiate_entries('central', first_pass=...) on each group in turn, the path the engine takes
 for one group at a time.  Values, estimates, steps, kept loss values, loss calls and progress reports must be the
-same, bit for bit.
+same, bit for bit.  The report's step summary skips its mask when every step is finite, with the same result.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck as gc
 from gradcheck.numerical.engine import LossEngine, differentiate_entries
 from gradcheck.numerical.evaluator import LossEvaluator, loss_at_rest
+from gradcheck.verify.options import _step_summary
 
 
 def _same(x: np.ndarray, y: np.ndarray) -> bool:
@@ -64,3 +68,12 @@ def test_every_group_at_once_equals_group_by_group(sizes, seed, typical, spread,
 def engine_calls_at_rest(ng) -> int:
     from gradcheck.numerical.engine import DETERMINISM_CALLS
     return 1 + DETERMINISM_CALLS + (1 if ng.nondeterministic is None and np.isfinite(ng.loss_value) else 0)
+
+
+@pytest.mark.parametrize("steps", [[1e-6, 2e-6, 4e-6], [np.nan, 1e-6, 3e-6], [np.inf, 1e-6], [np.nan, np.inf],
+                                   [], [[2e-6, 1e-6], [np.nan, 8e-6]]])
+def test_the_step_summary_is_the_range_of_the_finite_steps(steps):
+    s = np.asarray(steps, dtype=np.float64)
+    finite = s[np.isfinite(s)]
+    expected = {"min": float(finite.min()), "max": float(finite.max())} if finite.size else None
+    assert _step_summary(s) == expected
