@@ -1,4 +1,4 @@
-"""compare_groups: every field of every group's result is compare_group's, bit for bit."""
+"""compare_groups equals compare_group field by field, bit for bit; coarse_groups equals coarse_entries."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcheck.verify.batch_compare import GroupInputs, compare_groups
+from gradcheck.verify.batch_compare import GroupInputs, coarse_groups, compare_groups
 from gradcheck.verify.resolution import LossResolution
+from gradcheck.verify.step_guard import coarse_entries
 from gradcheck.verify.tolerance import Tolerance, compare_group
 
 EPS = float(np.finfo(np.float64).eps)
@@ -114,3 +115,38 @@ def test_the_drawn_cases_reach_failures_undecided_groups_and_notes():
     w, b = batched
     assert not w.passed and w.n_mismatched == 3 and w.worst_index in ((0, 0), (2, 2)) and w.notes
     assert b.inconclusive_reason is not None and b.n_mismatched == 1
+
+
+@st.composite
+def coarse_inputs(draw):
+    out = {}
+    for k in range(draw(st.integers(1, 5))):
+        size = draw(st.integers(0, 8))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        v = rng.standard_normal(size) * 10.0 ** rng.uniform(-6, 2, size)
+        ro = np.abs(v) * 10.0 ** rng.uniform(-12, -4, size)
+        e = ro + np.abs(v) * 10.0 ** rng.uniform(-10, -3, size)  # truncation around 1e-6 of the value
+        for arr in (v, e, ro):
+            bad = rng.random(size) < 0.1
+            arr[bad] = rng.choice(SPECIAL, int(bad.sum()))
+        out[f"g{k}"] = (v, e, None if draw(st.integers(0, 4)) == 0 else ro)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(coarse_inputs())
+def test_coarse_groups_equal_coarse_entries(groups):
+    laid = coarse_groups(groups)
+    assert set(laid) == set(groups)
+    for k, (v, e, ro) in groups.items():
+        with np.errstate(invalid="ignore"):  # coarse_entries subtracts infinities outside its own errstate
+            expected = coarse_entries(v, e, ro)
+        assert laid[k].dtype == expected.dtype and laid[k].tolist() == expected.tolist()
+
+
+def test_coarse_groups_find_coarse_entries():
+    """The property's inputs are not all empty answers: a fixed case has coarse entries in two groups."""
+    v = np.array([1.0, 2.0, 3.0])
+    groups = {"a": (v, np.array([1e-3, 1e-12, 1e-3]), np.full(3, 1e-10)), "b": (v, np.full(3, 1e-3), None),
+              "c": (v[:2], np.array([1e-12, 1e-2]), np.full(2, 1e-10))}
+    assert {k: x.tolist() for k, x in coarse_groups(groups).items()} == {"a": [0, 2], "b": [], "c": [1]}

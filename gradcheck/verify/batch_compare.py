@@ -13,6 +13,7 @@ counts do not depend on the order of their terms, and the sorts and norms run on
 each group's own segment, so every field of every result equals compare_group's
 bit for bit (tests/test_batch_compare.py).  Groups it cannot lay end to end
 (empty, 0-d, not C-ordered, without params) go through compare_group itself.
+:func:`coarse_groups` does the same for the step guard's coarse test.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import numpy as np
 
 from ..report.records import GroupResult, Mismatch
 from .resolution import RESOLUTION, LossResolution, undecided_reason
+from .step_guard import SHRINK, TRUNCATION_SMALL
 from .tolerance import _EPS64, Tolerance, _nonfinite_note, _norm, compare_group, gradient_epsilon
 
-__all__ = ["GroupInputs", "compare_groups"]
+__all__ = ["GroupInputs", "compare_groups", "coarse_groups"]
 
 
 @dataclass(frozen=True)
@@ -217,3 +219,34 @@ def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
         flat, i = divmod(flat, dim)
         index.append(i)
     return tuple(reversed(index))
+
+
+def coarse_groups(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> dict[str, np.ndarray]:
+    """:func:`~gradcheck.verify.step_guard.coarse_entries` of several groups, in one pass over their entries.
+
+    Parameters
+    ----------
+    groups : dict of str to (values, errors, roundoff)
+        Per group its flat numerical derivative, error estimate and round-off part (each of shape (n,);
+        roundoff None: unknown, no entry is coarse).
+
+    Returns
+    -------
+    dict of str to ndarray of int, shape (k,)
+        Each group's flat indices, equal to ``coarse_entries(values, errors, roundoff)``.
+    """
+    known = [k for k, (_, _, ro) in groups.items() if ro is not None]
+    out = {k: np.zeros(0, dtype=np.intp) for k in groups if k not in set(known)}
+    if not known:
+        return out
+    sizes = [np.size(groups[k][0]) for k in known]
+    v, e, ro = (np.concatenate([np.asarray(groups[k][j], np.float64).reshape(-1) for k in known]) for j in range(3))
+    with np.errstate(invalid="ignore"):
+        # coarse_entries' test, entry by entry.
+        truncation = e - ro
+        coarse = np.flatnonzero((truncation > TRUNCATION_SMALL * np.abs(v)) & (truncation > SHRINK * ro))
+    starts = np.cumsum([0, *sizes]).tolist()
+    cuts = np.searchsorted(coarse, starts).tolist()
+    for j, k in enumerate(known):
+        out[k] = coarse[cuts[j]:cuts[j + 1]] - starts[j]
+    return out

@@ -27,7 +27,7 @@ from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, 
 from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
-from .batch_compare import GroupInputs, compare_groups
+from .batch_compare import GroupInputs, coarse_groups, compare_groups
 from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
@@ -321,6 +321,12 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
     eps = float(np.finfo(ng.precision).eps)
     n_evals = 0
     guarded = set()
+    # The cleared groups' coarse tests in one pass over their entries (coarse_entries' indices, group by group).
+    whole_roundoff = whole_roundoff or {}
+    reused = [name for name in params if name in cleared and name in whole_roundoff]
+    laid = coarse_groups({name: (flat_part(values[name], slice(0, int(np.size(params[name])))),
+                                 flat_part(errors[name], slice(0, int(np.size(params[name])))),
+                                 whole_roundoff[name]) for name in reused}) if len(reused) > 1 else {}
     for name, p in params.items():
         rule = used[name].split("+")[-1]
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
@@ -337,7 +343,9 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
             ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True, memory_budget=options.run.memory_budget,
             among=stepped)
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
-        if name in cleared and whole_roundoff is not None and name in whole_roundoff:
+        if name in laid:
+            coarse = laid[name]
+        elif name in cleared and whole_roundoff is not None and name in whole_roundoff:
             every = slice(0, int(np.size(p)))  # _coarse's one chunk
             coarse = coarse_entries(flat_part(values[name], every), flat_part(errors[name], every),
                                     whole_roundoff[name])
