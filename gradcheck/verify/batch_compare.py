@@ -18,6 +18,7 @@ bit for bit (tests/test_batch_compare.py).  Groups it cannot lay end to end
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ import numpy as np
 from ..report.records import GroupResult, Mismatch
 from .resolution import RESOLUTION, LossResolution, undecided_reason
 from .step_guard import SHRINK, TRUNCATION_SMALL
-from .tolerance import _EPS64, Tolerance, _nonfinite_note, _norm, compare_group, gradient_epsilon
+from .tolerance import _EPS64, Tolerance, _nonfinite_note, compare_group, gradient_epsilon
 
 __all__ = ["GroupInputs", "compare_groups", "coarse_groups"]
 
@@ -106,7 +107,8 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
     starts = ends - sizes
 
     def lay(xs: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for x in xs])
+        # axis=None: each (C-ordered) array flattened in C order, as reshape(-1); cast as np.asarray(x, np.float64).
+        return np.concatenate(xs, axis=None, dtype=np.float64)
 
     def per_entry(values: list[float]) -> np.ndarray:
         return np.repeat(np.array(values, dtype=np.float64), sizes)
@@ -114,7 +116,7 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
     arrays = [np.asarray(g.analytic, dtype=np.float64) for g in groups]
     numericals = [np.asarray(g.numerical, dtype=np.float64) for g in groups]
     a, n, e = lay(arrays), lay(numericals), lay([g.error for g in groups])
-    p = np.concatenate([g.params.reshape(-1) for g in groups])
+    p = np.concatenate([g.params for g in groups], axis=None)
     fin_a, fin_n, fin_p = np.isfinite(a), np.isfinite(n), np.isfinite(p)
     L = abs(loss_value) if np.isfinite(loss_value) else 0.0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -184,8 +186,9 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
             failing = n_failing[k]
             worst = [Mismatch(_unravel(r[0] - s, shape), *r[1:])
                      for r in kept_rows[row_ends[k] - kept[k].size:row_ends[k]]]
-            dn = _norm(d_all[s:t])
-            norm_den = max(_norm(na_all[s:t]), _norm(nn_all[s:t]), _norm(nt_all[s:t]))
+            # _norm of each segment (1-d, contiguous): the same dot product, and sqrt correctly rounded either way.
+            dn = math.sqrt(_dot(d_all[s:t]))
+            norm_den = max(math.sqrt(_dot(na_all[s:t])), math.sqrt(_dot(nn_all[s:t])), math.sqrt(_dot(nt_all[s:t])))
             norm_rel = 0.0 if dn == 0 else float(dn / norm_den) if norm_den > 0 else float("inf")
             reason = None
             n_undecided = n_undecided_of[k]
@@ -210,6 +213,11 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
                 tolerance=total[s:t].reshape(shape), inconclusive_reason=reason,
             ))
     return results
+
+
+def _dot(x: np.ndarray) -> float:
+    """x·x of a 1-d array, as :func:`~gradcheck.verify.tolerance._norm` forms it."""
+    return float(x.dot(x))
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
