@@ -222,6 +222,10 @@ def _dot(x: np.ndarray) -> float:
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     """np.unravel_index(flat, shape) (C order) as a tuple of ints, without numpy's per-call cost."""
+    if len(shape) == 2:  # a weight matrix: the common case
+        return divmod(flat, shape[1])
+    if len(shape) == 1:
+        return (flat,)
     index = []
     for dim in reversed(shape):
         flat, i = divmod(flat, dim)
