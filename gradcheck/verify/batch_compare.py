@@ -13,23 +13,28 @@ counts do not depend on the order of their terms, and the sorts and norms run on
 each group's own segment, so every field of every result equals compare_group's
 bit for bit (tests/test_batch_compare.py).  Groups it cannot lay end to end
 (empty, 0-d, not C-ordered, without params) go through compare_group itself.
-:func:`coarse_groups` does the same for the step guard's coarse test.
+:func:`coarse_groups` does the same for the step guard's coarse test, and
+:func:`first_pass_batch` is run_check's first-pass comparison through compare_groups.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ..numerical.engine import NumericalGradient
 from ..report.records import GroupResult, Mismatch
+from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, undecided_reason
 from .step_guard import SHRINK, TRUNCATION_SMALL
-from .tolerance import _EPS64, Tolerance, _nonfinite_note, compare_group, gradient_epsilon
+from .streaming import RowChunks, flat_part, whole
+from .tolerance import _EPS64, Tolerance, _nonfinite_note, compare_group, dtype_eps_grad, gradient_epsilon
 
-__all__ = ["GroupInputs", "compare_groups", "coarse_groups"]
+__all__ = ["GroupInputs", "compare_groups", "coarse_groups", "first_pass_batch"]
 
 
 @dataclass(frozen=True)
@@ -262,3 +267,49 @@ def coarse_groups(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | N
     for j, k in enumerate(known):
         out[k] = coarse[cuts[j]:cuts[j + 1]] - starts[j]
     return out
+
+
+def first_pass_batch(names: list[str], params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+                     ng: NumericalGradient, options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks],
+                     used: dict[str, str], values: dict[str, Any], errors: dict[str, Any], steps: dict[str, Any],
+                     context: LossResolution, whole_roundoff: dict[str, np.ndarray | None],
+                     roundoff_part: Callable[..., np.ndarray | None]) -> dict[str, GroupResult]:
+    """run_check's first-pass comparisons of the groups ``names`` in one pass (:func:`compare_groups`).
+
+    ``names``: groups with round-off-only first-pass estimates whose comparison fits the budget whole
+    (run_check chooses them).  Their round-off parts (``roundoff_part``: run_check's) are recorded in
+    ``whole_roundoff`` as run_check's own comparison records them; the other arguments are run_check's
+    state after the first pass (values, estimates, steps and rule per group, the loss's resolution
+    ``context``).  On a small net the per-group fixed cost of compare_group, not its arithmetic, was
+    the check's own time.
+
+    Returns
+    -------
+    dict of str to GroupResult
+        Each group's result, equal to run_check's comparison of it.
+    """
+    eps = float(np.finfo(ng.precision).eps)
+    inputs = []
+    sizes = [int(np.size(params[name])) for name in names]
+    if len({used[name] for name in names}) == 1 and all(np.size(steps[name]) == np.size(errors[name]) == size
+                                                         for name, size in zip(names, sizes, strict=True)):
+        # One rule: the round-off parts, elementwise in the estimates and steps, formed once over every group.
+        laid = roundoff_part(used[names[0]], np.concatenate([np.ravel(errors[name]) for name in names]),
+                             np.concatenate([np.ravel(steps[name]) for name in names]), eps, ng.loss_value,
+                             ng.loss_noise)
+        ends = np.cumsum(sizes).tolist()
+        parts = [None if laid is None else laid[end - size:end] for end, size in zip(ends, sizes, strict=True)]
+    else:
+        parts = [roundoff_part(used[name], flat_part(errors[name], slice(0, size)), flat_part(steps[name],
+                               slice(0, size)), eps, ng.loss_value, ng.loss_noise)
+                 for name, size in zip(names, sizes, strict=True)]
+    for name, part in zip(names, parts, strict=True):
+        whole_roundoff[name] = part  # compare's roundoff(every group entry), flat as it records it
+        gr = grad_rounding.get(name)
+        inputs.append(GroupInputs(
+            name, grads[name], values[name], errors[name], params[name], dtype_eps_grad(params[name], ng.precision),
+            used[name], None if gr is None else whole(gr),
+            None if part is None else np.reshape(part, np.shape(grads[name]))))
+    results = compare_groups(inputs, tol=options.tolerance, loss_value=ng.loss_value, loss_noise=ng.loss_noise,
+                             resolution=context)
+    return dict(zip(names, results, strict=True))

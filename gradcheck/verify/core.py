@@ -27,7 +27,7 @@ from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, 
 from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
-from .batch_compare import GroupInputs, coarse_groups, compare_groups
+from .batch_compare import coarse_groups, first_pass_batch
 from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
@@ -147,9 +147,14 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             roundoff=roundoff)
 
     # A small group's first-pass comparison, made in full: flagged_entries' tolerances are its own, and a
-    # group nothing re-measures keeps it as its final comparison instead of repeating it.
-    first: dict[str, GroupResult] = _first_pass_batch(params, grads, ng, options, grad_rounding, used, values,
-                                                      errors, steps, context, whole_roundoff)
+    # group nothing re-measures keeps it as its final comparison instead of repeating it.  Two or more such
+    # groups are compared in one pass over their entries (first_pass_batch: compare's results, each group's).
+    batched = [name for name, p in params.items()
+               if name in ng.roundoff_only and not (options.method == "auto" and used[name] == "complex")
+               and fits_whole(p, budget) and not any(isinstance(x[name], RowChunks) for x in (values, errors, steps))]
+    first: dict[str, GroupResult] = first_pass_batch(batched, params, grads, ng, options, grad_rounding, used, values,
+                                                     errors, steps, context, whole_roundoff,
+                                                     _roundoff_part) if len(batched) > 1 else {}
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
@@ -161,7 +166,9 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             if rule == "richardson":
                 err = RowChunks((int(np.size(p)),), _complex_precision(values[name], eps))
             if rule != "richardson" and fits_whole(p, budget):
-                r = first[name] if name in first else first.setdefault(name, compare(name, ng.loss_noise, context))
+                if name not in first:  # not among the batched groups
+                    first[name] = compare(name, ng.loss_noise, context)
+                r = first[name]
                 idx = _beyond(r)
             else:
                 idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
@@ -262,49 +269,6 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
                      "rounds at the scale of a, and the analytic gradient loses as much): analytic gradients are "
                      f"trusted to {tol.grad_factor * eps_eff:.2g} relative, not to rtol = {tol.rtol:.2g}")
     return groups, n_evals, notes, values, errors
-
-
-def _first_pass_batch(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
-                      options: CheckOptions, grad_rounding: dict[str, np.ndarray | RowChunks], used: dict[str, str],
-                      values: dict[str, Any], errors: dict[str, Any], steps: dict[str, Any],
-                      context: LossResolution, whole_roundoff: dict[str, np.ndarray | None]) -> dict[str, GroupResult]:
-    """The first pass's full comparisons of the round-off-only groups that fit the budget, in one vectorized pass.
-
-    :func:`~gradcheck.verify.batch_compare.compare_groups` gives compare's results for each (its round-off parts
-    recorded in ``whole_roundoff`` as compare records them); on a small net the per-group fixed cost of
-    compare_group, not its arithmetic, was the check's own time.
-    """
-    eps = float(np.finfo(ng.precision).eps)
-    names = [name for name, p in params.items()
-             if name in ng.roundoff_only and not (options.method == "auto" and used[name] == "complex")
-             and fits_whole(p, options.run.memory_budget)
-             and not any(isinstance(x[name], RowChunks) for x in (values, errors, steps))]
-    if len(names) < 2:
-        return {}
-    inputs = []
-    sizes = [int(np.size(params[name])) for name in names]
-    if len({used[name] for name in names}) == 1 and all(np.size(steps[name]) == np.size(errors[name]) == size
-                                                         for name, size in zip(names, sizes, strict=True)):
-        # One rule: the round-off parts, elementwise in the estimates and steps, formed once over every group.
-        laid = _roundoff_part(used[names[0]], np.concatenate([np.ravel(errors[name]) for name in names]),
-                              np.concatenate([np.ravel(steps[name]) for name in names]), eps, ng.loss_value,
-                              ng.loss_noise)
-        ends = np.cumsum(sizes).tolist()
-        parts = [None if laid is None else laid[end - size:end] for end, size in zip(ends, sizes, strict=True)]
-    else:
-        parts = [_roundoff_part(used[name], flat_part(errors[name], slice(0, size)), flat_part(steps[name],
-                                slice(0, size)), eps, ng.loss_value, ng.loss_noise)
-                 for name, size in zip(names, sizes, strict=True)]
-    for name, part in zip(names, parts, strict=True):
-        whole_roundoff[name] = part  # compare's roundoff(every group entry), flat as it records it
-        gr = grad_rounding.get(name)
-        inputs.append(GroupInputs(
-            name, grads[name], values[name], errors[name], params[name], dtype_eps_grad(params[name], ng.precision),
-            used[name], None if gr is None else whole(gr),
-            None if part is None else np.reshape(part, np.shape(grads[name]))))
-    results = compare_groups(inputs, tol=options.tolerance, loss_value=ng.loss_value, loss_noise=ng.loss_noise,
-                             resolution=context)
-    return dict(zip(names, results, strict=True))
 
 
 def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], ng: NumericalGradient,
