@@ -14,7 +14,7 @@ import pytest
 from _cases import report_fields
 
 import gradcheck as gc
-from gradcheck.verify import core
+from gradcheck.verify import batch_compare, core
 
 
 def _net(sizes: list[int], activation: str) -> tuple:
@@ -80,10 +80,15 @@ def test_reports_equal_those_without_the_reuse(case: str, method: str, monkeypat
 
 
 def test_a_clean_small_check_compares_each_group_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reuse is taken: no flagged_entries pass and one comparison per group on a passing central check."""
+    """The reuse is taken: no flagged_entries pass and one comparison per group on a passing central check,
+    every group's in the one vectorized pass (compare_groups) and none again."""
     loss, params, grads = CASES["sigmoid 3-4-4-1"]()
-    calls = {"flagged": 0, "compared": 0}
-    flagged, compared = core.flagged_entries, core.compare_in_budget
+    calls = {"flagged": 0, "compared": 0, "batched": 0}
+    flagged, compared, batched = core.flagged_entries, core.compare_in_budget, batch_compare.compare_groups
+
+    def batch(inputs, **k):
+        calls["batched"] += len(inputs)
+        return batched(inputs, **k)
 
     def count(key, f):
         def wrapped(*a, **k):
@@ -93,6 +98,7 @@ def test_a_clean_small_check_compares_each_group_once(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(core, "flagged_entries", count("flagged", flagged))
     monkeypatch.setattr(core, "compare_in_budget", count("compared", compared))
+    monkeypatch.setattr(batch_compare, "compare_groups", batch)
     report = gc.check_params(loss, params, grads, method="central")
     assert report.verdict == "passed"
-    assert calls == {"flagged": 0, "compared": len(params)}
+    assert calls == {"flagged": 0, "compared": 0, "batched": len(params)}

@@ -323,6 +323,41 @@ def _local_rule(method: str, ev: LossEvaluator, f0: float, eps: float, name: str
 
 
 
+def _central_first_pass(ev: LossEvaluator, f0: float, eps: float, loss_noise: float,
+                        first_pass: dict[str, np.ndarray], scales: Mapping[str, float], total: int,
+                        progress: Progress | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                                            dict[str, np.ndarray]]:
+    """differentiate_entries('central', first_pass=...) of every group, serially: values, estimates, steps per group.
+
+    The steps and the round-off estimates are formed once over every group's entries laid end to end
+    (each group's scale repeated over its entries): the same elementwise operations on the same
+    operands as group by group, so the same numbers, without a fixed cost per group that shows on
+    small nets.  The loss calls, their order, progress and error context are differentiate_entries'.
+    """
+    names = list(ev.flat)
+    sizes = [ev.flat[k].size for k in names]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # as differentiate_entries
+        h = rule_steps("central", np.concatenate([ev.flat[k].real for k in names]), eps,
+                       np.repeat(np.array([scales[k] for k in names], dtype=np.float64), sizes))
+        F = np.empty((h.size, len(CENTRAL_FIRST)))
+        done = 0
+        for name, size in zip(names, sizes, strict=True):
+            sub = (lambda d, t, _o=done: progress(_o + d, total)) if progress else None
+            ev.context = f"for entries of {name!r} (method 'central')"
+            F[done:done + size] = _stencil(ev, name, np.arange(size), h[done:done + size], CENTRAL_FIRST,
+                                           ProgressTracker(size, sub))
+            first_pass[name] = F[done:done + size]
+            done += size
+        vals, errs = central_first_pass(F - f0, f0, h, eps, loss_noise)
+    values, errors, steps = {}, {}, {}
+    for name, start, size in zip(names, np.cumsum([0, *sizes[:-1]]).tolist(), sizes, strict=True):
+        shape = ev.work[name].shape
+        part = slice(start, start + size)
+        values[name], errors[name], steps[name] = vals[part].reshape(shape), errs[part].reshape(shape), \
+            h[part].reshape(shape)
+    return values, errors, steps
+
+
 def differentiate_entries(method: str, loss: Callable, params: Mapping[str, np.ndarray], name: str,
                           idx: np.ndarray, *, f0: float, eps: float,
                           evaluator: LossEvaluator | None = None, loss_noise: float = 0.0,
@@ -452,7 +487,13 @@ class LossEngine:
         done = 0
         cev = LossEvaluator(self.loss, self.params, complex_mode=True, vectorized=self.opts.vectorized) \
             if method in ("auto", "complex") else None
-        for name, arr in self.params.items():
+        every_group = first_pass is not None and self.opts.serial and len(self.params) > 0
+        if every_group:
+            assert first_pass is not None
+            values, errors, steps = _central_first_pass(ev, f0, eps, loss_noise, first_pass, self.scales, total,
+                                                        progress)
+            methods = dict.fromkeys(self.params, method)
+        for name, arr in () if every_group else self.params.items():
             chosen = method
             if method == "auto" and not math.isfinite(f0):
                 chosen = "richardson"

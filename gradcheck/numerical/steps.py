@@ -44,7 +44,8 @@ def relative_step(method: str, dtype: np.dtype | type = np.float64) -> float:
     return float(np.finfo(np.dtype(dtype)).eps ** exponent)
 
 
-def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64, scale: float = 1.0) -> np.ndarray:
+def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64,
+               scale: float | np.ndarray = 1.0) -> np.ndarray:
     """Steps actually taken for every entry of ``x``.
 
     Parameters
@@ -54,8 +55,8 @@ def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64, 
     method : {'forward', 'backward', 'central', 'central4', 'richardson'}
     dtype : numpy floating dtype
         The precision the loss is evaluated in (sets ε).
-    scale : float
-        The typical scale t of the parameters (the 1 of max(1, |x|)).
+    scale : float or ndarray of the shape of ``x``
+        The typical scale t of the parameters (the 1 of max(1, |x|)), or one per entry.
 
     Returns
     -------
@@ -74,7 +75,7 @@ def step_sizes(x: np.ndarray, method: str, dtype: np.dtype | type = np.float64, 
         return (x + h) - x
 
 
-def rule_steps(method: str, x: np.ndarray, eps: float, scale: float = 1.0) -> np.ndarray:
+def rule_steps(method: str, x: np.ndarray, eps: float, scale: float | np.ndarray = 1.0) -> np.ndarray:
     """The step of a rule for every entry of ``x``, for a loss evaluated at precision ``eps``.
 
     Parameters
@@ -83,7 +84,7 @@ def rule_steps(method: str, x: np.ndarray, eps: float, scale: float = 1.0) -> np
     x : ndarray of float64, any shape
     eps : float
         Machine epsilon of float64 or float32.
-    scale : float
+    scale : float or ndarray of the shape of ``x``
         The typical scale of ``x`` (see :func:`step_sizes`).
 
     Returns

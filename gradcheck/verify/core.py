@@ -27,6 +27,7 @@ from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, 
 from ..numerical.steps import relative_step
 from ..report.model import CheckReport
 from ..report.records import GroupResult
+from .batch_compare import coarse_groups, first_pass_batch
 from .confirm import complex_confirmed
 from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, resolution_bound
@@ -146,8 +147,14 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             roundoff=roundoff)
 
     # A small group's first-pass comparison, made in full: flagged_entries' tolerances are its own, and a
-    # group nothing re-measures keeps it as its final comparison instead of repeating it.
-    first: dict[str, GroupResult] = {}
+    # group nothing re-measures keeps it as its final comparison instead of repeating it.  Two or more such
+    # groups are compared in one pass over their entries (first_pass_batch: compare's results, each group's).
+    batched = [name for name, p in params.items()
+               if name in ng.roundoff_only and not (options.method == "auto" and used[name] == "complex")
+               and fits_whole(p, budget) and not any(isinstance(x[name], RowChunks) for x in (values, errors, steps))]
+    first: dict[str, GroupResult] = first_pass_batch(batched, params, grads, ng, options, grad_rounding, used, values,
+                                                     errors, steps, context, whole_roundoff,
+                                                     _roundoff_part) if len(batched) > 1 else {}
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
@@ -159,7 +166,9 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
             if rule == "richardson":
                 err = RowChunks((int(np.size(p)),), _complex_precision(values[name], eps))
             if rule != "richardson" and fits_whole(p, budget):
-                r = first[name] = compare(name, ng.loss_noise, context)
+                if name not in first:  # not among the batched groups
+                    first[name] = compare(name, ng.loss_noise, context)
+                r = first[name]
                 idx = _beyond(r)
             else:
                 idx = flagged_entries(grads[name], values[name], err, dtype_eps_grad(p, ng.precision),
@@ -276,6 +285,12 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
     eps = float(np.finfo(ng.precision).eps)
     n_evals = 0
     guarded = set()
+    # The cleared groups' coarse tests in one pass over their entries (coarse_entries' indices, group by group).
+    whole_roundoff = whole_roundoff or {}
+    reused = [name for name in params if name in cleared and name in whole_roundoff]
+    laid = coarse_groups({name: (flat_part(values[name], slice(0, int(np.size(params[name])))),
+                                 flat_part(errors[name], slice(0, int(np.size(params[name])))),
+                                 whole_roundoff[name]) for name in reused}) if len(reused) > 1 else {}
     for name, p in params.items():
         rule = used[name].split("+")[-1]
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
@@ -292,7 +307,9 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
             ng.loss_value, p, grad_rounding.get(name), sigma, bounded=True, memory_budget=options.run.memory_budget,
             among=stepped)
         # First-pass entries with round-off estimates only have no truncation part here: never coarse.
-        if name in cleared and whole_roundoff is not None and name in whole_roundoff:
+        if name in laid:
+            coarse = laid[name]
+        elif name in cleared and whole_roundoff is not None and name in whole_roundoff:
             every = slice(0, int(np.size(p)))  # _coarse's one chunk
             coarse = coarse_entries(flat_part(values[name], every), flat_part(errors[name], every),
                                     whole_roundoff[name])

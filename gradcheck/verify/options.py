@@ -196,5 +196,10 @@ def _typical_scale(value: Any) -> float | dict[str, float] | None:
 
 def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
     s = np.asarray(steps, dtype=np.float64)
+    if s.size:
+        # Both extremes finite: every step is (a NaN or an infinity would be one); no mask to form.
+        lo, hi = float(s.min()), float(s.max())
+        if math.isfinite(lo) and math.isfinite(hi):
+            return {"min": lo, "max": hi}
     s = s[np.isfinite(s)]
     return {"min": float(s.min()), "max": float(s.max())} if s.size else None
