@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from test_hard_regimes import _pinned, nets
 
 import gradcheck as gc
@@ -118,9 +118,10 @@ class TestExactFit:
     @given(nets())
     @example(_pinned([3, 4, 1], True, "half_sum", 1.0, 1.0, 4, 0))
     @example(_pinned([2, 5, 3], True, "mean", 1.0, 1.0, 4, 3))
+    @example(_pinned([1, 2, 1], False, "half_sum", 0.3, 1.0, 2, 8))  # complex 2.1e-19, real -6.4e-19: refused before
+    @example(_pinned([1, 2, 1], True, "half_sum", 0.1, 1.0, 2, 27))  # complex 0, real -2.95e-19: refused before
     def test_explicit_complex_never_refuses_a_dense_net(self, case):
         net, X, _ = case
-        assume(np.any(X))  # an all-zero input is the pinned limitation below
         y = net.forward(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", gc.GradcheckWarning)
@@ -135,10 +136,8 @@ class TestExactFit:
             return
         assert network.verdict == "passed", str(network)
 
-    @pytest.mark.xfail(strict=True, raises=gc.InvalidArgument, reason=(
-        "known limitation: with every input 0 and the loss exactly 0 at θ, the loss values near θ are "
-        "½(rounding of a − y)², constant in the step: real differences read ~1e-20 that do not shrink "
-        "with h, no evidence either way, which the probe still takes against the complex step's exact 0"))
+    # Both were strict xfails (the probe refused the complex step) until the probe learned the rounding
+    # residue of a derivative at an exact fit (numerical/evaluator.fit_residue).
     def test_explicit_complex_at_an_exact_fit_with_zero_inputs(self):
         W = {"W1": np.array([[0.0345584192064786], [0.08216181435011584], [0.03304370761833871],
                              [-0.1303157231604361]]),
@@ -151,20 +150,16 @@ class TestExactFit:
         y = net.forward(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", gc.GradcheckWarning)
-            gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y), method="complex")
+            report = gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y), method="complex")
+        assert report.verdict == "passed", str(report)
 
-    @pytest.mark.xfail(strict=True, raises=gc.InvalidArgument, reason=(
-        "known limitation: at an exact fit (targets = the net's own output, loss exactly 0) the real "
-        "differences along W2 read -2.95e-19 at every step (the rounding of a - y at θ ± h·v, ε·|a|·|∂a/∂v| "
-        "in size, does not shrink with h) while the complex step reads exactly 0; the probe cannot tell a "
-        "residue that size from a dropped perturbation without the model's |a|. Found by a random hypothesis "
-        "run; method='auto' is unaffected"))
     def test_explicit_complex_at_an_exact_fit_with_a_rounding_residue(self):
         net, X, _ = _pinned([1, 2, 1], True, "half_sum", 0.1, 1.0, 2, 27)
         y = net.forward(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", gc.GradcheckWarning)
-            gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y), method="complex")
+            report = gc.check_params(net.loss_closure(X, y), net.params, net.gradients(X, y), method="complex")
+        assert report.verdict == "passed", str(report)
 
     @pytest.mark.xfail(strict=True, reason=(
         "known limitation: a fit exact in float32 leaves residuals of ~ε32·|a| in float64; the delta "

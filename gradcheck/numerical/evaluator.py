@@ -476,7 +476,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         dc = float(np.imag(out)) / COMPLEX_STEP
         if abs(float(np.real(out)) - f0) > max(1e3 * eps * max(1.0, abs(f0)), 8 * loss_noise):
             return False, (f"the loss {PROBE_CLASSES['real-part']}: {float(np.real(out))!r} instead of {f0!r}")
-        agree, dr = _real_differences_agree(rev, name, x, v, dc, h0, eps, loss_noise)
+        agree, dr = _real_differences_agree(rev, name, x, v, dc, h0, eps, loss_noise, f0)
         if dr is None:
             return False, "the loss is not finite near the parameters"
         if not agree:
@@ -486,7 +486,8 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
 
 
 def _real_differences_agree(rev: LossEvaluator, name: str, x: np.ndarray, v: np.ndarray, dc: float,
-                            h: float, eps: float, loss_noise: float) -> tuple[bool, float | None]:
+                            h: float, eps: float, loss_noise: float, f0: float = math.nan
+                            ) -> tuple[bool, float | None]:
     """Whether central differences along v agree with ``dc`` within their own error; (agree, last value).
 
     At a step h the real difference d(h) is trusted to its a-priori round-off
@@ -500,6 +501,16 @@ def _real_differences_agree(rev: LossEvaluator, name: str, x: np.ndarray, v: np.
     2.9e-18 on a DenseNet).  A loss that drops part of the imaginary
     perturbation still disagrees by that part at every step, where successive
     real differences agree to their truncation, ~h² times smaller.
+
+    Where the loss is at its minimum of 0 (an exact fit: the curvature term
+    f₊ + f₋ − 2f₀ is most of f₊ + f₋, so L ≈ ½|r|² along v with a residual r
+    that vanishes at θ), both derivatives are r·∂r/∂v with r a rounding
+    residue ε·|a|, |∂r/∂v| = √(f₊ + f₋ − 2f₀)/h.  They are indistinguishable
+    from 0 within :func:`fit_residue` (taking |a| at the scale 1 of a sigmoid's
+    output), which no rule of the real differences resolves: one read −3e-19 at
+    every step where the complex step read exactly 0, another 8e-66 against
+    2.6e-26.  A loss with a non-zero value at θ (a dropped term included) is
+    not in that regime and is judged by the rules above.
     """
     dr = math.nan
     previous: float | None = None
@@ -521,7 +532,7 @@ def _real_differences_agree(rev: LossEvaluator, name: str, x: np.ndarray, v: np.
         # Twice the change from the last step: the change estimates the larger step's error,
         # and the margin covers two rounding errors that happen to be alike.
         measured = 0.0 if previous is None else PROBE_ERROR_MARGIN * abs(dr - previous)
-        if abs(dc - dr) <= 1e-4 * (abs(dr) + abs(dc)) + level / h + measured:
+        if abs(dc - dr) <= 1e-4 * (abs(dr) + abs(dc)) + level / h + measured + fit_residue(fp, fm, f0, h, eps):
             return True, dr
         h /= PROBE_SHRINK
         if previous is not None and level / h > 1e-3 * max(abs(dc), abs(dr)):
@@ -534,3 +545,18 @@ def _real_differences_agree(rev: LossEvaluator, name: str, x: np.ndarray, v: np.
 
 #: The real differences' measured error is this many times the change between two successive steps.
 PROBE_ERROR_MARGIN = 2.0
+
+
+def fit_residue(fp: float, fm: float, f0: float, h: float, eps: float) -> float:
+    """The rounding residue of a directional derivative at an exact fit, or 0 away from one.
+
+    At a minimum of value 0 (f₀ at most a tenth of the curvature term
+    f₊ + f₋ − 2f₀, itself at least half of f₊ + f₋), 10·ε·√(f₊ + f₋ − 2f₀)/h:
+    ε·|∂r/∂v| with the margins the probe's round-off level takes (see
+    :func:`_real_differences_agree`).
+    """
+    curvature = fp + fm - 2 * f0
+    if not (math.isfinite(curvature) and curvature > 0 and 0 <= f0 <= 0.1 * curvature
+            and curvature >= 0.5 * (abs(fp) + abs(fm))):
+        return 0.0
+    return 10 * eps * math.sqrt(curvature) / h
