@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import GradcheckWarning
 from ..numerical.chunked import take
-from ..numerical.engine import Engine, LossEngine, NumericalGradient
+from ..numerical.engine import LAID_END_TO_END, Engine, LossEngine, NumericalGradient
 from ..numerical.evaluator import LossEvaluator, loss_at_rest
 from ..numerical.rules import COMPLEX_STEP, LOSS_NOISE_FACTOR, ROUNDOFF_FACTOR, RULES, apply_rule
 from ..numerical.steps import relative_step
@@ -152,9 +152,10 @@ def _compare_all(engine: Engine, params: dict[str, np.ndarray], grads: dict[str,
     batched = [name for name, p in params.items()
                if name in ng.roundoff_only and not (options.method == "auto" and used[name] == "complex")
                and fits_whole(p, budget) and not any(isinstance(x[name], RowChunks) for x in (values, errors, steps))]
+    lay = len(batched) > 1 and sum(int(np.size(params[k])) for k in batched) <= LAID_END_TO_END
     first: dict[str, GroupResult] = first_pass_batch(batched, params, grads, ng, options, grad_rounding, used, values,
                                                      errors, steps, context, whole_roundoff,
-                                                     _roundoff_part) if len(batched) > 1 else {}
+                                                     _roundoff_part) if lay else {}
     for name, p in params.items():
         rule = ("richardson" if options.method == "auto" and used[name] == "complex"
                 else used[name] if name in ng.roundoff_only else None)
@@ -290,7 +291,8 @@ def _guard(engine: Engine, params: dict[str, np.ndarray], grads: dict[str, np.nd
     reused = [name for name in params if name in cleared and name in whole_roundoff]
     laid = coarse_groups({name: (flat_part(values[name], slice(0, int(np.size(params[name])))),
                                  flat_part(errors[name], slice(0, int(np.size(params[name])))),
-                                 whole_roundoff[name]) for name in reused}) if len(reused) > 1 else {}
+                                 whole_roundoff[name]) for name in reused}) \
+        if len(reused) > 1 and sum(int(np.size(params[k])) for k in reused) <= LAID_END_TO_END else {}
     for name, p in params.items():
         rule = used[name].split("+")[-1]
         if rule not in RULES or RULES[rule].exponent is None or not math.isfinite(ng.loss_value):
