@@ -9,8 +9,9 @@ same numbers as the rows of the whole measurement (to the rounding of the batche
 :func:`delta_rows` returns them as :class:`~gradcheck.numerical.chunked.RowChunks`: a check
 whose delta groups take more than their share of the memory budget compares them in chunks
 (:mod:`gradcheck.verify.streaming`), and every pass over a group measures its rows again.  The
-last block read is kept, so that the values and estimates of one block (read one after the other
-by every comparison) are measured once per pass; the steps are formed from z alone.
+last block measured is kept, at least one of the engine's blocks of samples: the values and
+estimates of the rows a pass reads in order (a comparison's chunks, one after another) are then
+measured once per pass, a block at a time; the steps are formed from z alone.
 """
 
 from __future__ import annotations
@@ -69,28 +70,38 @@ def delta_rows(engine: StructuredEngine, method: str, f0: float, eps: float,
     offsets = np.asarray(RULES[method].offsets)
     per_block = engine._sample_blocks(units_bytes(engine.rs, layer, len(offsets)))[0]
     step = max(1, per_block.stop - per_block.start)
-    last: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    held: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # the last block measured: (start, stop, v, e)
     quiet = ProgressTracker(1, None)  # progress counted when the engine hands the group over
+
+    def measure(start: int, stop: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+        h = rule_steps(method, z[start:stop].reshape(-1), eps, engine.scales["z"])
+        D = np.concatenate([
+            unit_differences(engine, layer, rows, h[(rows.start - start) * n_l:(rows.stop - start) * n_l],
+                             offsets, quiet, 0.0)
+            for rows in (slice(s, min(stop, s + step)) for s in range(start, stop, step))
+        ]) if stop > start else np.empty((0, len(offsets)))
+        rounding = np.asarray(engine.difference_rounding("z", np.arange(start * n_l, stop * n_l), eps, method),
+                              dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            v, e = form_values(method, D, f0, h, eps, loss_noise, rounding, engine._chunk_bytes())
+        return start, stop, v.reshape(-1, n_l), e.reshape(-1, n_l)
 
     def measured(r: slice) -> tuple[np.ndarray, np.ndarray]:
         start, stop, _ = r.indices(shape[0])
-        if (start, stop) not in last:
-            last.clear()  # one block kept: a pass reads the three arrays' rows together, then moves on
-            h = rule_steps(method, z[start:stop].reshape(-1), eps, engine.scales["z"])
-            D = np.concatenate([
-                unit_differences(engine, layer, rows, h[(rows.start - start) * n_l:(rows.stop - start) * n_l],
-                                 offsets, quiet, 0.0)
-                for rows in (slice(s, min(stop, s + step)) for s in range(start, stop, step))
-            ]) if stop > start else np.empty((0, len(offsets)))
-            rounding = np.asarray(engine.difference_rounding("z", np.arange(start * n_l, stop * n_l), eps, method),
-                                  dtype=np.float64)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                v, e = form_values(method, D, f0, h, eps, loss_noise, rounding, engine._chunk_bytes())
-            last[(start, stop)] = (v.reshape(-1, n_l), e.reshape(-1, n_l))
-        return last[(start, stop)]
+        if not held or not held[0][0] <= start <= stop <= held[0][1]:
+            # At least one engine block of samples at once: a comparison reads chunks of a quarter of
+            # its own share, in order, and each would otherwise pay the engine's fixed cost per block.
+            held[:] = [measure(start, max(stop, min(shape[0], start + step)))]
+        first, _, v, e = held[0]
+        return v[start - first:stop - first], e[start - first:stop - first]
 
     def steps(r: slice) -> np.ndarray:  # no measurement: a report's step summary reads them all
         return rule_steps(method, z[r], eps, engine.scales["z"])
 
-    return (RowChunks(shape, lambda r: measured(r)[0]), RowChunks(shape, lambda r: measured(r)[1]),
-            RowChunks(shape, steps))
+    def values(r: slice) -> np.ndarray:
+        return measured(r)[0]
+
+    def errors(r: slice) -> np.ndarray:
+        return measured(r)[1]
+
+    return RowChunks(shape, values), RowChunks(shape, errors), RowChunks(shape, steps)

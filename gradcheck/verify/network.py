@@ -185,7 +185,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     net : DenseNet
     X : ndarray of shape (N, n_0)
     y : ndarray of shape (N, n_L)
-        Validated data (see :meth:`DenseNet.checked_data`).
+        Validated data (see :meth:`DenseNet.checked_data`), the check's own copies: the loss closure reads them.
     reference : Backward
         The correct backward pass at the data (for rounding bounds, and for
         measuring the numerical values that the formula rows need when the
@@ -223,7 +223,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     # numerical values they bring are what the formula rows need; their own
     # rows are dropped below, so they can never pass anything off.
     measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
-    loss = net.loss_closure(X, y)
+    loss = net.loss_closure(X, y, copy=False)  # X, y: the check's own validated copies (8 bytes per entry)
     param_engine, delta_engine = _engines(net, X, y, loss, options, kinks, reference.cache, blocked)
     if kinks is not None:
         param_engine = kinks.params_engine(param_engine, loss, measured_grads)
@@ -412,7 +412,10 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
                       progress=shares, run=replace(options.run, memory_budget=options.run.memory_budget // 4))
     subs = []
     for l in range(1, net.n_layers + 1):
-        z = np.array(reference.cache.zs[l - 1], dtype=np.float64)
+        # Backprop's float64 z_l itself, read-only (the engines perturb working copies): a copy took 8 bytes
+        # per delta entry on top of the loss-noise measurement's working copy, at the delta checks' peak.
+        z = np.asarray(reference.cache.zs[l - 1], dtype=np.float64).view()
+        z.flags.writeable = False
         z_loss = _z_loss(net, l, y)
         engine = delta_engine(l, z, z_loss)
         if kinks is not None:
