@@ -22,8 +22,8 @@ them:
   (:data:`SUM_ENTRIES`), so the formula rows' numbers do not depend on the budget.
 
 The price is time: every pass over a blocked group measures its deltas again (a delta check reads
-its group about five times: the complex step's flags, the comparison's maxima and chunks, the
-non-finite census; each recurrence row three times more, and the sums once).
+its group about four times: the complex step's flags in two passes, the comparison's maxima with
+its non-finite census, then its chunks; each recurrence row twice more, and the sums once).
 """
 
 from __future__ import annotations
