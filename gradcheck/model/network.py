@@ -441,7 +441,8 @@ class DenseNet:
         X, y = self.checked_data(X, y)
         return float(np.real(self.output_loss(self.forward_cache(X), y) + self.penalty()))
 
-    def loss_closure(self, X: np.ndarray, y: np.ndarray) -> Callable[[Mapping[str, np.ndarray]], float]:
+    def loss_closure(self, X: np.ndarray, y: np.ndarray, *,
+                     copy: bool = True) -> Callable[[Mapping[str, np.ndarray]], float]:
         """The loss as a function of the parameters, ``loss(params) -> scalar``, on fixed data.
 
         The closure evaluates the network at the given parameter dict (real or
@@ -453,13 +454,16 @@ class DenseNet:
         ----------
         X : array_like of shape (N, n_0)
         y : array_like of shape (N, n_L)
+        copy : bool
+            False: the closure reads ``X`` and ``y`` themselves (when of this network's dtype), for a
+            caller whose arrays are already private copies (check_network's).
 
         Returns
         -------
         callable
         """
         # Private copies: the closure promises fixed data even if the caller's arrays change.
-        X, y = self.checked_data(X, y, copy=True)
+        X, y = self.checked_data(X, y, copy=copy)
 
         def loss(params: Mapping[str, np.ndarray]):
             return self.output_loss(self.forward_cache(X, params), y) + self.penalty(params)

@@ -71,6 +71,7 @@ from ..errors import InvalidArgument
 from ..model.network import DenseNet, ForwardCache
 from .chebyshev import chebyshev_basis, chebyshev_points
 from .complex_rounding import complex_entry_rounding, complex_step_rounding
+from .delta_rows import delta_rows, unit_differences
 from .engine import DEFAULT_MEMORY_BUDGET, LossEngine, NumericalGradient, RunOptions, run_options, run_tasks
 from .evaluator import LossEvaluator, estimate_loss_noise, loss_at_rest
 from .forming import Extra, RowDifferences, form_values, lazy_values, product_rows, whole_rows
@@ -132,8 +133,8 @@ class StructuredEngine:
     typical_scale : dict of str to float, optional
         Per group, the scale its parameters vary on: steps ε^e·max(scale, |θ|) (default 1).
     by_rows : bool
-        Return a weight group's complex-step values and estimates whose 16 bytes per entry exceed a
-        quarter of the budget as RowChunks formed by rows when read (check_network streams them).
+        Return a delta group (:mod:`~gradcheck.numerical.delta_rows`), and a weight group's complex-step values
+        and estimates over a quarter of the budget, as RowChunks formed by rows when read (check_network's).
     """
 
     def __init__(self, loss: Callable, params: dict[str, np.ndarray], responses: Responses,
@@ -211,9 +212,12 @@ class StructuredEngine:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer in sorted({l for l, _ in self.groups.values()}):
                 names = [k for k, (l, _) in self.groups.items() if l == layer]
-                diffs.update(self._layer(layer, names, chosen, eps, self.executor, tracker))
-        tracker.finish()
+                if names != ["z"] or not self.by_rows:  # a delta group by rows is measured when read
+                    diffs.update(self._layer(layer, names, chosen, eps, self.executor, tracker))
         values, errors, steps = dict[str, Any](), dict[str, Any](), dict[str, Any]()  # arrays or RowChunks
+        if self.by_rows and "z" in self.groups:
+            values["z"], errors["z"], steps["z"] = delta_rows(self, chosen, f0, eps, loss_noise)
+        tracker.finish()  # a delta group by rows counts as measured here
         for name in list(diffs):
             D, h = diffs.pop(name)  # each layer's differences are let go as soon as its values are formed
             shape = self.params[name].shape
@@ -314,10 +318,8 @@ class StructuredEngine:
             h = rule_steps(method, self.params["z"].reshape(-1), eps, self.scales["z"])
             D = np.empty((N * n_l, k), dtype=psi_dtype(offsets))
             for rows in self._sample_blocks(units_bytes(self.rs, layer, k)):
-                un, uj = np.divmod(np.arange((rows.stop - rows.start) * n_l), n_l)
                 e = slice(rows.start * n_l, rows.stop * n_l)  # a delta entry belongs to its sample's block
-                D[e] = self._units(self._part(rows), layer, un, uj, h[e], offsets, executor, tracker,
-                                   size * (rows.stop - rows.start) / N)
+                D[e] = unit_differences(self, layer, rows, h[e], offsets, tracker, size * (rows.stop - rows.start) / N)
             return {"z": (D, h)}
         W = self.params[f"W{layer}"]
         b = self.params.get(f"b{layer}")
@@ -540,11 +542,10 @@ class StructuredEngine:
         """The network (``rs``, a block of samples) as the executor's tasks take it: on dask.distributed, one
         copy scattered to every worker.
 
-        A ``concurrent.futures`` executor pickles a task's arguments with each
-        task; the network's weights (80 MB at ten million parameters) would then
-        travel with every chunk.  ``Client.get_executor()`` resolves futures
-        among a task's arguments on the worker, so the scattered copy is sent
-        once.  Other executors (threads, processes) get the network itself.
+        A ``concurrent.futures`` executor pickles a task's arguments with each task; the network's weights
+        (80 MB at ten million parameters) would then travel with every chunk.  ``Client.get_executor()``
+        resolves futures among a task's arguments on the worker, so the scattered copy is sent once.  Other
+        executors (threads, processes) get the network itself.
         """
         client = getattr(executor, "_client", None)  # distributed.client.ClientExecutor's client
         if client is None or not callable(getattr(client, "scatter", None)):

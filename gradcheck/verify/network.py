@@ -49,6 +49,7 @@ from ..report.model import LayerResult, NetworkReport
 from ..report.records import GroupResult
 from .convergence import step_sweep, taylor_test
 from .core import Measured, run_check
+from .delta_blocks import SampleSums, by_samples, column_sum, rows_of, sample_product, sample_sums
 from .diagnose import diagnose_network
 from .kinks import KinkRegistry
 from .layout import IN_OUT, Notation
@@ -184,7 +185,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     net : DenseNet
     X : ndarray of shape (N, n_0)
     y : ndarray of shape (N, n_L)
-        Validated data (see :meth:`DenseNet.checked_data`).
+        Validated data (see :meth:`DenseNet.checked_data`), the check's own copies: the loss closure reads them.
     reference : Backward
         The correct backward pass at the data (for rounding bounds, and for
         measuring the numerical values that the formula rows need when the
@@ -208,7 +209,9 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
         raise InvalidArgument(f"loss: the cross-entropy is {reference.loss} at these weights and data (log 0: the "
                               "logits overflow); scale the weights or inputs down")
     start = time.perf_counter()
-    bounds, d_bound = backprop_rounding_bound(net, reference, y, options.run.memory_budget)
+    kinks = KinkRegistry(net, X, y, reference) if net.kinked and options.method != "directional" else None
+    blocked = options.deltas and by_samples(net, reference.cache, options, kinks is not None)
+    bounds, d_bound = backprop_rounding_bound(net, reference, y, options.run.memory_budget, by_rows=blocked)
     p_bound = {k: _scaled(v, ROUNDING_MARGIN) for k, v in bounds.items()}
     n_params = sum(v.size for v in net.params.values())
     diagnose = options.diagnostics and grads is not None
@@ -220,9 +223,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
     # numerical values they bring are what the formula rows need; their own
     # rows are dropped below, so they can never pass anything off.
     measured_grads = {k: np.asarray((reference.gradients if grads is None else grads)[k]) for k in net.params}
-    loss = net.loss_closure(X, y)
-    kinks = KinkRegistry(net, X, y, reference) if net.kinked and options.method != "directional" else None
-    param_engine, delta_engine = _engines(net, X, y, loss, options, kinks, reference.cache)
+    loss = net.loss_closure(X, y, copy=False)  # X, y: the check's own validated copies (8 bytes per entry)
+    param_engine, delta_engine = _engines(net, X, y, loss, options, kinks, reference.cache, blocked)
     if kinks is not None:
         param_engine = kinks.params_engine(param_engine, loss, measured_grads)
     network: dict[str, Any] = {"sizes": net.sizes, "activation": net.activation_spec, "loss": net.criterion.name,
@@ -305,12 +307,14 @@ def _scaled(bound: np.ndarray | RowChunks, c: float) -> np.ndarray | RowChunks:
 
 def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
              options: CheckOptions, kinks: KinkRegistry | None = None,
-             cache: ForwardCache | None = None) -> tuple[Engine, DeltaEngine]:
+             cache: ForwardCache | None = None, blocked: bool = False) -> tuple[Engine, DeltaEngine]:
     """The sources of numerical derivatives: for the parameters, and per layer for δ_l = ∂L/∂z_l.
 
     ``cache`` is backprop's forward pass at rest, which the structured engines read (float64)
     instead of keeping forward passes of their own over every sample.  With kinks, the
     random-direction measurements (loss noise, complex probe) leave the entries near a kink at rest.
+    ``blocked``: the structured delta engines measure their groups a block of samples at a time
+    when read (:mod:`gradcheck.verify.delta_blocks`).
     """
     run = options.run
     still = None if kinks is None else kinks.still_params()
@@ -318,7 +322,7 @@ def _engines(net: DenseNet, X: np.ndarray, y: np.ndarray, loss: Callable,
     if options.engine == "structured":
         def structured_deltas(l: int, z: np.ndarray, z_loss: Callable) -> Engine:
             return StructuredEngine.for_deltas(net, l, z, y, z_loss, cache, executor=run.executor,
-                                               memory_budget=run.memory_budget,
+                                               memory_budget=run.memory_budget, by_rows=blocked,
                                                still=None if kinks is None else kinks.still_z(l))
 
         return (StructuredEngine.for_params(net, X, y, loss, cache, executor=run.executor,
@@ -397,7 +401,7 @@ def _note_kinks(kinks: KinkRegistry, base: Any, layers: list[LayerResult], grads
 
 
 def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: list[np.ndarray],
-                  d_bound: list[np.ndarray], options: CheckOptions, delta_engine: DeltaEngine,
+                  d_bound: list[np.ndarray | RowChunks], options: CheckOptions, delta_engine: DeltaEngine,
                   shares: ProgressShares, kinks: KinkRegistry | None = None) -> list[Measured]:
     """Per layer, the analytic δ_l against a numerical ∂L/∂z_l at the correct z_l (one group ``"z"`` each)."""
     # The comparison gets a quarter of the budget (as the structured engine's sample blocks do): a delta group's
@@ -408,13 +412,16 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
                       progress=shares, run=replace(options.run, memory_budget=options.run.memory_budget // 4))
     subs = []
     for l in range(1, net.n_layers + 1):
-        z = np.array(reference.cache.zs[l - 1], dtype=np.float64)
+        # Backprop's float64 z_l itself, read-only (the engines perturb working copies): a copy took 8 bytes
+        # per delta entry on top of the loss-noise measurement's working copy, at the delta checks' peak.
+        z = np.asarray(reference.cache.zs[l - 1], dtype=np.float64).view()
+        z.flags.writeable = False
         z_loss = _z_loss(net, l, y)
         engine = delta_engine(l, z, z_loss)
         if kinks is not None:
             engine = kinks.delta_engine(l, engine, z_loss, z, analytic[l - 1])
         sub = run_check(z_loss, {"z": z}, {"z": np.asarray(analytic[l - 1])}, options,
-                        engine=engine, grad_rounding={"z": ROUNDING_MARGIN * d_bound[l - 1]})
+                        engine=engine, grad_rounding={"z": _scaled(d_bound[l - 1], ROUNDING_MARGIN)})
         shares.next_share(z.size)
         sub.report.groups[0].name = f"δ{l}"
         subs.append(sub)
@@ -422,18 +429,18 @@ def _delta_checks(net: DenseNet, y: np.ndarray, reference: Backward, analytic: l
 
 
 def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Measured, subs: list[Measured],
-                d_bound: list[np.ndarray], tol: Tolerance, notation: Notation,
+                d_bound: list[np.ndarray | RowChunks], tol: Tolerance, notation: Notation,
                 kinks: KinkRegistry | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> list[LayerResult]:
     """Every layer's rows: the parameter and delta checks, and the formulas on numerical values alone."""
     L = net.n_layers
     eps = dtype_eps_grad(net.params["W1"], np.dtype(np.float64))
     f0 = measured.report.loss_value
-    num_d: list[np.ndarray] = []
-    est_d: list[np.ndarray] = []
+    num_d: list[np.ndarray | RowChunks] = []
+    est_d: list[np.ndarray | RowChunks] = []
     for sub in subs:
         assert sub.values is not None and sub.errors is not None  # delta checks measure every entry
-        num_d.append(whole(sub.values["z"]))  # a delta group is never streamed by the engines
-        est_d.append(whole(sub.errors["z"]))
+        num_d.append(sub.values["z"])  # RowChunks when blocked by samples (delta_blocks), else arrays
+        est_d.append(sub.errors["z"])
 
     def row(name: str, predicted: np.ndarray | RowChunks, numerical: np.ndarray | RowChunks,
             error: np.ndarray | RowChunks,
@@ -464,31 +471,32 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
         recurrence = row(label, predicted, num_d[l - 1], err, d_bound[l - 1], cache.zs[l - 1], f"δ{l}")
         w_formula = b_formula = None
         if measured.values is not None and measured.errors is not None:
+            inputs = (a[l - 1], num_d[l - 1], est_d[l - 1], d_bound[l - 1])
+            blocks = sample_sums(*inputs) if any(isinstance(x, RowChunks) for x in inputs) else None
             w_formula = row(notation.weight_formula(l, decay=bool(lam)),
-                            *_weight_formula(a[l - 1], num_d[l - 1], est_d[l - 1], d_bound[l - 1],
-                                             net.params[f"W{l}"], lam, measured.values[f"W{l}"],
-                                             measured.errors[f"W{l}"]),
+                            *_weight_formula(*inputs, net.params[f"W{l}"], lam, measured.values[f"W{l}"],
+                                             measured.errors[f"W{l}"], blocks),
                             net.params[f"W{l}"], f"W{l}")
             if net.bias:
-                b_formula = row(notation.bias_formula(l), num_d[l - 1].sum(axis=0), whole(measured.values[f"b{l}"]),
-                                whole(measured.errors[f"b{l}"]) + est_d[l - 1].sum(axis=0), d_bound[l - 1].sum(axis=0),
-                                net.params[f"b{l}"], f"b{l}")
+                sums = blocks.columns if blocks is not None else tuple(column_sum(x) for x in inputs[1:])
+                b_formula = row(notation.bias_formula(l), sums[0], whole(measured.values[f"b{l}"]),
+                                whole(measured.errors[f"b{l}"]) + sums[1], sums[2], net.params[f"b{l}"], f"b{l}")
         layers.append(LayerResult(l, base.group(f"W{l}"), base.group(f"b{l}") if net.bias else None,
                                   subs[l - 1].report.groups[0], recurrence, w_formula, b_formula))
     return layers
 
 
-def _recurrence(net: DenseNet, l: int, a: np.ndarray, num_next: np.ndarray, est: np.ndarray,
-                est_next: np.ndarray) -> tuple[RowChunks, RowChunks]:
+def _recurrence(net: DenseNet, l: int, a: np.ndarray, num_next: np.ndarray | RowChunks, est: np.ndarray | RowChunks,
+                est_next: np.ndarray | RowChunks) -> tuple[RowChunks, RowChunks]:
     """The recurrence row's prediction and error estimate for layer l < L, formed a block of samples at a time.
 
     Parameters
     ----------
     a : ndarray of shape (N, n_l)
         The activations a_l, from which f'(z_l) is formed.
-    num_next, est_next : ndarray of shape (N, n_{l+1})
+    num_next, est_next : ndarray or RowChunks of shape (N, n_{l+1})
         The numerical δ_{l+1} and its error estimate.
-    est : ndarray of shape (N, n_l)
+    est : ndarray or RowChunks of shape (N, n_l)
         The numerical δ_l's error estimate.
 
     Returns
@@ -503,35 +511,39 @@ def _recurrence(net: DenseNet, l: int, a: np.ndarray, num_next: np.ndarray, est:
     shape = est.shape
 
     def predicted(r: slice) -> np.ndarray:
-        return (num_next[r] @ W.T) * derivative(a[r])
+        return (rows_of(num_next, r) @ W.T) * derivative(a[r])
 
     def error(r: slice) -> np.ndarray:
-        return est[r] + (est_next[r] @ np.abs(W).T) * np.abs(derivative(a[r]))
+        return rows_of(est, r) + (rows_of(est_next, r) @ np.abs(W).T) * np.abs(derivative(a[r]))
 
     return RowChunks(shape, predicted), RowChunks(shape, error)
 
 
-def _weight_formula(a: np.ndarray, num_d: np.ndarray, est_d: np.ndarray, d_bound: np.ndarray, W: np.ndarray,
-                    lam: float, values: np.ndarray | RowChunks,
-                    errors: np.ndarray | RowChunks) -> tuple[RowChunks, np.ndarray | RowChunks, RowChunks, RowChunks]:
+def _weight_formula(a: np.ndarray, num_d: np.ndarray | RowChunks, est_d: np.ndarray | RowChunks,
+                    d_bound: np.ndarray | RowChunks, W: np.ndarray, lam: float, values: np.ndarray | RowChunks,
+                    errors: np.ndarray | RowChunks, sums: SampleSums | None = None
+                    ) -> tuple[RowChunks, np.ndarray | RowChunks, RowChunks, RowChunks]:
     """The weight formula row's inputs, formed a block of rows of W_l (columns of a_{l−1}) at a time.
 
     Returns (prediction a_{l−1}ᵀ δ_l + λW_l, the measured ∂L/∂W_l, their combined error estimate
-    errors + |a_{l−1}|ᵀ est(δ_l), the analytic side's rounding bound |a_{l−1}|ᵀ bound(δ_l)).
+    errors + |a_{l−1}|ᵀ est(δ_l), the analytic side's rounding bound |a_{l−1}|ᵀ bound(δ_l)).  With
+    ``sums`` (deltas blocked by samples: :func:`~gradcheck.verify.delta_blocks.sample_sums`) the
+    three products are read from it instead of formed from every sample's deltas per block of rows.
     """
     shape = W.shape
 
     def predicted(r: slice) -> np.ndarray:
-        out = a[:, r].T @ num_d
+        out = sums.products[0][r].copy() if sums is not None else sample_product(a[:, r], num_d)
         if lam:
             out += lam * W[r]
         return out
 
     def error(r: slice) -> np.ndarray:
-        return (errors.block(r) if isinstance(errors, RowChunks) else errors[r]) + np.abs(a[:, r]).T @ est_d
+        return (errors.block(r) if isinstance(errors, RowChunks) else errors[r]) + (
+            sums.products[1][r] if sums is not None else sample_product(a[:, r], est_d, absolute=True))
 
     def bound(r: slice) -> np.ndarray:
-        return np.abs(a[:, r]).T @ d_bound
+        return sums.products[2][r] if sums is not None else sample_product(a[:, r], d_bound, absolute=True)
 
     return RowChunks(shape, predicted), values, RowChunks(shape, error), RowChunks(shape, bound)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._validation import check_seed, describe
 from ..errors import InvalidArgument
+from ..numerical.chunked import RowChunks
 from ..numerical.engine import DEFAULT_MEMORY_BUDGET, METHODS, NumericalGradient, RunOptions, run_options
 from ..numerical.progress import Progress
 from .tolerance import Tolerance
@@ -194,7 +195,13 @@ def _typical_scale(value: Any) -> float | dict[str, float] | None:
     return number(value, "typical_scale")
 
 
-def _step_summary(steps: np.ndarray) -> dict[str, float] | None:
+def _step_summary(steps: np.ndarray | RowChunks) -> dict[str, float] | None:
+    if isinstance(steps, RowChunks):  # a delta group blocked by samples: its steps a block of rows at a time
+        every = int(steps.shape[0]) if steps.shape else 1
+        per = max(1, (1 << 16) // max(1, steps.row_size))
+        parts = [_step_summary(steps.block(slice(s, min(every, s + per)))) for s in range(0, every, per)]
+        found = [p for p in parts if p is not None]
+        return {"min": min(p["min"] for p in found), "max": max(p["max"] for p in found)} if found else None
     s = np.asarray(steps, dtype=np.float64)
     if s.size:
         # Both extremes finite: every step is (a NaN or an infinity would be one); no mask to form.

@@ -21,8 +21,8 @@ __all__ = ["backprop_rounding_bound"]
 
 
 def backprop_rounding_bound(net: DenseNet, reference: Backward, y: np.ndarray,
-                            memory_budget: int = DEFAULT_MEMORY_BUDGET
-                            ) -> tuple[dict[str, np.ndarray | RowChunks], list[np.ndarray]]:
+                            memory_budget: int = DEFAULT_MEMORY_BUDGET, by_rows: bool = False
+                            ) -> tuple[dict[str, np.ndarray | RowChunks], list[np.ndarray | RowChunks]]:
     """First-order bound on the rounding error of backprop's gradients and deltas.
 
     A running error bound in the style of Higham, *Accuracy and Stability of
@@ -41,6 +41,9 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward, y: np.ndarray,
     y : ndarray of shape (N, n_L)
     memory_budget : int
         Bytes the bound's temporaries may take: the samples are taken in blocks.
+    by_rows : bool
+        Return the hidden layers' delta bounds as RowChunks formed a block of samples at a time
+        (the last block kept for every layer), not as arrays of the deltas' size.
 
     Returns
     -------
@@ -49,7 +52,7 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward, y: np.ndarray,
         :class:`~gradcheck.verify.streaming.RowChunks` (a row of W_l is one
         product with a column of |a_{l−1}|), formed where it is compared, so
         that it never takes 8 bytes per parameter at once.
-    delta_bound : list of ndarray
+    delta_bound : list of ndarray or RowChunks
         ``delta_bound[l - 1]`` has the shape of δ_l.
     """
     eps = float(np.finfo(net.dtype).eps)
@@ -57,19 +60,31 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward, y: np.ndarray,
     N = cache.activations[0].shape[0]
     # δ_L's bound over every sample at once (a mean's scale counts them all), n_L floats per sample.
     out = cache.activations[L]
-    delta_bound = [np.empty(np.shape(d)) for d in reference.deltas[:-1]] + [
-        _output_delta_rounding(net, out, y, np.abs(net.activations[L - 1].derivative(out)), eps)]
-    # The recurrence is row-local (sample n's bound reads sample n's values only): a block of
-    # samples at a time, so its temporaries (|a|, f'(z), |δ| W products) never span every sample.
-    for rows in _sample_rows(N, sum(net.sizes), memory_budget):
+    output_bound = _output_delta_rounding(net, out, y, np.abs(net.activations[L - 1].derivative(out)), eps)
+
+    def block(rows: slice) -> list[np.ndarray]:
+        # The recurrence is row-local (sample n's bound reads sample n's values only): a block of
+        # samples at a time, so its temporaries (|a|, f'(z), |δ| W products) never span every sample.
         fp = [np.abs(net.activations[l - 1].derivative(cache.activations[l][rows])) for l in range(1, L)]
-        E = delta_bound[L - 1][rows]
+        E = output_bound[rows]
+        bounds = []
         for l in range(L, 0, -1):
-            delta_bound[l - 1][rows] = E
+            bounds.append(E)
             if l > 1:
                 absW = np.abs(net.params[f"W{l}"])
                 up = np.abs(reference.deltas[l - 1][rows]) @ absW.T
                 E = (E @ absW.T + eps * net.sizes[l] * up) * fp[l - 2] + eps * up * (1 + fp[l - 2])
+        return bounds[::-1]
+
+    delta_bound: list[np.ndarray | RowChunks]
+    if by_rows:
+        delta_bound = [*_rows_of_layers(block, [np.shape(d) for d in reference.deltas[:-1]]), output_bound]
+    else:
+        held = [np.empty(np.shape(d)) for d in reference.deltas[:-1]]
+        for rows in _sample_rows(N, sum(net.sizes), memory_budget):
+            for l, E in enumerate(block(rows)[:-1]):
+                held[l][rows] = E
+        delta_bound = [*held, output_bound]
     params_bound: dict[str, np.ndarray | RowChunks] = {}
     for l in range(L, 0, -1):
         params_bound[f"W{l}"] = RowChunks(net.params[f"W{l}"].shape,
@@ -79,9 +94,33 @@ def backprop_rounding_bound(net: DenseNet, reference: Backward, y: np.ndarray,
         if net.bias:
             b = np.zeros(net.sizes[l])
             for rows in _sample_rows(N, net.sizes[l], memory_budget):
-                b += delta_bound[l - 1][rows].sum(axis=0) + eps * N * np.abs(reference.deltas[l - 1][rows]).sum(axis=0)
+                b += (_sample_block(delta_bound[l - 1], rows).sum(axis=0)
+                      + eps * N * np.abs(reference.deltas[l - 1][rows]).sum(axis=0))
             params_bound[f"b{l}"] = b
     return {k: params_bound[k] for k in net.params}, delta_bound
+
+
+def _rows_of_layers(block: Callable[[slice], list[np.ndarray]], shapes: list[tuple[int, ...]]) -> list[RowChunks]:
+    """One RowChunks per layer of ``block(rows)``'s arrays (every layer's, for the same samples); the last
+    block is kept, since a check reads the layers of the same samples together."""
+    last: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def rows_of(l: int) -> Callable[[slice], np.ndarray]:
+        def rows(r: slice) -> np.ndarray:
+            key = r.indices(shapes[l][0])[:2]
+            if key not in last:
+                last.clear()
+                last[key] = block(slice(*key))
+            return last[key][l]
+
+        return rows
+
+    return [RowChunks(tuple(shape), rows_of(l)) for l, shape in enumerate(shapes)]
+
+
+def _sample_block(x: np.ndarray | RowChunks, rows: slice) -> np.ndarray:
+    """Samples ``rows`` of a per-sample array or RowChunks."""
+    return x.block(rows) if isinstance(x, RowChunks) else x[rows]
 
 
 def _sample_rows(n_samples: int, width: int, memory_budget: int) -> list[slice]:
@@ -90,7 +129,7 @@ def _sample_rows(n_samples: int, width: int, memory_budget: int) -> list[slice]:
     return [slice(s, min(n_samples, s + rows)) for s in range(0, n_samples, rows)]
 
 
-def _weight_rounding(a: np.ndarray, E: np.ndarray, d: np.ndarray, eps: float, W: np.ndarray,
+def _weight_rounding(a: np.ndarray, E: np.ndarray | RowChunks, d: np.ndarray, eps: float, W: np.ndarray,
                      decay: float, memory_budget: int) -> Callable[[slice], np.ndarray]:
     """Rows ``r`` of ∂L/∂W_l's rounding bound: |a_{l−1}|[:, r]ᵀ E_l + εN·|a_{l−1}|[:, r]ᵀ|δ_l| (+ 2ελ|W_l[r]|).
 
@@ -103,7 +142,7 @@ def _weight_rounding(a: np.ndarray, E: np.ndarray, d: np.ndarray, eps: float, W:
         out = np.zeros((len(range(*r.indices(W.shape[0]))), W.shape[1]))
         for s in _sample_rows(N, out.shape[0] + 2 * W.shape[1], memory_budget):
             part = np.abs(a[s, r]).T
-            out += part @ E[s] + eps * N * (part @ np.abs(d[s]))
+            out += part @ _sample_block(E, s) + eps * N * (part @ np.abs(d[s]))
         if decay:
             out += 2 * eps * decay * np.abs(W[r])  # + λW_l: one more rounded product and sum
         return out

@@ -86,14 +86,15 @@ def _aligned(chunk: int, *inputs) -> int:
 
 
 def group_maxima(analytic: PerEntry, numerical: PerEntry, error: PerEntry, safety: float,
-                 chunk: int) -> tuple[float, float]:
+                 chunk: int, census: list[_Census] | None = None) -> tuple[float, float]:
     """(G, S) of a group, chunk by chunk: the largest finite |n_i|, and the gradient scale.
 
     S is :func:`~gradcheck.verify.resolution.gradient_scale`: the largest finite
-    |g_i|, or |n_i| where n_i stands above safety·est_i.
+    |g_i|, or |n_i| where n_i stands above safety·est_i.  ``census``: inputs of the group's size whose
+    non-finite entries are counted in the same pass (a RowChunks formed on request is then formed once).
     """
     G = S = 0.0
-    chunk = _aligned(chunk, analytic, numerical, error)
+    chunk = _aligned(chunk, analytic, numerical, error, *(c.arr for c in census or []))
     with np.errstate(invalid="ignore", over="ignore"):
         for sl in _slices(int(np.size(analytic) if not isinstance(analytic, RowChunks) else analytic.size), chunk):
             ac, nc, ec = (np.asarray(flat_part(x, sl), np.float64) for x in (analytic, numerical, error))
@@ -102,22 +103,39 @@ def group_maxima(analytic: PerEntry, numerical: PerEntry, error: PerEntry, safet
             resolved = np.isfinite(nc) & np.isfinite(ec) & (np.abs(nc) > safety * ec)
             S = max(S, float(np.max(np.abs(ac[np.isfinite(ac)]), initial=0.0)),
                     float(np.max(np.abs(nc[resolved]), initial=0.0)))
+            for c in census or []:
+                c.add(flat_part(c.arr, sl), sl.start)
     return G, S
 
 
-def _nonfinite_note(label: str, arr: PerEntry, chunk: int, limit: int = 3) -> str | None:
-    """:func:`gradcheck.verify.tolerance._nonfinite_note`'s sentence, from chunks."""
-    first: list[int] = []
-    count = 0
+class _Census:
+    """The non-finite entries of one per-entry input, counted chunk by chunk: the sentence of
+    :func:`gradcheck.verify.tolerance._nonfinite_note`."""
+
+    def __init__(self, label: str, arr: PerEntry, limit: int = 3) -> None:
+        self.label, self.arr, self.limit = label, arr, limit
+        self.first: list[int] = []
+        self.count = 0
+
+    def add(self, part: np.ndarray, start: int) -> None:
+        bad = np.flatnonzero(~np.isfinite(part))
+        self.count += bad.size
+        self.first += [int(i) + start for i in bad[: self.limit - len(self.first)]]
+
+    def note(self) -> str | None:
+        if not self.count:
+            return None
+        where = ", ".join(str(tuple(int(i) for i in np.unravel_index(k, _shape(self.arr)))) for k in self.first)
+        more = f" and {self.count - self.limit} more" if self.count > self.limit else ""
+        return f"{self.label} is not finite at {where}{more}"
+
+
+def _nonfinite_note(label: str, arr: PerEntry, chunk: int) -> str | None:
+    """:class:`_Census`'s sentence for ``arr`` alone."""
+    census = _Census(label, arr)
     for sl in _slices(_size(arr), _aligned(chunk, arr)):
-        bad = np.flatnonzero(~np.isfinite(flat_part(arr, sl)))
-        count += bad.size
-        first += [int(i) + sl.start for i in bad[: limit - len(first)]]
-    if not count:
-        return None
-    where = ", ".join(str(tuple(int(i) for i in np.unravel_index(k, _shape(arr)))) for k in first)
-    more = f" and {count - limit} more" if count > limit else ""
-    return f"{label} is not finite at {where}{more}"
+        census.add(flat_part(arr, sl), sl.start)
+    return census.note()
 
 
 def _size(x: PerEntry) -> int:
@@ -156,13 +174,17 @@ def compare_streamed(name: str, analytic: PerEntry, numerical: PerEntry, error: 
                              loss_noise=loss_noise, n_worst=n_worst, resolution=resolution,
                              roundoff=None if callable(roundoff) else roundoff)
     chunk = _aligned(chunk, a, n, e, params, grad_rounding)
-    notes = [m for m in (
-        _nonfinite_note(f"params[{name!r}]", params if isinstance(params, RowChunks) else np.asarray(params),
-                        chunk) if params is not None else None,
-        _nonfinite_note("the analytic gradient", a, chunk),
-        _nonfinite_note("the numerical derivative (the loss is not finite nearby)", n, chunk),
-    ) if m]
-    G, scale = group_maxima(a, n, e, tol.safety, chunk)
+    # The non-finite census in the maxima's pass: a delta group blocked by samples is measured once per pass.
+    p = params if params is None or isinstance(params, RowChunks) else np.asarray(params)
+    census = [_Census("the analytic gradient", a), _Census("the numerical derivative (the loss is not finite "
+                                                            "nearby)", n)]
+    first = None
+    if p is not None and _size(p) == size:
+        census.insert(0, _Census(f"params[{name!r}]", p))
+    elif p is not None:
+        first = _nonfinite_note(f"params[{name!r}]", p, chunk)
+    G, scale = group_maxima(a, n, e, tol.safety, chunk, census)
+    notes = [m for m in [first, *(c.note() for c in census)] if m]
     bound = RESOLUTION * scale if resolution is not None else np.inf
     failing = n_undecided = 0
     undecided_at, undecided_est = -1, -np.inf
