@@ -276,6 +276,7 @@ class NetworkDirections:
                 part, tan = self._losses(layer, cache, dz, ts[s:s + k], rows)
                 values[s:s + k] += weight * part
                 tangent = max(tangent, tan)
+            del cache, dz  # the next block's pass at rest is formed without this one's alive
         return values, tangent
 
     @classmethod
