@@ -208,7 +208,8 @@ class NetworkDirections:
         return [slice(s, min(N, s + size)) for s in range(0, N, size)], k
 
     def _at_rest(self, rows: slice) -> ForwardCache:
-        """The forward pass at θ of samples ``rows``; the last one formed is kept."""
+        """The forward pass at θ of samples ``rows``; the last one formed is kept (between requests only
+        when it holds every sample)."""
         key = (rows.start, rows.stop)
         if self._kept is None or self._kept[0] != key:
             self._kept = None  # released before the next block's pass is formed
@@ -277,6 +278,8 @@ class NetworkDirections:
                 values[s:s + k] += weight * part
                 tangent = max(tangent, tan)
             del cache, dz  # the next block's pass at rest is formed without this one's alive
+        if len(blocks) > 1:
+            self._kept = None  # the next request starts from the first block: not held between requests
         return values, tangent
 
     @classmethod
