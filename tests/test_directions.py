@@ -165,6 +165,33 @@ class TestBlocksOfSamples:
             assert abs(rest - net.loss(X, y)) <= MARGIN * loss_rounding(net, net.params, X, y)
             assert abs(rest_b - rest) <= 2 * MARGIN * loss_rounding(net, net.params, X, y)
 
+    def test_linear_imaginary_steps_use_the_largest_tangent_of_any_block(self):
+        """The shortcut's test h·max|T| <= LINEAR_IMAG takes the max over blocks: the same steps as one pass.
+
+        One sample far out (inputs 10³ times the others) has the largest
+        tangent; a block-local or first-block tangent would take the shortcut
+        at steps where that sample is not linear.
+        """
+        net = gc.DenseNet([3, 5, 2], activation=["tanh", "sigmoid"], seed=2)
+        rng = np.random.default_rng(5)
+        X, y = rng.standard_normal((9, 3)) * 1e-3, rng.random((9, 2))
+        X[7] *= 1e3
+        hs = np.logspace(-1, -20, 40)
+        stacked = {}
+        for budget in (2**28, 1):
+            d = NetworkDirections(net, X, y, budget)
+            sums, sizes = d._sums, []
+
+            def counted(layer, kind, v, ts, sums=sums, sizes=sizes):
+                sizes.append(ts.size)
+                return sums(layer, kind, v, ts)
+
+            d._sums = counted
+            d.along("W1", np.ones((3, 5)), 1j * hs)
+            stacked[budget] = sizes
+        # The probe at the smallest step, then the steps not linear and L(θ): between none and all of them.
+        assert stacked[1] == stacked[2**28] and 2 < stacked[1][1] < hs.size + 1
+
     def test_a_request_stays_within_a_quarter_of_the_budget_at_many_samples(self):
         """Peak of one request, the sweep's steps, against the blocks' bytes (a quarter of the budget).
 
