@@ -164,7 +164,7 @@ class NetworkDirections:
     def __init__(self, net: DenseNet, X: np.ndarray, y: np.ndarray, memory_budget: int) -> None:
         self.net = net
         self.params = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
-        self.X = np.asarray(X, dtype=np.float64)
+        self.X = np.asarray(X)  # cast to float64 a block at a time (no copy of every sample's inputs)
         self.y = np.asarray(y, dtype=np.float64)
         self.penalty = float(net.penalty(self.params))
         self.complex_safe = not net.kinked
@@ -213,7 +213,7 @@ class NetworkDirections:
         key = (rows.start, rows.stop)
         if self._kept is None or self._kept[0] != key:
             self._kept = None  # released before the next block's pass is formed
-            self._kept = (key, self.net.forward_cache(self.X[rows], self.params))
+            self._kept = (key, self.net.forward_cache(np.asarray(self.X[rows], dtype=np.float64), self.params))
         return self._kept[1]
 
     def along(self, name: str, v: np.ndarray | SeededDirection, ts: np.ndarray,
