@@ -142,6 +142,10 @@ def project(values: np.ndarray, errors: np.ndarray, target: np.ndarray,
     return values, errors
 
 
+#: Floats of one block of the screen's per-sample moves (256 kB): small beside any memory budget.
+SCREEN_ELEMENTS = 2**15
+
+
 @dataclass
 class KinkScreen:
     """Rigorous screen: which entries' stencils could reach a kink at all.
@@ -204,11 +208,17 @@ class KinkScreen:
         elif group.startswith("b"):
             near = 2 * reach.reshape(-1) * inv.max(axis=0) >= 1
         else:
-            a = np.abs(np.asarray(self.cache.a(layer - 1), dtype=np.float64))
-            # An input of 0 does not move z at all, whatever the threshold (0·∞ is no move).
-            with np.errstate(invalid="ignore"):
-                moved = np.where(a[:, :, None] > 0, a[:, :, None] * inv[:, None, :], 0.0)
-            M = np.max(moved, axis=0)  # (n_{l−1}, n_l)
+            a_all = self.cache.a(layer - 1)
+            M = np.zeros((a_all.shape[1], inv.shape[1]))  # (n_{l−1}, n_l): every move is >= 0
+            # The moves of every sample, input and unit would be N·n_{l−1}·n_l floats: their max over
+            # the samples is taken a block of samples at a time (a max is exact: the same M).
+            rows = max(1, SCREEN_ELEMENTS // max(1, M.size))
+            for s in range(0, a_all.shape[0], rows):
+                a = np.abs(np.asarray(a_all[s:s + rows], dtype=np.float64))
+                # An input of 0 does not move z at all, whatever the threshold (0·∞ is no move).
+                with np.errstate(invalid="ignore"):
+                    moved = np.where(a[:, :, None] > 0, a[:, :, None] * inv[s:s + rows, None, :], 0.0)
+                np.maximum(M, np.max(moved, axis=0), out=M)
             near = 2 * reach.reshape(M.shape) * M >= 1
         return np.flatnonzero(near)
 
