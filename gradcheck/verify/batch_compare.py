@@ -32,7 +32,7 @@ from .options import CheckOptions
 from .resolution import RESOLUTION, LossResolution, undecided_reason
 from .step_guard import SHRINK, TRUNCATION_SMALL
 from .streaming import RowChunks, flat_part, whole
-from .tolerance import _EPS64, Tolerance, _nonfinite_note, compare_group, dtype_eps_grad, gradient_epsilon
+from .tolerance import _EPS64, Tolerance, _nonfinite_note, compare_group, dtype_eps_grad, gradient_epsilon, judge
 
 __all__ = ["GroupInputs", "compare_groups", "coarse_groups", "first_pass_batch"]
 
@@ -145,15 +145,8 @@ def _compare_laid(groups: list[GroupInputs], tol: Tolerance, loss_value: float, 
             abs_tol = abs_tol + lay([np.zeros(g.analytic.shape) if g.grad_rounding is None else g.grad_rounding
                                      for g in groups])
         total = abs_tol + rtol * np.maximum(abs_a, abs_n)
-        diff = np.abs(a - n)
         finite = fin_a & fin_n & np.isfinite(total) & fin_p
-        ok = finite & (diff <= total)
-        undecided = finite & ~ok & (diff <= total + np.maximum(tol.safety * e - bound, 0.0))
-        denom = np.maximum(np.maximum(abs_a, abs_n), abs_tol)
-        rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
-        ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
-        ratio = np.where(np.isnan(ratio), np.inf, ratio)
-        rel = np.where(finite, rel, np.inf)
+        diff, ok, undecided, rel, ratio = judge(a, n, e, abs_a, abs_n, total, abs_tol, finite, tol.safety, bound)
         # Each group's entries by decreasing ratio, stably: argsort(-ratio, kind="stable") of its segment.
         gid = np.repeat(np.arange(len(groups)), sizes)
         order_all = np.lexsort((-ratio, gid))

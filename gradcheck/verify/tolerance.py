@@ -144,6 +144,25 @@ def entry_tolerance(analytic: np.ndarray, numerical: np.ndarray, error: np.ndarr
     return total, abs_tol
 
 
+def judge(a: np.ndarray, n: np.ndarray, e: np.ndarray, abs_a: np.ndarray, abs_n: np.ndarray, total: np.ndarray,
+          abs_tol: np.ndarray, finite: np.ndarray, safety: float, bound: float | np.ndarray
+          ) -> tuple[np.ndarray, ...]:
+    """Each entry's judgement against its tolerance: (|a − n|, ok, undecided, relative error, error / tolerance).
+
+    All arrays of one shape; ``finite`` marks the entries that can be judged (the others get an
+    infinite ratio and relative error).  Undecided: within the uncapped tolerance but not the capped
+    one, so that only an error estimate above the resolution bound explains the difference.
+    """
+    diff = np.abs(a - n)
+    ok = finite & (diff <= total)
+    undecided = finite & ~ok & (diff <= total + np.maximum(safety * e - bound, 0.0))
+    denom = np.maximum(np.maximum(abs_a, abs_n), abs_tol)
+    rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
+    ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    return diff, ok, undecided, np.where(finite, rel, np.inf), ratio
+
+
 def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error: np.ndarray,
                   *, eps_grad: float, tol: Tolerance = Tolerance(), method: str = "",
                   params: np.ndarray | None = None, loss_value: float = 0.0,
@@ -214,19 +233,10 @@ def compare_group(name: str, analytic: np.ndarray, numerical: np.ndarray, error:
         total, abs_tol = entry_tolerance(a, n, e, eps_grad, tol, loss_value=loss_value, params=params,
                                          grad_rounding=grad_rounding, loss_noise=loss_noise, bound=bound,
                                          numerical_max=float(np.max(abs_n[fin_n], initial=0.0)))
-        diff = np.abs(a - n)
         finite = fin_a & fin_n & np.isfinite(total)
         if fin_p is not None:
             finite &= fin_p
-        ok = finite & (diff <= total)
-        # Within the uncapped tolerance but not the capped one: only an error
-        # estimate above the bound explains the difference.
-        undecided = finite & ~ok & (diff <= total + np.maximum(tol.safety * e - bound, 0.0))
-        denom = np.maximum(np.maximum(abs_a, abs_n), abs_tol)
-        rel = np.where(diff == 0, 0.0, diff / np.where(denom > 0, denom, np.inf))
-        ratio = np.where(finite, np.where(diff == 0, 0.0, diff / np.where(total > 0, total, 0.0)), np.inf)
-        ratio = np.where(np.isnan(ratio), np.inf, ratio)
-        rel = np.where(finite, rel, np.inf)
+        diff, ok, undecided, rel, ratio = judge(a, n, e, abs_a, abs_n, total, abs_tol, finite, tol.safety, bound)
         size = a.size
         if size:
             order = np.argsort(-ratio, axis=None, kind="stable")
