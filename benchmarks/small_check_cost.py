@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import textbook_loop  # benchmarks/ is on the path: the script's own folder
+
 REPO = Path(__file__).resolve().parents[1]
 NETS = [("3-4-4-1", 4, 40), ("32-64-32-8", 64, 1)]  # sizes, samples, checks per timing
 
@@ -40,18 +42,7 @@ def worker(sizes: list[int], n_samples: int, repeat: int, n_timings: int) -> dic
         return 0.5
 
     def textbook(f=loss) -> None:
-        params = {k: v.copy() for k, v in net.params.items()}
-        for k in params:
-            flat = params[k].reshape(-1)
-            for i in range(flat.size):
-                x = flat[i]
-                h = 6.0554544523933395e-06 * max(1.0, abs(x))  # ε^(1/3), as whole_check.py's loop
-                flat[i] = x + h
-                up = f(params)
-                flat[i] = x - h
-                down = f(params)
-                flat[i] = x
-                (up - down) / (2 * h)
+        textbook_loop(net.params, f)
 
     contenders = {"loop": textbook, "check": lambda: gc.check_params(loss, net.params, grads, method="central"),
                   "free loop": lambda: textbook(free),

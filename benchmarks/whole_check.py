@@ -48,7 +48,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import publish  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
+from _common import publish, textbook_loop  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
 
 import gradcheck as gc  # noqa: E402
 from gradcheck.model import activations  # noqa: E402
@@ -142,21 +142,9 @@ def own_loss(n_rounds: int, sizes: tuple[int, ...] = (32, 64, 32, 8), n_samples:
     rng = np.random.default_rng(3)
     X, y = rng.standard_normal((n_samples, sizes[0])), rng.random((n_samples, sizes[-1]))
     loss, grads = net.loss_closure(X, y), net.gradients(X, y)
-    names = list(net.params)
 
     def textbook() -> None:
-        params = {k: v.copy() for k, v in net.params.items()}
-        for k in names:
-            flat = params[k].reshape(-1)
-            for i in range(flat.size):
-                x = flat[i]
-                h = 6.0554544523933395e-06 * max(1.0, abs(x))  # ε^(1/3)
-                flat[i] = x + h
-                up = loss(params)
-                flat[i] = x - h
-                down = loss(params)
-                flat[i] = x
-                (up - down) / (2 * h)
+        textbook_loop(net.params, loss)
 
     stacked = vectorized_example().stacked_loss(X, y, net.n_layers)
 
