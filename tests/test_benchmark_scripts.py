@@ -34,7 +34,8 @@ def test_fmt_time(run, seconds, text):
 
 @pytest.mark.parametrize("script,results", [("run", "RESULTS.md"), ("cli_check", "CLI_RESULTS.md"),
                                             ("whole_check", "WHOLE_RESULTS.md"),
-                                            ("distributed_check", "DISTRIBUTED_RESULTS.md")])
+                                            ("distributed_check", "DISTRIBUTED_RESULTS.md"),
+                                            ("ce_check", "CE_RESULTS.md")])
 def test_quick_refuses_to_overwrite_the_committed_results(script, results, capsys):
     module = load(script)
     committed = (BENCH / results).read_bytes()

@@ -245,8 +245,9 @@ class TestCheckNetwork:
         assert report.layers[0].weight_formula.name == "∂L/∂W1 = a0ᵀ δ1 + λW1"
         assert report.config["network"]["activation"] == ["tanh", "softmax"]
         assert report.config["network"]["weight_decay"] == 1e-2
-        if engine == "structured":
-            assert any("structured engine not used (the loss is cross_entropy" in n for n in report.notes)
+        if engine == "structured":  # cross-entropy is inside the structured engine's model
+            assert not any("structured engine not used" in n for n in report.notes)
+            assert any(n.startswith("structured engine (") for n in report.notes)
 
     def test_binary_cross_entropy_mean_output_link(self):
         net = gc.DenseNet([3, 4, 2], activation="sigmoid", loss="cross_entropy", reduction="mean", seed=1)

@@ -15,6 +15,11 @@ rounding (two rounded operations per layer).  The generic engine has no such mod
 loss: it keeps the measured-noise term 2σ/|L|·|value| of :func:`gradcheck.numerical.rules.apply_rule`,
 which for one sample is the same size (σ ≈ ε|a||a − y|, |L| = |a − y|²/2, |value| = |a − y||ȧ|)
 but cannot see a cancellation between samples.
+
+Cross-entropy (:mod:`gradcheck.numerical.output_loss`): the value is c·Σ_k g_k·ż_k with
+g = s·p − y (sigmoid: p − y) and ż the logits' tangent.  The probabilities inherit the logits'
+rounding E_z through the softmax Jacobian, |δp_k| ≤ p_k(|δz_k| + max|δz|) ≤ 2p_k·max|δz| (sigmoid:
+p(1 − p)|δz|), plus their own (n_L + 3)ε·p_k; the tangent's bound stops at ż_L (no output slope).
 """
 
 from __future__ import annotations
@@ -56,22 +61,44 @@ def complex_step_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
     if c.first == 0:
         W1 = np.abs(rs.weights[0])
         E = E + fp(1) * (W1.shape[0] + 1) * eps * (np.abs(c.a(0)) @ W1 + np.abs(c.z(1)))
+    ce = rs.kind != "mse"
+    if ce and first == L:  # the logits' own rounding: none in a pass from z_L, one product from X
+        W1 = np.abs(rs.weights[0])
+        E = np.zeros_like(rs.resid) if c.first else (W1.shape[0] + 1) * eps * (np.abs(c.a(0)) @ W1 + np.abs(c.z(1)))
     for m in range(first + 1, L + 1):
         W = np.abs(rs.weights[m - 1])
         z_err = E @ W + (W.shape[0] + 1) * eps * (np.abs(c.a(m - 1)) @ W + np.abs(c.z(m)))
-        E = eps * np.abs(c.a(m)) + fp(m) * z_err
+        if ce and m == L:
+            E = z_err
+        else:
+            E = eps * np.abs(c.a(m)) + fp(m) * z_err
+    if ce:  # E is the logits' rounding: through the probabilities into g = s·p − y
+        p = rs.output_p
+        n_out = p.shape[1]
+        if rs.kind == "softmax":
+            s = np.abs(rs.targets.sum(axis=1, keepdims=True))
+            E = s * (2.0 * p * E.max(axis=1, keepdims=True) + (n_out + 3) * eps * p)
+        else:
+            E = p * rs.rest_q * E + 2.0 * eps * p
     # Twice: a complex pass that cannot take the real tangent recomputes the layers above the moved
     # one, and its real parts (equal to the cached a at rest) round within E again.  Then a − y.
     E = 2.0 * E + eps * np.abs(rs.resid)
 
-    # T: a bound on |ȧ_L| per unit tangent of any one unit j of ``layer`` (its largest over j).
+    tangent_ops = 2 * (L - layer + 1) + 2  # a product and a slope per layer, then 2·scale·resid
+    if ce and layer == L:  # ż_L = e_j: one output's term, the largest
+        return abs(rs.scale) * np.max(E + tangent_ops * eps * np.abs(rs.resid), axis=1)
+
+    def slope(m: int) -> np.ndarray | float:  # cross-entropy's tangent stops at ż_L
+        return 1.0 if ce and m == L else fp(m)
+
+    # T: a bound on |ȧ_L| (cross-entropy: |ż_L|) per unit tangent of any one unit j of ``layer`` (its largest over j).
     T = fp(layer)
     if layer < L:
-        T = fp(layer + 1) * (T.max(axis=1, keepdims=True) * np.abs(rs.weights[layer]).max(axis=0))
+        T = slope(layer + 1) * (T.max(axis=1, keepdims=True) * np.abs(rs.weights[layer]).max(axis=0))
         for m in range(layer + 2, L + 1):
-            T = fp(m) * (T @ np.abs(rs.weights[m - 1]))
-    tangent_ops = 2 * (L - layer + 1) + 2  # a product and a slope per layer, then 2·scale·resid
-    return 2.0 * abs(rs.scale) * np.sum(T * (E + tangent_ops * eps * np.abs(rs.resid)), axis=1)
+            T = slope(m) * (T @ np.abs(rs.weights[m - 1]))
+    factor = 1.0 if ce else 2.0
+    return factor * abs(rs.scale) * np.sum(T * (E + tangent_ops * eps * np.abs(rs.resid)), axis=1)
 
 
 def complex_entry_rounding(per_sample: np.ndarray, a_prev: np.ndarray, n_units: int, kind: str,

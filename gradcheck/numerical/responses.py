@@ -1,9 +1,12 @@
 """What the structured engine models and what its workers run: a DenseNet at rest and its unit responses.
 
 The structured engine (:mod:`gradcheck.numerical.structured`) evaluates the
-loss change of a perturbation from the changed terms only; that needs an MSE
-loss ``c·Σ(a_L − y)²`` of element-wise layers.  Weight decay adds its own
-exact term.  Other networks (softmax, cross-entropy) go to the generic engine.
+loss change of a perturbation from the changed terms only; that needs a loss
+that is a sum over samples of a function of the sample's output: an MSE loss
+``c·Σ(a_L − y)²`` of element-wise layers, or cross-entropy with a sigmoid or
+softmax output (:mod:`gradcheck.numerical.output_loss`) above element-wise hidden
+layers.  Weight decay adds its own exact term.  Other networks (MSE of a softmax
+output) go to the generic engine.
 The unit responses ψ (see the engine's docstring) and the three kinds of
 chunk a worker runs (:func:`units_task`, :func:`entries_task`,
 :func:`pairs_task`) are here, apart from the engine that plans them.
@@ -11,13 +14,21 @@ chunk a worker runs (:func:`units_task`, :func:`entries_task`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..model.activations import Activation
 from ..model.network import DenseNet, ForwardCache
 from .chebyshev import chebyshev_transform
+from .output_loss import (
+    ce_kind,
+    ce_logits_change,
+    ce_output_rounding,
+    ce_rest,
+    ce_unit_change,
+    ce_unit_response_rounding,
+)
 
 __all__ = ["Responses", "unsupported", "decay_differences", "units_task", "entries_task", "pairs_task",
            "CHUNK_BYTES", "LINEAR_IMAG", "resolved_coefficients", "unit_response_rounding",
@@ -54,8 +65,11 @@ class Responses:
 
     ``cache`` is the float64 forward pass at θ (from X, or from the z_l whose
     derivatives are measured); ``weights[l - 1]`` is W_l and ``activations[l - 1]``
-    is f_l.  The loss is ``scale · Σ resid²`` with ``resid = a_L − y`` (plus the
-    weight-decay term, whose differences :func:`decay_differences` adds).
+    is f_l.  MSE (``kind`` 'mse'): the loss is ``scale · Σ resid²`` with ``resid = a_L − y``.
+    Cross-entropy (``kind`` 'softmax' or 'sigmoid'): ``resid`` is ∂ℓ_n/∂z_L / scale (s·p − y, or
+    p − y), ``targets`` y and ``rest_q`` = 1 − a_L formed without cancellation (shape (N, n_L) each;
+    empty for MSE), see :mod:`~gradcheck.numerical.output_loss`.  Plus the weight-decay term,
+    whose differences :func:`decay_differences` adds.
     """
 
     cache: ForwardCache
@@ -65,6 +79,14 @@ class Responses:
     activations: tuple[Activation, ...]
     weight_decay: float = 0.0
     slopes: tuple[np.ndarray, ...] = ()
+    kind: str = "mse"
+    targets: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    rest_q: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    @property
+    def output_p(self) -> np.ndarray:
+        """a_L at rest, shape (N, n_L): cross-entropy's probabilities p."""
+        return self.cache.output
 
     @classmethod
     def of(cls, net: DenseNet, params: dict[str, np.ndarray], cache: ForwardCache, y: np.ndarray) -> Responses:
@@ -74,8 +96,13 @@ class Responses:
         the block of samples a computation works on (N·Σn_l floats for all
         samples would be the largest per-sample array the engine holds).
         """
-        return cls(cache, tuple(net.weights(params)), cache.output - y, float(net.criterion.scale(cache.output.size)),
-                   tuple(net.activations), net.weight_decay)
+        kind = ce_kind(net.criterion.name, net.activations[-1].name)
+        if kind == "mse":
+            return cls(cache, tuple(net.weights(params)), cache.output - y,
+                       float(net.criterion.scale(cache.output.size)), tuple(net.activations), net.weight_decay)
+        g, q = ce_rest(kind, cache.z(net.n_layers), cache.output, y)
+        return cls(cache, tuple(net.weights(params)), g, float(net.criterion.scale(cache.output.shape[0])),
+                   tuple(net.activations), net.weight_decay, kind=kind, targets=y, rest_q=q)
 
     @property
     def n_samples(self) -> int:
@@ -90,7 +117,8 @@ class Responses:
         """
         c = self.cache
         cache = ForwardCache([z[rows] for z in c.zs], [a[rows] for a in c.activations], c.first)
-        part = Responses(cache, self.weights, self.resid[rows], self.scale, self.activations, self.weight_decay)
+        part = Responses(cache, self.weights, self.resid[rows], self.scale, self.activations, self.weight_decay,
+                         kind=self.kind, targets=self.targets[rows], rest_q=self.rest_q[rows])
         first = max(1, c.first)
         return replace(part, slopes=tuple(part._slope(l) for l in range(first, len(self.weights) + 1)))
 
@@ -108,11 +136,13 @@ class Responses:
 
 
 def unsupported(net: DenseNet) -> str | None:
-    """Why the structured engine cannot model ``net`` (its loss must be MSE of element-wise layers), or None.
+    """Why the structured engine cannot model ``net`` (MSE of element-wise layers, or cross-entropy), or None.
 
     Such networks go to the generic engine, which gives the same numbers the
     structured engine would, at the cost of full forward passes.
     """
+    if ce_kind(net.criterion.name, net.activations[-1].name) != "mse":
+        return None if all(f.elementwise for f in net.activations[:-1]) else "a hidden layer is not element-wise"
     if net.criterion.name != "mse":
         return f"the loss is {net.criterion.name}, not mse"
     if not all(f.elementwise for f in net.activations):
@@ -168,13 +198,20 @@ def _psi_rows(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, t: np.nda
         return _psi_rows(rs, layer, n, j, np.concatenate((t, np.zeros(pad, t.dtype))))[:R]
     f, c = rs.activations, rs.cache
     L = len(rs.weights)
+    ce = rs.kind != "mse"
+    if ce and layer == L:
+        return ce_unit_change(rs, n, j, t)
     u = f[layer - 1].value(c.z(layer)[n, j] + t) - c.a(layer)[n, j]
     if layer == L:
         return rs.scale * (u * (u + 2.0 * rs.resid[n, j]))
+    if ce and layer + 1 == L:
+        return ce_logits_change(rs, n, u[:, None] * rs.weights[layer][j])
     z = c.z(layer + 1)[n] + u[:, None] * rs.weights[layer][j]
     d = f[layer].value(z)
     d -= c.a(layer + 1)[n]
     for m in range(layer + 2, L + 1):
+        if ce and m == L:  # Δz_L from the changed activations alone: never z + Δz − z
+            return ce_logits_change(rs, n, d @ rs.weights[m - 1])
         z = d @ rs.weights[m - 1]
         z += c.z(m)[n]
         d = f[m - 1].value(z)
@@ -197,17 +234,23 @@ def _tangent(rs: Responses, layer: int, n: np.ndarray, j: np.ndarray, h: np.ndar
     of the complex matrix products' cost.
     """
     L = len(rs.weights)
+    # Cross-entropy's tangent is c·⟨g, ż_L⟩ (g = resid, no output slope); MSE's 2c·⟨a − y, ȧ_L⟩.
+    ce = rs.kind != "mse"
+    factor = rs.scale if ce else 2.0 * rs.scale
+    if ce and layer == L:
+        return factor * h * rs.resid[n, j]
     g = h * rs.slope(layer)[n, j]
     if layer == L:
-        return 2.0 * rs.scale * g * rs.resid[n, j]
+        return factor * g * rs.resid[n, j]
     y = g[:, None] * rs.weights[layer][j]
     for m in range(layer + 1, L + 1):
         if m > layer + 1:
             y = y @ rs.weights[m - 1]
         if y.size and float(np.max(np.abs(y))) > LINEAR_IMAG:
             return None
-        y *= rs.slope(m)[n]
-    return 2.0 * rs.scale * np.einsum("rk,rk->r", y, rs.resid[n])
+        if not (ce and m == L):
+            y *= rs.slope(m)[n]
+    return factor * np.einsum("rk,rk->r", y, rs.resid[n])
 
 
 def psi_dtype(offsets: np.ndarray) -> type:
@@ -299,10 +342,14 @@ def output_rounding(rs: Responses, eps: float) -> np.ndarray:
     which the interpolants' acceptance uses) grows with depth far beyond what is observed (50×
     ε·|L| at W1 of a 6-layer 16-unit net whose actual errors stayed 1e4 times below the estimate).
 
+    Cross-entropy: :func:`~gradcheck.numerical.output_loss.ce_output_rounding`.
+
     Returns
     -------
     ndarray of shape (N,)
     """
+    if rs.kind != "mse":
+        return ce_output_rounding(rs, eps)
     c = rs.cache
     a, z = c.output, c.z(len(rs.weights))
     fp = np.abs(rs.activations[-1].derivative(a))
@@ -315,12 +362,14 @@ def unit_response_rounding(rs: Responses, layer: int, eps: float) -> np.ndarray:
     A running error bound: every activation a = f(z) carries ε(|a| + |z|·|f'|)
     and passes the errors from below on through |f'| and |W|.  Only one unit of
     ``layer`` moves, so its error enters the next layer through the largest
-    row of |W|.
+    row of |W|.  Cross-entropy: :func:`~gradcheck.numerical.output_loss.ce_unit_response_rounding`.
 
     Returns
     -------
     ndarray of shape (N,)
     """
+    if rs.kind != "mse":
+        return ce_unit_response_rounding(rs, layer, eps)
     c = rs.cache
     L = len(rs.weights)
 

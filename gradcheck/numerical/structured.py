@@ -20,7 +20,7 @@ With the *unit response* ψ_{l,n,j}(t) = ℓ_n(z_l[n, j] + t) − ℓ_n(z_l[n, j
 change enters z_{l+1}[n] as the rank-1 term u·W_{l+1}[j, :], the layers above
 run as one batched forward pass over many (n, j, t) rows, and the loss change
 is formed from the changed terms only, c·Σ_k Δa_k·(Δa_k + 2(a_k − y_k)),
-never as the difference of two large sums.
+never as the difference of two large sums (cross-entropy: from Δz_L, see :mod:`.output_loss`).
 
 The weights of a layer need ψ_{l,n,j} at n_{l−1}·(stencil size) arguments,
 all inside [−T_n, T_n] with T_n = (largest offset)·(largest step)·max_i

@@ -1,0 +1,117 @@
+"""Cross-entropy on the structured engine: a relu/softmax check against an MSE one and against the generic engine.
+
+    python benchmarks/ce_check.py [--quick] [--out FILE]
+
+On the 32-64-32-8 net with N = 64 and 256 samples, in rounds that alternate
+between contenders (a change of machine load hits them alike):
+
+* ``sigmoid/MSE`` and ``relu,relu,softmax/CE`` (one-hot targets), each checked by the
+  default ``check_network(net, X, y)`` and the bare ``check_network(net, X, y,
+  method="central", deltas=False, diagnostics=False)``;
+* the same CE checks with ``engine="generic"``: what every cross-entropy net got before the
+  structured engine modelled it (the engine then handed such a net to the generic one).
+
+Ratios are the fastest runs' and the median of the per-round ratios.  A full run
+(3 rounds) writes benchmarks/CE_RESULTS.md; ``--quick`` (1 round, N = 64 only) prints
+only and refuses to overwrite that file.  Nothing here is a test: the suite never asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from _common import publish  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
+
+import gradcheck as gc  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "CE_RESULTS.md"
+SIZES = [32, 64, 32, 8]
+
+
+def nets(n_samples: int) -> dict[str, tuple[gc.DenseNet, np.ndarray, np.ndarray]]:
+    """The MSE and CE nets with their data (seeded)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_samples, SIZES[0]))
+    mse = gc.DenseNet(SIZES, activation="sigmoid", seed=0)
+    ce = gc.DenseNet(SIZES, activation=["relu", "relu", "softmax"], loss="cross_entropy", seed=0)
+    return {"sigmoid/MSE": (mse, X, rng.uniform(0, 1, (n_samples, SIZES[-1]))),
+            "relu,relu,softmax/CE": (ce, X, np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], n_samples)])}
+
+
+def contenders(n_samples: int) -> dict[str, Callable[[], object]]:
+    out: dict[str, Callable[[], object]] = {}
+    for label, (net, X, y) in nets(n_samples).items():
+        engines = ["structured", "generic"] if "CE" in label else ["structured"]
+        for engine in engines:
+            tag = f"{label}, {engine}"
+            out[f"{tag}, default"] = lambda n=net, X=X, y=y, e=engine: gc.check_network(n, X, y, engine=e)
+            out[f"{tag}, bare"] = lambda n=net, X=X, y=y, e=engine: gc.check_network(
+                n, X, y, method="central", deltas=False, diagnostics=False, engine=e)
+    return out
+
+
+def rounds(fns: dict[str, Callable[[], object]], n: int) -> dict[str, list[float]]:
+    """Seconds of every contender in each of ``n`` rounds, contenders alternating within a round."""
+    for f in fns.values():
+        f()  # warm: imports, caches, first allocations
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(n):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def ratio(times: dict[str, list[float]], a: str, b: str) -> str:
+    """``min a / min b`` and the median of the per-round ratios, as text."""
+    fastest = min(times[a]) / min(times[b])
+    median = statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+    return f"{fastest:.2f}× / {median:.2f}×"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 round, N = 64 only; prints only")
+    parser.add_argument("--out", default=None, help="Markdown file (default: CE_RESULTS.md for a full run)")
+    args = parser.parse_args(argv)
+    if args.quick and args.out and Path(args.out).resolve() == RESULTS:
+        parser.error("--quick never overwrites CE_RESULTS.md (it holds a full run); give another --out")
+    out_path = Path(args.out) if args.out else (None if args.quick else RESULTS)
+    n_rounds = 1 if args.quick else 3
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    results = {N: rounds(contenders(N), n_rounds) for N in ([64] if args.quick else [64, 256])}
+    ce, mse = "relu,relu,softmax/CE", "sigmoid/MSE"
+    lines = ["# Benchmark: cross-entropy on the structured engine", "",
+             f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
+             f"`python benchmarks/ce_check.py{' --quick' if args.quick else ''}` in "
+             f"{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores, load average {load_before:.2f} "
+             f"before / {os.getloadavg()[0]:.2f} after; {n_rounds} round(s), contenders alternating within each "
+             f"round.  Net {'-'.join(map(str, SIZES))}; ratios: fastest / median of per-round ratios.", "",
+             "| N | check | time (fastest) | CE × MSE (structured) | generic (before) × structured |",
+             "|---|---|---|---|---|"]
+    for N, times in results.items():
+        for kind in ("default", "bare"):
+            for label in (f"{mse}, structured", f"{ce}, structured", f"{ce}, generic"):
+                key = f"{label}, {kind}"
+                vs_mse = ratio(times, key, f"{mse}, structured, {kind}") if label == f"{ce}, structured" else ""
+                vs_before = ratio(times, key, f"{ce}, structured, {kind}") if label.endswith("generic") else ""
+                lines.append(f"| {N} | {label}, {kind} | {min(times[key]):.3f} s | {vs_mse} | {vs_before} |")
+    return publish(lines, out_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
