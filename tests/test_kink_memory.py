@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from _memory import peak_bytes
 
 import gradcheck as gc
+import gradcheck.verify.network as network
+from gradcheck.catalogue.bugs import CATALOGUE
 from gradcheck.numerical.directions import NetworkDirections
 from gradcheck.verify.convergence import step_sweep
 
@@ -80,3 +83,71 @@ class TestSweepProbeOnPasses:
         peak = peak_bytes(lambda: step_sweep(loss, net.params, grads, seed=0, along=passes))
         assert passes.blocks > 10
         assert peak <= call + budget // 4 * 9 // 8 + 64 * P, (peak / MB, call / MB)
+
+
+def _kinked(n_samples: int, seed: int = 4) -> tuple[gc.DenseNet, np.ndarray, np.ndarray]:
+    """A 5-8-8-3 ReLU net with units exactly at their kink: b1[0] = b1[3] = b2[1] = 0 and every fifth sample's
+    X = 0, so z1[n, 0] = z1[n, 3] = 0 there (and ReLU(0) = 0 feeds on)."""
+    rng = np.random.default_rng(seed)
+    net = gc.DenseNet([5, 8, 8, 3], activation=["relu", "relu", "sigmoid"], seed=seed)
+    for name, j in (("b1", 0), ("b1", 3), ("b2", 1)):
+        net.params[name][j] = 0.0
+    X = rng.standard_normal((n_samples, 5))
+    X[::5] = 0.0
+    return net, X, rng.random((n_samples, 3))
+
+
+def _kink_rows(report: gc.NetworkReport, numbers: bool = True) -> list[tuple]:
+    """Every group and layer row: (name, verdict, counts, reason, worst index, worst entries, kink notes[, numbers])."""
+    groups = [("param", g) for g in report.groups]
+    groups += [(f, getattr(layer, f)) for layer in report.layers
+               for f in ("delta", "recurrence", "weight_formula", "bias_formula")]
+    out = []
+    for field, g in groups:
+        row = (field, g.name, g.verdict, g.n_entries, g.n_mismatched, g.inconclusive_reason, g.worst_index,
+               [m.index for m in g.worst], g.kink_entries, [n for n in g.notes if "kink" in n])
+        if numbers:
+            row += (g.max_abs_error, [(m.analytic, m.numerical, m.tolerance) for m in g.worst])
+        out.append(row)
+    return out
+
+
+class TestKinkedChecksByBlocks:
+    """Kinked nets' delta checks go by blocks of samples too; kink entries are patched into the blocked values."""
+
+    def test_blocking_alone_changes_no_number_at_kinks(self, monkeypatch):
+        net, X, y = _kinked(200)
+        assert np.count_nonzero(net.forward_cache(X).z(1) == 0) >= 80
+        bug = CATALOGUE["relu-derivative-one"].backward(net, X, y)
+        for bw in (None, bug):
+            plain = gc.check_network(net, X, y, backward=bw, diagnostics=False)
+            monkeypatch.setattr(network, "by_samples", lambda *args: True)
+            blocked = gc.check_network(net, X, y, backward=bw, diagnostics=False)
+            monkeypatch.undo()
+            assert _kink_rows(blocked) == _kink_rows(plain)
+            # The notes but the engines' own statistics (rows formed, chunks), which blocking changes.
+            assert [n for n in blocked.notes if "engine" not in n] == [n for n in plain.notes if "engine" not in n]
+            assert blocked.verdict == plain.verdict == ("passed" if bw is None else "failed")
+        assert any(layer.delta.kink_entries for layer in plain.layers)
+
+    @pytest.mark.parametrize("bug", [None, "relu-derivative-one", "factor-two", "hidden-derivative-missing"])
+    def test_small_budget_judges_as_a_large_one_at_kinks(self, bug):
+        net, X, y = _kinked(240)
+        backward = None if bug is None else CATALOGUE[bug].backward(net, X, y)
+        large = gc.check_network(net, X, y, backward=backward, diagnostics=False, memory_budget=2**30)
+        # 240 × 19 delta entries at 24 bytes (109 kB) exceed a quarter of 64 kB: blocked, compared in chunks,
+        # the kink engines' passes in blocks of 64 kB / 8 over 176 bytes a sample (46 samples).
+        small = gc.check_network(net, X, y, backward=backward, diagnostics=False, memory_budget=64 * 1024)
+        assert large.verdict == small.verdict == ("passed" if bug is None else "failed")
+        assert [(d.cause, d.group, d.layer) for d in small.diagnoses] == \
+            [(d.cause, d.group, d.layer) for d in large.diagnoses]
+        for s, w in zip(_kink_rows(small, numbers=False), _kink_rows(large, numbers=False), strict=True):
+            if w[0] in ("delta", "recurrence"):
+                assert s == w  # per sample: the same numbers whatever the budget
+            else:
+                # Parameter sums over samples run in blocks sized by the budget (test_network_blocked_deltas):
+                # a passing group's worst entry at the rounding level may differ; verdicts and kink notes do not.
+                assert s[:6] == w[:6] and s[8:] == w[8:]
+                if w[2] == "failed":
+                    assert s[6:8] == w[6:8]
+        assert large.notes[0] == small.notes[0] and "at a ReLU kink" in large.notes[0]
