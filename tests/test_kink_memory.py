@@ -9,7 +9,9 @@ from _memory import peak_bytes
 import gradcheck as gc
 import gradcheck.verify.network as network
 from gradcheck.catalogue.bugs import CATALOGUE
+from gradcheck.numerical import kinks
 from gradcheck.numerical.directions import NetworkDirections
+from gradcheck.numerical.kinks import KinkScreen
 from gradcheck.verify.convergence import step_sweep
 
 MB = 2**20
@@ -151,3 +153,50 @@ class TestKinkedChecksByBlocks:
                 if w[2] == "failed":
                     assert s[6:8] == w[6:8]
         assert large.notes[0] == small.notes[0] and "at a ReLU kink" in large.notes[0]
+
+
+def test_a_relu_check_stays_within_the_budget_at_large_n() -> None:
+    """The full check of a ReLU net, diagnostics included, at N = 5,000 under 8 MB.
+
+    The model is benchmarks/memory.py's: the budget does not count backprop's
+    output (the gradient, 8 bytes per parameter; the deltas and the forward
+    pass z_l, a_l, 24 bytes per unit and sample), one working copy of the
+    parameters (16 bytes each) and one call of the loss (measured here).
+    The rest must stay within the issue's 1.25 × the budget (measured 0.92 at
+    N = 6,000).  Before the kinked path went by blocks, the step sweep's
+    complex call of the loss alone was about twice a real call (7 MB here),
+    and the unblocked delta checks held 24 bytes per unit and sample (12 MB).
+    """
+    n, budget = 5000, 8 * MB
+    rng = np.random.default_rng(0)
+    net = gc.DenseNet([32, 64, 32, 8], activation=["relu", "relu", "identity"], seed=0)
+    X, y = rng.standard_normal((n, 32)), rng.random((n, 8))
+    P = sum(v.size for v in net.params.values())
+    loss = net.loss_closure(X, y)
+    uncounted = 8 * P + 24 * n * sum(net.sizes[1:]) + 16 * P + peak_bytes(lambda: loss(dict(net.params)))
+    report = []
+    counted = peak_bytes(lambda: report.append(gc.check_network(net, X, y, memory_budget=budget))) - uncounted
+    assert report[0].passed and report[0].sweep
+    assert counted <= 1.25 * budget, counted / MB
+
+
+def test_thresholds_formed_by_blocks_screen_the_same_entries(monkeypatch) -> None:
+    """Thresholds not kept (over keep_bytes) are formed a block of samples at a time: row n is sample n's, so
+    every group's candidates are the kept thresholds' (a max or min over samples is exact), and none is kept."""
+    net, X, _ = _kinked(700)
+    cache = net.forward_cache(X)
+    kept, blocked = KinkScreen(net, cache), KinkScreen(net, cache, keep_bytes=0)
+    monkeypatch.setattr(kinks, "SCREEN_ELEMENTS", 8 * 61)  # blocks of 61 samples (of 163 at n_l = 3)
+    for l in (1, 2, 3):
+        assert len(blocked.blocks(l)) > 4
+        for name in (f"W{l}", f"b{l}"):
+            reach = np.full(net.params[name].size, 1e-2)
+            np.testing.assert_array_equal(blocked.candidates(name, l, reach), kept.candidates(name, l, reach))
+        z = cache.z(l)
+        reach = np.full(z.size, 1e-3)
+        whole = kept.candidates("z", l, reach)
+        rows = 64 * z.shape[1]
+        parts = [blocked.candidates("z", l, reach[s:s + rows], s) for s in range(0, z.size, rows)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+        assert 0 < whole.size < z.size or not net.activations[l - 1].kinks
+    assert not blocked._thresholds and kept._thresholds

@@ -177,42 +177,66 @@ class KinkScreen:
     net : DenseNet
     cache : ForwardCache
         The forward pass at the checked point (from X, or from some z_l).
+    keep_bytes : int, optional
+        A layer's thresholds (8 bytes per unit and sample) are kept between screens when they
+        take at most this many bytes (None: always); otherwise every screen forms them a block
+        of samples at a time (row n depends on sample n alone: the same numbers).
     """
 
     net: DenseNet
     cache: Any
+    keep_bytes: int | None = None
     _thresholds: dict[int, np.ndarray] = field(default_factory=dict)
 
-    def _distance(self, m: int) -> np.ndarray | None:
-        """min over kinks of |z_m − kink|, shape (N, n_m); None for a smooth layer."""
+    def _distance(self, m: int, rows: slice) -> np.ndarray | None:
+        """min over kinks of |z_m − kink| of samples ``rows``, shape (rows, n_m); None for a smooth layer."""
         kinks = self.net.activations[m - 1].kinks
         if not kinks:
             return None
-        z = np.asarray(self.cache.z(m), dtype=np.float64)
+        z = np.asarray(self.cache.z(m)[rows], dtype=np.float64)
         return np.min([np.abs(z - k) for k in kinks], axis=0)
 
-    def threshold(self, layer: int) -> np.ndarray:
-        """r[n, j]: the smallest change of z_layer[n, j] that could move a kinked unit to its kink; (N, n_l)."""
+    def threshold(self, layer: int, rows: slice | None = None) -> np.ndarray:
+        """r[n, j]: the smallest change of z_layer[n, j] that could move a kinked unit to its kink.
+
+        Shape (N, n_l), or (len(rows), n_l) for the samples ``rows``.
+        """
         if layer in self._thresholds:
-            return self._thresholds[layer]
-        net = self.net
+            r = self._thresholds[layer]
+            return r if rows is None else r[rows]
         N, n_l = np.shape(self.cache.z(layer))
-        r = np.full((N, n_l), np.inf)
-        d = self._distance(layer)
+        keep = self.keep_bytes is None or 8 * N * n_l <= self.keep_bytes
+        if rows is not None and not keep:
+            return self._formed(layer, rows)
+        r = self._formed(layer, slice(0, N))
+        if keep:
+            self._thresholds[layer] = r
+        return r if rows is None else r[rows]
+
+    def blocks(self, layer: int) -> list[slice]:
+        """Blocks of samples whose thresholds one screen step forms (:data:`SCREEN_ELEMENTS` floats)."""
+        N, n_l = np.shape(self.cache.z(layer))
+        step = max(1, SCREEN_ELEMENTS // max(1, n_l))
+        return [slice(s, min(N, s + step)) for s in range(0, N, step)]
+
+    def _formed(self, layer: int, rows: slice) -> np.ndarray:
+        net = self.net
+        n_l = np.shape(self.cache.z(layer))[1]
+        d = self._distance(layer, rows)
+        r = np.full((len(range(*rows.indices(np.shape(self.cache.z(layer))[0]))), n_l), np.inf)  # (rows, n_l)
         if d is not None:
             r = np.minimum(r, d)
         P = np.eye(n_l)
         for m in range(layer + 1, net.n_layers + 1):
             P = net.activations[m - 2].lipschitz * (P @ np.abs(np.asarray(net.params[f"W{m}"], dtype=np.float64)))
-            d = self._distance(m)
+            d = self._distance(m, rows)
             if d is None:
                 continue
             reaches = P > 0
             with np.errstate(divide="ignore", invalid="ignore"):
-                for n in range(N):
+                for n in range(r.shape[0]):
                     ratio = np.where(reaches, d[n][None, :] / P, np.inf)
                     r[n] = np.minimum(r[n], ratio.min(axis=1))
-        self._thresholds[layer] = r
         return r
 
     def release(self) -> None:
@@ -227,27 +251,30 @@ class KinkScreen:
         cover whole rows (samples) of the group from flat entry ``start`` on (a block of
         samples); the indices are the group's.
         """
-        r = self.threshold(layer)
         reach = np.asarray(reach, dtype=np.float64)
+        n_l = np.shape(self.cache.z(layer))[1]
         if group == "z":
-            first = start // r.shape[1]
-            block = r[first:first + reach.size // r.shape[1]]
+            first = start // n_l
+            block = self.threshold(layer, slice(first, first + reach.size // n_l))
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.flatnonzero(2 * reach.reshape(block.shape) * (1.0 / block) >= 1) + start
         # 1/r is formed a block of samples at a time (8 bytes per unit and sample whole); 1/min r = max 1/r.
         if group.startswith("b"):
+            low = np.full(n_l, np.inf)
+            for part in self.blocks(layer):
+                np.minimum(low, self.threshold(layer, part).min(axis=0, initial=np.inf), out=low)
             with np.errstate(divide="ignore"):
-                near = 2 * reach.reshape(-1) * (1.0 / r.min(axis=0, initial=np.inf)) >= 1
+                near = 2 * reach.reshape(-1) * (1.0 / low) >= 1
         else:
             a_all = self.cache.a(layer - 1)
-            M = np.zeros((a_all.shape[1], r.shape[1]))  # (n_{l−1}, n_l): every move is >= 0
+            M = np.zeros((a_all.shape[1], n_l))  # (n_{l−1}, n_l): every move is >= 0
             # The moves of every sample, input and unit would be N·n_{l−1}·n_l floats: their max over
             # the samples is taken a block of samples at a time (a max is exact: the same M).
             rows = max(1, SCREEN_ELEMENTS // max(1, M.size))
             for s in range(0, a_all.shape[0], rows):
                 a = np.abs(np.asarray(a_all[s:s + rows], dtype=np.float64))
                 with np.errstate(divide="ignore"):
-                    inv = 1.0 / r[s:s + rows]
+                    inv = 1.0 / self.threshold(layer, slice(s, s + rows))
                 # An input of 0 does not move z at all, whatever the threshold (0·∞ is no move).
                 with np.errstate(invalid="ignore"):
                     moved = np.where(a[:, :, None] > 0, a[:, :, None] * inv[:, None, :], 0.0)

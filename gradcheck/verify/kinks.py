@@ -56,7 +56,8 @@ class KinkRegistry:
     memory_budget: int = DEFAULT_MEMORY_BUDGET
 
     def __post_init__(self) -> None:
-        self.screen = KinkScreen(self.net, self.reference.cache)
+        # The thresholds of a layer are kept when they take at most an eighth of the budget.
+        self.screen = KinkScreen(self.net, self.reference.cache, keep_bytes=self.memory_budget // SIDES_SHARE)
         self.kinked_layers = [l for l in range(1, self.net.n_layers + 1) if self.net.activations[l - 1].kinks]
         # A forward pass holds z and a of every layer and a few temporaries of the widest: 8 bytes each.
         per_sample = 8 * (2 * sum(self.net.sizes) + 4 * max(self.net.sizes))
