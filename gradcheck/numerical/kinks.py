@@ -34,6 +34,13 @@ kink is skipped without a forward pass.
 The complex step does not move real parts at all; it measures the derivative
 of the piece θ lies on.  That is only ambiguous when θ is within rounding of a
 kink, so for it the stencil's reach is ``AT_KINK`` times the forward rule's step.
+
+Memory.  Nothing here is held for every sample beyond one byte per kinked unit
+and sample (the sides at θ): the sides of a moved point are formed a block of
+samples at a time (a δ entry moves its own sample only: its row's pass alone),
+the screen's thresholds are kept only within ``keep_bytes`` and otherwise formed
+by blocks of samples, a row-local group is screened by blocks of rows, and its
+kink entries are patched into RowChunks values (:func:`project`).
 """
 
 from __future__ import annotations
