@@ -11,6 +11,7 @@ whether ``"auto"`` may use the complex step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -387,7 +388,8 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
                           evaluator: LossEvaluator | None = None,
                           complex_evaluator: LossEvaluator | None = None,
                           loss_noise: float = 0.0, strict: bool = False, scale: float = 1.0,
-                          still: np.ndarray | None = None) -> tuple[bool, str]:
+                          still: np.ndarray | None = None,
+                          along: Callable[[np.ndarray, Any], Any] | None = None) -> tuple[bool, str]:
     """Check that a loss carries a complex perturbation of one group faithfully.
 
     Two random directions v: the complex-step directional derivative
@@ -433,6 +435,11 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     still : ndarray of bool, optional
         Entries the directions leave at rest (those near a kink, where real
         differences and the complex step legitimately disagree).
+    along : callable, optional
+        ``along(v, t) -> L(θ + t·v)`` (v in group ``name``, t real or complex): how
+        the probe's points are evaluated instead of calls of ``loss`` on the
+        evaluators' copies (a network's blocked passes, whose memory does not
+        grow with the samples; errors must come as LossEvaluationError).
 
     Returns
     -------
@@ -444,9 +451,11 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     x = np.asarray(params[name], dtype=np.float64)
     if x.size == 0:
         return True, ""
-    cev = complex_evaluator if complex_evaluator is not None else LossEvaluator(loss, params, complex_mode=True)
-    rev = evaluator if evaluator is not None else LossEvaluator(loss, params)
-    cev.context = rev.context = f"while probing whether the loss carries a complex step in {name!r}"
+    if along is None:
+        cev = complex_evaluator if complex_evaluator is not None else LossEvaluator(loss, params, complex_mode=True)
+        rev = evaluator if evaluator is not None else LossEvaluator(loss, params)
+        cev.context = rev.context = f"while probing whether the loss carries a complex step in {name!r}"
+        along = _on_copies(rev, cev, name, x)
     h0 = max(scale, float(np.max(np.abs(x)))) * eps ** (1 / 3)
     for _ in range(2):
         v = rng.standard_normal(x.shape)
@@ -456,8 +465,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", np.exceptions.ComplexWarning)
-                cev.work[name][...] = x + 1j * COMPLEX_STEP * v
-                out = cev()
+                out = along(v, 1j * COMPLEX_STEP)
         except (LossEvaluationError, InvalidArgument) as exc:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             if isinstance(cause, np.exceptions.ComplexWarning):
@@ -467,8 +475,6 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
             if strict:
                 raise
             return False, f"the loss does not accept complex input ({type(cause).__name__}: {cause})"
-        finally:
-            cev.work[name][...] = x
         if np.asarray(out).dtype.kind != "c":
             return False, f"the loss {PROBE_CLASSES['real']}"
         if not np.isfinite(out):
@@ -476,7 +482,7 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
         dc = float(np.imag(out)) / COMPLEX_STEP
         if abs(float(np.real(out)) - f0) > max(1e3 * eps * max(1.0, abs(f0)), 8 * loss_noise):
             return False, (f"the loss {PROBE_CLASSES['real-part']}: {float(np.real(out))!r} instead of {f0!r}")
-        agree, dr = _real_differences_agree(rev, name, x, v, dc, h0, eps, loss_noise, f0)
+        agree, dr = _real_differences_agree(functools.partial(along, v), dc, h0, eps, loss_noise, f0)
         if dr is None:
             return False, "the loss is not finite near the parameters"
         if not agree:
@@ -485,10 +491,22 @@ def complex_step_faithful(loss: Callable, params: Mapping[str, np.ndarray], name
     return True, ""
 
 
-def _real_differences_agree(rev: LossEvaluator, name: str, x: np.ndarray, v: np.ndarray, dc: float,
-                            h: float, eps: float, loss_noise: float, f0: float = math.nan
-                            ) -> tuple[bool, float | None]:
-    """Whether central differences along v agree with ``dc`` within their own error; (agree, last value).
+def _on_copies(rev: LossEvaluator, cev: LossEvaluator, name: str, x: np.ndarray) -> Callable[[np.ndarray, Any], Any]:
+    """L(x + t·v) in group ``name`` by a call on the real or complex evaluator's copy, restored after."""
+    def at(v: np.ndarray, t: Any) -> Any:
+        ev = cev if isinstance(t, complex) else rev
+        try:
+            ev.work[name][...] = x + t * v
+            return ev()
+        finally:
+            ev.work[name][...] = x
+    return at
+
+
+def _real_differences_agree(at: Callable[[float], Any], dc: float, h: float, eps: float, loss_noise: float,
+                            f0: float = math.nan) -> tuple[bool, float | None]:
+    """Whether central differences along v (``at(t)`` = L(θ + t·v)) agree with ``dc`` within their own
+    error; (agree, last value).
 
     At a step h the real difference d(h) is trusted to its a-priori round-off
     10(κε(|f₊| + |f₋|) + 2σ)/h and, from the second step on, to its measured
@@ -516,14 +534,8 @@ def _real_differences_agree(rev: LossEvaluator, name: str, x: np.ndarray, v: np.
     previous: float | None = None
     moved = False
     for _ in range(PROBE_SHRINKS + 1):
-        # rev's copy of this group equals x at rest, as cev's does.
-        try:
-            rev.work[name][...] = x + h * v
-            fp = float(np.real(rev()))  # a real-valued loss may compute in complex
-            rev.work[name][...] = x - h * v
-            fm = float(np.real(rev()))
-        finally:
-            rev.work[name][...] = x
+        fp = float(np.real(at(h)))  # a real-valued loss may compute in complex
+        fm = float(np.real(at(-h)))
         dr = (fp - fm) / (2 * h)
         if not math.isfinite(dr):
             return False, None

@@ -34,6 +34,13 @@ kink is skipped without a forward pass.
 The complex step does not move real parts at all; it measures the derivative
 of the piece θ lies on.  That is only ambiguous when θ is within rounding of a
 kink, so for it the stencil's reach is ``AT_KINK`` times the forward rule's step.
+
+Memory.  Nothing here is held for every sample beyond one byte per kinked unit
+and sample (the sides at θ): the sides of a moved point are formed a block of
+samples at a time (a δ entry moves its own sample only: its row's pass alone),
+the screen's thresholds are kept only within ``keep_bytes`` and otherwise formed
+by blocks of samples, a row-local group is screened by blocks of rows, and its
+kink entries are patched into RowChunks values (:func:`project`).
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..model.network import DenseNet
-from .chunked import whole
+from .chunked import RowChunks, take, whole
 from .engine import Engine, NumericalGradient
 from .rules import RULES, apply_rule
 from .steps import rule_steps
@@ -59,7 +66,8 @@ AT_KINK = 1e-6
 #: beyond 2⁻¹⁴ of the rule's step, round-off swamps the derivative.
 MAX_HALVINGS = 14
 
-Sides = Callable[[dict[str, np.ndarray]], np.ndarray]
+#: ``sides(point, rows) -> int8 array (rows, units)``: sign(z − kink) of every kinked unit of samples ``rows``.
+Sides = Callable[[dict[str, np.ndarray], slice], np.ndarray]
 
 
 @dataclass
@@ -107,39 +115,60 @@ def kink_label(net: DenseNet) -> str:
     return "/".join(sorted(names)) or "no"
 
 
-def project(values: np.ndarray, errors: np.ndarray, target: np.ndarray,
-            entries: list[KinkEntry]) -> tuple[np.ndarray, np.ndarray]:
+def nearest(entry: KinkEntry, t: float) -> tuple[float, float]:
+    """(value, error) of a kink entry: the point of its interval nearest the value under test ``t``.
+
+    An inconclusive entry takes ``t`` itself with error 0 (it is judged by the
+    group's inconclusive verdict, not by the comparison).
+    """
+    if entry.inconclusive:
+        return t, 0.0
+    lo, hi = entry.bounds()
+    v = min(max(t, lo), hi) if np.isfinite(t) else lo
+    # The estimate of the side(s) that bound the value.
+    near = [err for d, err in ((entry.left, entry.left_error), (entry.right, entry.right_error))
+            if np.isfinite(d) and (v == d or lo < v < hi)]
+    return v, (max(near) if near else max(entry.left_error, entry.right_error))
+
+
+def project(values: np.ndarray | RowChunks, errors: np.ndarray | RowChunks, target: np.ndarray | RowChunks,
+            entries: list[KinkEntry]) -> tuple[Any, Any]:
     """Kink entries of ``values`` replaced by the point of their interval nearest ``target``.
 
     Parameters
     ----------
-    values, errors : ndarray, the group's shape
+    values, errors : ndarray or RowChunks, the group's shape
         Numerical values and their error estimates (not modified).
-    target : ndarray, the group's shape
+    target : ndarray or RowChunks, the group's shape
         The values under test (analytic values, or a formula's prediction).
     entries : list of KinkEntry
 
     Returns
     -------
-    values, errors : ndarray, the group's shape
-        Copies; an inconclusive entry takes the target itself (it is judged
-        by the group's inconclusive verdict, not by the comparison).
+    values, errors : ndarray, the group's shape, or RowChunks
+        Copies with the entries set by :func:`nearest`; when either input is a
+        RowChunks (a group measured by blocks of samples) both are RowChunks
+        with the entries patched in, nothing formed whole.
     """
+    shape = tuple(np.shape(values) if not isinstance(values, RowChunks) else values.shape)
+    if isinstance(values, RowChunks) or isinstance(errors, RowChunks):
+        idx = np.asarray([np.ravel_multi_index(e.index, shape) for e in entries], dtype=np.intp)
+        t = take(target, idx)
+        pairs = np.asarray([nearest(e, float(ti)) for e, ti in zip(entries, t, strict=True)],
+                           dtype=np.float64).reshape(-1, 2)
+        return _as_rows(values).patched(idx, pairs[:, 0]), _as_rows(errors).patched(idx, pairs[:, 1])
     values, errors = np.array(values, dtype=np.float64), np.array(errors, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
+    target = np.asarray(whole(target), dtype=np.float64)
     for e in entries:
-        t = float(target[e.index])
-        if e.inconclusive:
-            values[e.index], errors[e.index] = t, 0.0
-            continue
-        lo, hi = e.bounds()
-        v = min(max(t, lo), hi) if np.isfinite(t) else lo
-        values[e.index] = v
-        # The estimate of the side(s) that bound the value.
-        near = [err for d, err in ((e.left, e.left_error), (e.right, e.right_error))
-                if np.isfinite(d) and (v == d or lo < v < hi)]
-        errors[e.index] = max(near) if near else max(e.left_error, e.right_error)
+        values[e.index], errors[e.index] = nearest(e, float(target[e.index]))
     return values, errors
+
+
+def _as_rows(x: np.ndarray | RowChunks) -> RowChunks:
+    if isinstance(x, RowChunks):
+        return x
+    a = np.asarray(x, dtype=np.float64)
+    return RowChunks(a.shape, lambda r: a[r])
 
 
 #: Floats of one block of the screen's per-sample moves (256 kB): small beside any memory budget.
@@ -155,69 +184,107 @@ class KinkScreen:
     net : DenseNet
     cache : ForwardCache
         The forward pass at the checked point (from X, or from some z_l).
+    keep_bytes : int, optional
+        A layer's thresholds (8 bytes per unit and sample) are kept between screens when they
+        take at most this many bytes (None: always); otherwise every screen forms them a block
+        of samples at a time (row n depends on sample n alone: the same numbers).
     """
 
     net: DenseNet
     cache: Any
+    keep_bytes: int | None = None
     _thresholds: dict[int, np.ndarray] = field(default_factory=dict)
 
-    def _distance(self, m: int) -> np.ndarray | None:
-        """min over kinks of |z_m − kink|, shape (N, n_m); None for a smooth layer."""
+    def _distance(self, m: int, rows: slice) -> np.ndarray | None:
+        """min over kinks of |z_m − kink| of samples ``rows``, shape (rows, n_m); None for a smooth layer."""
         kinks = self.net.activations[m - 1].kinks
         if not kinks:
             return None
-        z = np.asarray(self.cache.z(m), dtype=np.float64)
+        z = np.asarray(self.cache.z(m)[rows], dtype=np.float64)
         return np.min([np.abs(z - k) for k in kinks], axis=0)
 
-    def threshold(self, layer: int) -> np.ndarray:
-        """r[n, j]: the smallest change of z_layer[n, j] that could move a kinked unit to its kink; (N, n_l)."""
+    def threshold(self, layer: int, rows: slice | None = None) -> np.ndarray:
+        """r[n, j]: the smallest change of z_layer[n, j] that could move a kinked unit to its kink.
+
+        Shape (N, n_l), or (len(rows), n_l) for the samples ``rows``.
+        """
         if layer in self._thresholds:
-            return self._thresholds[layer]
-        net = self.net
+            r = self._thresholds[layer]
+            return r if rows is None else r[rows]
         N, n_l = np.shape(self.cache.z(layer))
-        r = np.full((N, n_l), np.inf)
-        d = self._distance(layer)
+        keep = self.keep_bytes is None or 8 * N * n_l <= self.keep_bytes
+        if rows is not None and not keep:
+            return self._formed(layer, rows)
+        r = self._formed(layer, slice(0, N))
+        if keep:
+            self._thresholds[layer] = r
+        return r if rows is None else r[rows]
+
+    def blocks(self, layer: int) -> list[slice]:
+        """Blocks of samples whose thresholds one screen step forms (:data:`SCREEN_ELEMENTS` floats)."""
+        N, n_l = np.shape(self.cache.z(layer))
+        step = max(1, SCREEN_ELEMENTS // max(1, n_l))
+        return [slice(s, min(N, s + step)) for s in range(0, N, step)]
+
+    def _formed(self, layer: int, rows: slice) -> np.ndarray:
+        net = self.net
+        n_l = np.shape(self.cache.z(layer))[1]
+        d = self._distance(layer, rows)
+        r = np.full((len(range(*rows.indices(np.shape(self.cache.z(layer))[0]))), n_l), np.inf)  # (rows, n_l)
         if d is not None:
             r = np.minimum(r, d)
         P = np.eye(n_l)
         for m in range(layer + 1, net.n_layers + 1):
             P = net.activations[m - 2].lipschitz * (P @ np.abs(np.asarray(net.params[f"W{m}"], dtype=np.float64)))
-            d = self._distance(m)
+            d = self._distance(m, rows)
             if d is None:
                 continue
             reaches = P > 0
             with np.errstate(divide="ignore", invalid="ignore"):
-                for n in range(N):
+                for n in range(r.shape[0]):
                     ratio = np.where(reaches, d[n][None, :] / P, np.inf)
                     r[n] = np.minimum(r[n], ratio.min(axis=1))
-        self._thresholds[layer] = r
         return r
 
-    def candidates(self, group: str, layer: int, reach: np.ndarray) -> np.ndarray:
+    def release(self) -> None:
+        """Drop the kept thresholds (8 bytes per unit and sample); they are formed again if asked."""
+        self._thresholds.clear()
+
+    def candidates(self, group: str, layer: int, reach: np.ndarray, start: int = 0) -> np.ndarray:
         """Flat indices of the entries of ``group`` whose stencil (max move ``reach``) could reach a kink.
 
         ``group`` is 'W…', 'b…' (parameters of ``layer``) or 'z' (its pre-activations).
-        The margin of 2 covers the rounding of the bound itself.
+        The margin of 2 covers the rounding of the bound itself.  For 'z', ``reach`` may
+        cover whole rows (samples) of the group from flat entry ``start`` on (a block of
+        samples); the indices are the group's.
         """
-        r = self.threshold(layer)
         reach = np.asarray(reach, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            inv = 1.0 / r
+        n_l = np.shape(self.cache.z(layer))[1]
         if group == "z":
-            near = 2 * reach.reshape(r.shape) * inv >= 1
-        elif group.startswith("b"):
-            near = 2 * reach.reshape(-1) * inv.max(axis=0) >= 1
+            first = start // n_l
+            block = self.threshold(layer, slice(first, first + reach.size // n_l))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.flatnonzero(2 * reach.reshape(block.shape) * (1.0 / block) >= 1) + start
+        # 1/r is formed a block of samples at a time (8 bytes per unit and sample whole); 1/min r = max 1/r.
+        if group.startswith("b"):
+            low = np.full(n_l, np.inf)
+            for part in self.blocks(layer):
+                np.minimum(low, self.threshold(layer, part).min(axis=0, initial=np.inf), out=low)
+            with np.errstate(divide="ignore"):
+                near = 2 * reach.reshape(-1) * (1.0 / low) >= 1
         else:
             a_all = self.cache.a(layer - 1)
-            M = np.zeros((a_all.shape[1], inv.shape[1]))  # (n_{l−1}, n_l): every move is >= 0
+            M = np.zeros((a_all.shape[1], n_l))  # (n_{l−1}, n_l): every move is >= 0
             # The moves of every sample, input and unit would be N·n_{l−1}·n_l floats: their max over
             # the samples is taken a block of samples at a time (a max is exact: the same M).
             rows = max(1, SCREEN_ELEMENTS // max(1, M.size))
             for s in range(0, a_all.shape[0], rows):
                 a = np.abs(np.asarray(a_all[s:s + rows], dtype=np.float64))
+                with np.errstate(divide="ignore"):
+                    inv = 1.0 / self.threshold(layer, slice(s, s + rows))
                 # An input of 0 does not move z at all, whatever the threshold (0·∞ is no move).
                 with np.errstate(invalid="ignore"):
-                    moved = np.where(a[:, :, None] > 0, a[:, :, None] * inv[s:s + rows, None, :], 0.0)
+                    moved = np.where(a[:, :, None] > 0, a[:, :, None] * inv[:, None, :], 0.0)
                 np.maximum(M, np.max(moved, axis=0), out=M)
             near = 2 * reach.reshape(M.shape) * M >= 1
         return np.flatnonzero(near)
@@ -237,19 +304,31 @@ class KinkEngine:
     analytic : dict of str to ndarray
         The values under test, same keys and shapes (they choose the nearest valid subgradient).
     sides : callable
-        ``sides(point) -> ndarray of int8``: sign(z − kink) of every kinked unit at a point like ``params``.
+        ``sides(point, rows) -> int8 array (len(rows), units)``: sign(z − kink) of every kinked
+        unit of samples ``rows`` at a point like ``params``.
     screen : callable
-        ``screen(name, reach) -> flat indices``: the entries of group ``name`` whose stencil of
-        largest move ``reach`` (per entry) could reach a kink.
+        ``screen(name, reach, start) -> flat indices``: the entries of group ``name`` whose stencil
+        of largest move ``reach`` (per entry, from flat entry ``start`` on) could reach a kink.
+    samples : int
+        N, the samples the sides cover.
+    block : int
+        Samples per forward pass of the sides (their memory is one block's).
+    row_local : bool
+        The groups' rows are the samples (a delta group z_l): an entry of row n moves
+        sample n's sides only, its values are projected by rows (RowChunks stay RowChunks)
+        and the screen runs by blocks of rows.
     """
 
     def __init__(self, base: Engine, loss: Callable, params: dict[str, np.ndarray], analytic: dict[str, np.ndarray],
-                 sides: Sides, screen: Callable[[str, np.ndarray], np.ndarray]) -> None:
+                 sides: Sides, screen: Callable[[str, np.ndarray, int], np.ndarray], *, samples: int,
+                 block: int, row_local: bool = False) -> None:
         self.base, self.loss, self.analytic, self.sides, self.screen = base, loss, analytic, sides, screen
         self.params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
         self.kinks: dict[str, list[KinkEntry]] = {}
         self.n_evaluations = 0
-        self._base_sides = sides(self.params)
+        self.row_local = row_local
+        self._blocks = [slice(s, min(samples, s + max(1, block))) for s in range(0, samples, max(1, block))]
+        self._base_sides = self._all_sides(self.params)
 
     # -- the engine protocol -------------------------------------------------
 
@@ -266,11 +345,15 @@ class KinkEngine:
             used = ng.methods[name]
             if used not in RULES:
                 continue  # methods that choose their own steps (SciPy's) are not screened
-            idx = self._crossing(name, used, ng.steps[name].reshape(-1), eps)
+            idx = self._crossing(name, used, ng.steps[name], eps)
             if idx.size:
                 self._measure(name, idx, ng.loss_value, eps, ng.loss_noise)
-                values[name], errors[name] = project(whole(values[name]), whole(errors[name]), self.analytic[name],
-                                                     self.kinks[name])
+                if self.row_local:
+                    values[name], errors[name] = project(values[name], errors[name], self.analytic[name],
+                                                         self.kinks[name])
+                else:
+                    values[name], errors[name] = project(whole(values[name]), whole(errors[name]),
+                                                         self.analytic[name], self.kinks[name])
         return replace(ng, values=values, errors=errors,
                        n_evaluations=ng.n_evaluations + self.n_evaluations - before)
 
@@ -280,15 +363,21 @@ class KinkEngine:
         """The base engine's remeasure, except for entries at a kink or whose new stencil crosses one."""
         idx = np.asarray(idx, dtype=np.intp)
         shape = self.params[name].shape
-        theta = self.params[name].reshape(-1)
-        steps = rule_steps(method, theta, eps, getattr(self.base, "scales", {}).get(name, 1.0))
-        if step_factor != 1.0:
-            steps = (theta + steps * step_factor) - theta
-        h = steps[idx]
+        theta = self.params[name]
+        scale = getattr(self.base, "scales", {}).get(name, 1.0)
+
+        def stepped(r: slice) -> np.ndarray:
+            # The steps of rows r (a group's steps are formed by rows: 8 bytes per entry whole).
+            part = theta[r] if theta.ndim else theta
+            sc = scale if np.ndim(scale) == 0 else np.reshape(scale, shape)[r]
+            h = rule_steps(method, part, eps, sc)
+            return (part + h * step_factor) - part if step_factor != 1.0 else h
+
+        steps = RowChunks(shape, stepped) if theta.ndim else stepped(slice(None)).reshape(1)
+        h = take(steps, idx)
         before = self.n_evaluations
-        known = {np.ravel_multi_index(e.index, shape) for e in self.kinks.get(name, [])}
-        crossing = self._crossing(name, method, steps, eps,
-                                  among=np.setdiff1d(idx, list(known)))
+        known = {int(np.ravel_multi_index(e.index, shape)) for e in self.kinks.get(name, [])}
+        crossing = self._crossing(name, method, steps, eps, among=np.setdiff1d(idx, list(known)))
         if crossing.size:
             self._measure(name, crossing, f0, eps, loss_noise)
         judged = np.isin(idx, list(known) + list(crossing))
@@ -299,30 +388,42 @@ class KinkEngine:
                                              progress=progress, step_factor=step_factor)
             vals[~judged], errs[~judged] = v, e
         if judged.any():
-            pv, pe = project(np.zeros(shape), np.zeros(shape), self.analytic[name], self.kinks[name])
-            vals[judged], errs[judged] = pv.reshape(-1)[idx[judged]], pe.reshape(-1)[idx[judged]]
+            # Only the judged entries: their values and errors from their intervals.
+            found = {int(np.ravel_multi_index(e.index, shape)): e for e in self.kinks[name]}
+            target = np.asarray(self.analytic[name], dtype=np.float64).reshape(-1)
+            for k in np.flatnonzero(judged):
+                vals[k], errs[k] = nearest(found[int(idx[k])], float(target[idx[k]]))
         return vals, errs, h, n + self.n_evaluations - before
 
     # -- kinks ------------------------------------------------------------------
 
-    def _crossing(self, name: str, method: str, h: np.ndarray, eps: float,
+    def _crossing(self, name: str, method: str, h: np.ndarray | RowChunks, eps: float,
                   among: np.ndarray | None = None) -> np.ndarray:
-        """Flat indices of the entries whose stencil changes the sides of the network."""
+        """Flat indices of the entries whose stencil changes the sides of the network.
+
+        A row-local group is screened a block of rows at a time (its steps and reaches
+        are 8 bytes per entry whole).
+        """
         theta = self.params[name].reshape(-1)
-        if RULES[method].exponent is None:
-            # The complex step: only a kink within rounding of θ is ambiguous.
-            moves = AT_KINK * rule_steps("forward", theta, eps)
-            offsets = [1.0, -1.0]
-        else:
-            moves = np.asarray(h, dtype=np.float64)
-            offsets = [float(np.real(o)) for o in RULES[method].offsets]
-        reach = float(np.max(np.abs(offsets))) * moves
-        cand = self.screen(name, reach)
-        if among is not None:
-            cand = np.intersect1d(cand, among)
-        out = [i for i in cand if any(not self._same_sides(name, int(i), o * moves[i], self._base_sides)
-                                      for o in offsets)]
-        return np.asarray(out, dtype=np.intp)
+        complex_step = RULES[method].exponent is None
+        offsets = [1.0, -1.0] if complex_step else [float(np.real(o)) for o in RULES[method].offsets]
+        width = max(1, int(np.prod(self.params[name].shape[1:]))) if self.row_local else max(1, theta.size)
+        per = max(1, SCREEN_ELEMENTS // width) * width if self.row_local else max(1, theta.size)
+        found = []
+        for s in range(0, theta.size, per):
+            sl = slice(s, min(theta.size, s + per))
+            if complex_step:
+                # The complex step: only a kink within rounding of θ is ambiguous.
+                moves = AT_KINK * rule_steps("forward", theta[sl], eps)
+            else:
+                moves = h.flat(sl) if isinstance(h, RowChunks) else np.asarray(h, dtype=np.float64).reshape(-1)[sl]
+            cand = self.screen(name, float(np.max(np.abs(offsets))) * moves, s)
+            if among is not None:
+                cand = np.intersect1d(cand, among)
+            found += [int(i) for i in cand if any(not self._same_sides(name, int(i), o * moves[int(i) - s],
+                                                                       self._base_sides)
+                                                  for o in offsets)]
+        return np.asarray(found, dtype=np.intp)
 
     def _at(self, name: str, i: int, t: float) -> dict[str, np.ndarray]:
         point = dict(self.params)
@@ -331,8 +432,31 @@ class KinkEngine:
         point[name] = p
         return point
 
-    def _same_sides(self, name: str, i: int, t: float, ref: np.ndarray) -> bool:
-        return bool(np.array_equal(self.sides(self._at(name, i, t)), ref))
+    def _all_sides(self, point: dict[str, np.ndarray]) -> np.ndarray:
+        """The sides of every sample at ``point``, one block of samples per forward pass; (N, units)."""
+        return np.concatenate([self.sides(point, rows) for rows in self._blocks])
+
+    def _sides_at(self, name: str, i: int, t: float) -> tuple[np.ndarray, slice]:
+        """(sides, the samples they are of) with entry ``i`` of group ``name`` moved by ``t``.
+
+        A row-local entry moves its own sample only: that row's pass alone.
+        """
+        if not self.row_local:
+            return self._all_sides(self._at(name, i, t)), slice(None)
+        p = self.params[name]
+        width = max(1, int(np.prod(p.shape[1:])))
+        n = i // width
+        row = np.array(p[n:n + 1], dtype=np.float64)
+        row.flat[i - n * width] += t
+        return self.sides({name: row}, slice(0, 1)), slice(n, n + 1)
+
+    def _same_sides(self, name: str, i: int, t: float, ref: np.ndarray, of_all: bool = True) -> bool:
+        """Whether moving entry ``i`` by ``t`` leaves the sides ``ref`` as they are.
+
+        ``ref``: every sample's sides (``of_all``), or those of the samples the entry moves.
+        """
+        sides, rows = self._sides_at(name, i, t)
+        return bool(np.array_equal(sides, ref[rows] if of_all else ref))
 
     def _one_side(self, name: str, i: int, rule: str, f0: float, eps: float,
                   loss_noise: float) -> tuple[float, float]:
@@ -340,10 +464,10 @@ class KinkEngine:
         theta = self.params[name].reshape(-1)
         offsets = RULES[rule].offsets
         h = float(rule_steps(rule, theta[i:i + 1], eps)[0])
-        # The piece adjacent to θ on this side: its sides just off θ.
-        ref = self.sides(self._at(name, i, float(np.sign(np.real(offsets[0]))) * AT_KINK * h))
+        # The piece adjacent to θ on this side: its sides just off θ (of every sample; row-local: in place).
+        ref, _ = self._sides_at(name, i, float(np.sign(np.real(offsets[0]))) * AT_KINK * h)
         for _ in range(MAX_HALVINGS + 1):
-            if all(self._same_sides(name, i, float(np.real(o)) * h, ref) for o in offsets):
+            if all(self._same_sides(name, i, float(np.real(o)) * h, ref, of_all=False) for o in offsets):
                 F = [float(np.real(self.loss(self._at(name, i, float(np.real(o)) * h)))) for o in offsets]
                 self.n_evaluations += len(F)
                 v, e = apply_rule(rule, np.asarray([F]) - f0, f0, np.asarray([h]), eps, loss_noise)

@@ -51,7 +51,7 @@ from .._validation import (
     check_seed,
     describe,
 )
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, LossEvaluationError
 from ..numerical.directions import SeededDirection, seeded_directions
 from ..numerical.evaluator import LossEvaluator, complex_step_faithful, loss_at_rest
 from ..report.records import SweepResult, TaylorResult
@@ -179,6 +179,17 @@ class LossCalls:
         base = ev.work[name].copy()
         ev.context = context
         return np.array([_along(ev, name, base, v, t) for t in ts]), self.f0
+
+
+def _probe_route(source: Along, name: str) -> Callable[[np.ndarray, Any], Any]:
+    """L(θ + t·v) in group ``name`` by ``source`` (one t per request), errors as LossEvaluationError."""
+    def at(v: np.ndarray, t: Any) -> Any:
+        try:
+            return source.along(name, v, np.array([t]), "complex-step probe")[0][0]
+        except Exception as exc:  # noqa: BLE001 - chained: the probe reads the cause (ComplexWarning included)
+            raise LossEvaluationError(f"the loss raised {type(exc).__name__} while probing whether it "
+                                      f"carries a complex step in {name!r}: {exc}") from exc
+    return at
 
 
 def _start(loss: Callable, params: dict[str, np.ndarray]) -> tuple[LossEvaluator, float, float, list[str]]:
@@ -435,9 +446,10 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
     methods = tuple(dict.fromkeys(check_choices("methods", methods, SWEEP_METHODS)))
     directions = _directions(params, seed)
     ev, f0, eps_mach, start_notes = _start(loss, params)
-    # A complex copy only for the probe, or for the loss calls themselves.
+    # A complex copy only for the probe, or for the loss calls themselves; the probe of a network
+    # that is not complex-safe by construction runs on its passes (blocks of samples), not the loss.
     probe = "complex" in methods and (along is None or not along.complex_safe)
-    cev = LossEvaluator(loss, params, complex_mode=True) if probe else None
+    cev = LossEvaluator(loss, params, complex_mode=True) if probe and along is None else None
     source = along if along is not None else LossCalls(ev, f0, cev)
     tiny = np.finfo(np.float64).tiny
     results = []
@@ -448,10 +460,12 @@ def step_sweep(loss: Callable[[Mapping[str, np.ndarray]], Any], params: Mapping[
         notes = list(start_notes)
         if math.isfinite(f0):
             active = list(methods)
-            if cev is not None:
-                ev.context = cev.context = f"along random directions in {name!r} (complex-step probe)"
+            if probe:
+                if cev is not None:
+                    ev.context = cev.context = f"along random directions in {name!r} (complex-step probe)"
                 ok, reason = complex_step_faithful(loss, params, name, f0=f0, eps=eps_mach, seed=seed,
-                                                   evaluator=ev, complex_evaluator=cev)
+                                                   evaluator=ev, complex_evaluator=cev,
+                                                   along=None if along is None else _probe_route(along, name))
                 if not ok:
                     active.remove("complex")
                     notes.append(f"complex step dropped: {reason}")

@@ -49,10 +49,11 @@ def by_samples(net: DenseNet, cache: ForwardCache, options: CheckOptions, kinked
 
     When the deltas' :data:`DELTA_ENTRY_BYTES` per entry over every layer exceed a quarter of the
     budget (the comparisons' share), with the structured engine (the generic engine measures a
-    group whole) and no kinks (their one-sided entries are projected on whole groups).
+    group whole).  A kinked net's delta groups too: their one-sided entries are patched into the
+    blocked values (:func:`gradcheck.numerical.kinks.project`), and ``kinked`` changes nothing.
     """
     entries = sum(int(np.size(z)) for z in cache.zs)
-    return (options.engine == "structured" and not kinked and options.method != "directional"
+    return (options.engine == "structured" and options.method != "directional"
             and DELTA_ENTRY_BYTES * entries > options.run.memory_budget // 4)
 
 

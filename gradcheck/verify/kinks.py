@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..model.backprop import Backward
 from ..model.network import DenseNet
-from ..numerical.engine import Engine
-from ..numerical.kinks import KinkEngine, KinkEntry, KinkScreen, kink_label, project
+from ..numerical.chunked import RowChunks
+from ..numerical.engine import DEFAULT_MEMORY_BUDGET, Engine
+from ..numerical.kinks import SCREEN_ELEMENTS, KinkEngine, KinkEntry, KinkScreen, kink_label, project
 from ..report.records import GroupResult
 
 __all__ = ["KinkRegistry"]
 
+#: The kink engines' forward passes (the sides) take at most this fraction of the memory budget.
+SIDES_SHARE = 8
 #: Entries listed by name in a group's note; the count covers them all.
 LISTED = 6
 #: The largest move, relative to max(1, |θ|), of the random-direction measurements.
@@ -39,6 +43,9 @@ class KinkRegistry:
         The validated data.
     reference : Backward
         The correct pass at the data (its forward cache locates the kinks).
+    memory_budget : int
+        Bytes: the kink engines' forward passes run a block of samples at a time within an
+        eighth of it (:data:`SIDES_SHARE`), and the screens by blocks of rows.
     """
 
     net: DenseNet
@@ -46,18 +53,25 @@ class KinkRegistry:
     y: np.ndarray
     reference: Backward
     engines: dict[str, KinkEngine] = field(default_factory=dict)
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
 
     def __post_init__(self) -> None:
-        self.screen = KinkScreen(self.net, self.reference.cache)
+        # The thresholds of a layer are kept when they take at most an eighth of the budget.
+        self.screen = KinkScreen(self.net, self.reference.cache, keep_bytes=self.memory_budget // SIDES_SHARE)
         self.kinked_layers = [l for l in range(1, self.net.n_layers + 1) if self.net.activations[l - 1].kinks]
+        # A forward pass holds z and a of every layer and a few temporaries of the widest: 8 bytes each.
+        per_sample = 8 * (2 * sum(self.net.sizes) + 4 * max(self.net.sizes))
+        self.block = max(1, self.memory_budget // SIDES_SHARE // per_sample)
 
     def _sides(self, zs: Callable[[int], np.ndarray], first: int) -> np.ndarray:
+        """sign(z − kink) of every kinked unit from layer ``first`` on, per sample; int8 (samples, units)."""
         parts = []
         for l in self.kinked_layers:
             if l >= first:
                 z = np.real(zs(l))
-                parts += [np.sign(z - k).astype(np.int8).ravel() for k in self.net.activations[l - 1].kinks]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int8)
+                parts += [np.sign(z - k).astype(np.int8).reshape(z.shape[0], -1)
+                          for k in self.net.activations[l - 1].kinks]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((np.shape(zs(first))[0], 0), np.int8)
 
     def still_params(self) -> dict[str, np.ndarray]:
         """Per parameter group, the entries a random-direction measurement must leave at rest.
@@ -73,21 +87,28 @@ class KinkRegistry:
         return {"z": self._still(np.asarray(self.reference.cache.z(layer)), "z", layer)}
 
     def _still(self, values: np.ndarray, group: str, layer: int) -> np.ndarray:
-        """The entries of ``values`` (group ``group`` of layer ``layer``) whose move could reach a kink."""
-        reach = np.full(values.size, STILL_REACH * max(1.0, float(np.max(np.abs(values), initial=0.0))))
+        """The entries of ``values`` (group ``group`` of layer ``layer``) whose move could reach a kink.
+
+        A delta group ('z') is screened a block of rows at a time (its reaches are 8 bytes per entry).
+        """
+        move = STILL_REACH * max(1.0, float(np.max(np.abs(values), initial=0.0)))
         mask = np.zeros(values.size, dtype=bool)
-        mask[self.screen.candidates(group, layer, reach)] = True
+        width = max(1, int(np.prod(values.shape[1:]))) if group == "z" else max(1, values.size)
+        per = max(1, SCREEN_ELEMENTS // width) * width if group == "z" else max(1, values.size)
+        for s in range(0, values.size, per):
+            mask[self.screen.candidates(group, layer, np.full(min(per, values.size - s), move), s)] = True
         return mask.reshape(values.shape)
 
     def params_engine(self, base: Engine, loss: Callable, grads: dict[str, np.ndarray]) -> KinkEngine:
         """``base`` for ∂L/∂θ, with the kink entries judged one-sided."""
         net, X = self.net, self.X
 
-        def sides(point: dict[str, np.ndarray]) -> np.ndarray:
-            return self._sides(net.forward_cache(X, point).z, 1)
+        def sides(point: dict[str, np.ndarray], rows: slice) -> np.ndarray:
+            return self._sides(net.forward_cache(X[rows], point).z, 1)
 
         engine = KinkEngine(base, loss, dict(net.params), grads, sides,
-                            lambda name, reach: self.screen.candidates(name, int(name[1:]), reach))
+                            lambda name, reach, start: self.screen.candidates(name, int(name[1:]), reach, start),
+                            samples=X.shape[0], block=self.block)
         self.engines["params"] = engine
         return engine
 
@@ -96,11 +117,13 @@ class KinkRegistry:
         """``base`` for δ_layer = ∂L/∂z_layer, with the kink entries judged one-sided."""
         net = self.net
 
-        def sides(point: dict[str, np.ndarray]) -> np.ndarray:
-            return self._sides(net.forward_cache(None, start=layer, z=point["z"]).z, layer)  # type: ignore[arg-type]
+        def sides(point: dict[str, np.ndarray], rows: slice) -> np.ndarray:
+            return self._sides(net.forward_cache(None, start=layer, z=point["z"][rows]).z,  # type: ignore[arg-type]
+                               layer)
 
         engine = KinkEngine(base, loss, {"z": z}, {"z": np.asarray(delta)}, sides,
-                            lambda name, reach: self.screen.candidates("z", layer, reach))
+                            lambda name, reach, start: self.screen.candidates("z", layer, reach, start),
+                            samples=np.shape(z)[0], block=self.block, row_local=True)
         self.engines[f"δ{layer}"] = engine
         return engine
 
@@ -112,8 +135,8 @@ class KinkRegistry:
         engine = self.engines.get("params")
         return [] if engine is None else engine.kinks.get(group, [])
 
-    def project(self, group: str, numerical: np.ndarray, errors: np.ndarray,
-                predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def project(self, group: str, numerical: np.ndarray | RowChunks, errors: np.ndarray | RowChunks,
+                predicted: np.ndarray | RowChunks) -> tuple[Any, Any]:
         """A formula row's numerical side, its kink entries moved to the point nearest the prediction."""
         return project(numerical, errors, predicted, self.entries(group))
 

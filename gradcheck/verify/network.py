@@ -209,7 +209,8 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
         raise InvalidArgument(f"loss: the cross-entropy is {reference.loss} at these weights and data (log 0: the "
                               "logits overflow); scale the weights or inputs down")
     start = time.perf_counter()
-    kinks = KinkRegistry(net, X, y, reference) if net.kinked and options.method != "directional" else None
+    kinks = (KinkRegistry(net, X, y, reference, memory_budget=options.run.memory_budget)
+             if net.kinked and options.method != "directional" else None)
     blocked = options.deltas and by_samples(net, reference.cache, options, kinks is not None)
     bounds, d_bound = backprop_rounding_bound(net, reference, y, options.run.memory_budget, by_rows=blocked)
     p_bound = {k: _scaled(v, ROUNDING_MARGIN) for k, v in bounds.items()}
@@ -256,6 +257,7 @@ def verify_layers(net: DenseNet, X: np.ndarray, y: np.ndarray, reference: Backwa
             layer.delta = None
     if kinks is not None:
         _note_kinks(kinks, base, layers, grads is not None, deltas is not None and options.deltas)
+        kinks.screen.release()  # every screen has run: its thresholds are not held through the diagnostics
     error_maps = {}
     if measured.values is not None and grads is not None:
         # The heatmaps show each entry against the tolerance that judged it.
@@ -446,10 +448,9 @@ def _layer_rows(net: DenseNet, y: np.ndarray, cache: ForwardCache, measured: Mea
             error: np.ndarray | RowChunks,
             bound: np.ndarray | RowChunks, at: np.ndarray | None, group: str) -> GroupResult:
         if kinks is not None and kinks.entries(group):
-            # At a kink any value between the one-sided derivatives is one the formula may give.
-            formed = whole(predicted)
-            numerical, error = kinks.project(group, whole(numerical), whole(error), formed)
-            predicted, bound = formed, whole(bound)
+            # At a kink any value between the one-sided derivatives is one the formula may give (the
+            # entries patched into a row-blocked group, the others as they are).
+            numerical, error = kinks.project(group, numerical, error, predicted)
         return compare_in_budget(name, predicted, numerical, error, memory_budget=memory_budget, eps_grad=eps,
                                  tol=tol, method="formula", params=at, loss_value=f0,
                                  grad_rounding=_scaled(bound, ROUNDING_MARGIN))
