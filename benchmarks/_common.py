@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,3 +40,21 @@ def textbook_loop(params: dict[str, Any], loss: Callable[[dict[str, Any]], float
             down = loss(work)
             flat[i] = x
             (up - down) / (2 * h)
+
+
+def rounds(contenders: dict[str, Callable[[], object]], n: int) -> dict[str, list[float]]:
+    """Seconds of every contender in each of ``n`` rounds, contenders alternating within a round."""
+    for f in contenders.values():
+        f()  # warm: imports, caches, first allocations
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(n):
+        for k, f in contenders.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def ratio(times: dict[str, list[float]], a: str, b: str) -> tuple[float, float]:
+    """(min a / min b, median over rounds of a / b)."""
+    return min(times[a]) / min(times[b]), statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import publish  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
+from _common import publish, ratio, rounds  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
 
 import gradcheck as gc  # noqa: E402
 
@@ -62,23 +61,9 @@ def contenders(n_samples: int) -> dict[str, Callable[[], object]]:
     return out
 
 
-def rounds(fns: dict[str, Callable[[], object]], n: int) -> dict[str, list[float]]:
-    """Seconds of every contender in each of ``n`` rounds, contenders alternating within a round."""
-    for f in fns.values():
-        f()  # warm: imports, caches, first allocations
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(n):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    return times
-
-
-def ratio(times: dict[str, list[float]], a: str, b: str) -> str:
+def ratio_text(times: dict[str, list[float]], a: str, b: str) -> str:
     """``min a / min b`` and the median of the per-round ratios, as text."""
-    fastest = min(times[a]) / min(times[b])
-    median = statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+    fastest, median = ratio(times, a, b)
     return f"{fastest:.2f}× / {median:.2f}×"
 
 
@@ -107,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("default", "bare"):
             for label in (f"{mse}, structured", f"{ce}, structured", f"{ce}, generic"):
                 key = f"{label}, {kind}"
-                vs_mse = ratio(times, key, f"{mse}, structured, {kind}") if label == f"{ce}, structured" else ""
-                vs_before = ratio(times, key, f"{ce}, structured, {kind}") if label.endswith("generic") else ""
+                vs_mse = ratio_text(times, key, f"{mse}, structured, {kind}") if label == f"{ce}, structured" else ""
+                vs_before = ratio_text(times, key, f"{ce}, structured, {kind}") if label.endswith("generic") else ""
                 lines.append(f"| {N} | {label}, {kind} | {min(times[key]):.3f} s | {vs_mse} | {vs_before} |")
     return publish(lines, out_path)
 

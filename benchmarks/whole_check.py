@@ -48,7 +48,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import publish, textbook_loop  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
+from _common import publish, ratio, rounds, textbook_loop  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
 
 import gradcheck as gc  # noqa: E402
 from gradcheck.model import activations  # noqa: E402
@@ -56,24 +56,6 @@ from gradcheck.numerical.directions import NetworkDirections  # noqa: E402
 from gradcheck.verify.convergence import step_sweep, taylor_test  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "WHOLE_RESULTS.md"
-
-
-def rounds(contenders: dict[str, Callable[[], object]], n: int) -> dict[str, list[float]]:
-    """Seconds of every contender in each of ``n`` rounds, contenders alternating within a round."""
-    for f in contenders.values():
-        f()  # warm: imports, caches, first allocations
-    times: dict[str, list[float]] = {k: [] for k in contenders}
-    for _ in range(n):
-        for k, f in contenders.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    return times
-
-
-def ratio(times: dict[str, list[float]], a: str, b: str) -> tuple[float, float]:
-    """(min a / min b, median over rounds of a / b)."""
-    return min(times[a]) / min(times[b]), statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
 
 def cli_command() -> list[str]:
