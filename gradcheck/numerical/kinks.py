@@ -54,6 +54,7 @@ import numpy as np
 from ..model.network import DenseNet
 from .chunked import RowChunks, take, whole
 from .engine import Engine, NumericalGradient
+from .kink_sides import MovedSides
 from .rules import RULES, apply_rule
 from .steps import rule_steps
 
@@ -317,18 +318,23 @@ class KinkEngine:
         The groups' rows are the samples (a delta group z_l): an entry of row n moves
         sample n's sides only, its values are projected by rows (RowChunks stay RowChunks)
         and the screen runs by blocks of rows.
+    moved : MovedSides, optional
+        The sides at θ and at θ with one entry moved, formed from the pass at θ for the
+        samples the move reaches (:mod:`~gradcheck.numerical.kink_sides`); replaces
+        ``sides`` for the parameter groups of a float64 network.
     """
 
     def __init__(self, base: Engine, loss: Callable, params: dict[str, np.ndarray], analytic: dict[str, np.ndarray],
                  sides: Sides, screen: Callable[[str, np.ndarray, int], np.ndarray], *, samples: int,
-                 block: int, row_local: bool = False) -> None:
+                 block: int, row_local: bool = False, moved: MovedSides | None = None) -> None:
         self.base, self.loss, self.analytic, self.sides, self.screen = base, loss, analytic, sides, screen
         self.params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
         self.kinks: dict[str, list[KinkEntry]] = {}
         self.n_evaluations = 0
         self.row_local = row_local
+        self.moved = None if row_local else moved
         self._blocks = [slice(s, min(samples, s + max(1, block))) for s in range(0, samples, max(1, block))]
-        self._base_sides = self._all_sides(self.params)
+        self._base_sides = self.moved.base() if self.moved is not None else self._all_sides(self.params)
 
     # -- the engine protocol -------------------------------------------------
 
@@ -420,9 +426,8 @@ class KinkEngine:
             cand = self.screen(name, float(np.max(np.abs(offsets))) * moves, s)
             if among is not None:
                 cand = np.intersect1d(cand, among)
-            found += [int(i) for i in cand if any(not self._same_sides(name, int(i), o * moves[int(i) - s],
-                                                                       self._base_sides)
-                                                  for o in offsets)]
+            found += [int(i) for i in cand
+                      if any(not self._same_sides(name, int(i), o * moves[int(i) - s]) for o in offsets)]
         return np.asarray(found, dtype=np.intp)
 
     def _at(self, name: str, i: int, t: float) -> dict[str, np.ndarray]:
@@ -436,11 +441,15 @@ class KinkEngine:
         """The sides of every sample at ``point``, one block of samples per forward pass; (N, units)."""
         return np.concatenate([self.sides(point, rows) for rows in self._blocks])
 
-    def _sides_at(self, name: str, i: int, t: float) -> tuple[np.ndarray, slice]:
+    def _sides_at(self, name: str, i: int, t: float) -> tuple[np.ndarray, slice | np.ndarray]:
         """(sides, the samples they are of) with entry ``i`` of group ``name`` moved by ``t``.
 
-        A row-local entry moves its own sample only: that row's pass alone.
+        A row-local entry moves its own sample only: that row's pass alone.  With
+        :attr:`moved`, the samples the move reaches (index array): every other is as at θ.
         """
+        if self.moved is not None:
+            rows, sides = self.moved.moved(name, i, t)
+            return sides, rows
         if not self.row_local:
             return self._all_sides(self._at(name, i, t)), slice(None)
         p = self.params[name]
@@ -450,13 +459,24 @@ class KinkEngine:
         row.flat[i - n * width] += t
         return self.sides({name: row}, slice(0, 1)), slice(n, n + 1)
 
-    def _same_sides(self, name: str, i: int, t: float, ref: np.ndarray, of_all: bool = True) -> bool:
-        """Whether moving entry ``i`` by ``t`` leaves the sides ``ref`` as they are.
-
-        ``ref``: every sample's sides (``of_all``), or those of the samples the entry moves.
-        """
+    def _same_sides(self, name: str, i: int, t: float,
+                    ref: tuple[np.ndarray, slice | np.ndarray] | None = None) -> bool:
+        """Whether moving entry ``i`` by ``t`` gives the sides ``ref`` (a :meth:`_sides_at`; None: θ's)."""
         sides, rows = self._sides_at(name, i, t)
-        return bool(np.array_equal(sides, ref[rows] if of_all else ref))
+        if ref is None:
+            ref = (self._base_sides[rows], rows) if isinstance(rows, slice) else \
+                (np.zeros((0, sides.shape[1]), np.int8), np.zeros(0, np.intp))
+        ref_sides, ref_rows = ref
+        if isinstance(rows, slice) or isinstance(ref_rows, slice):
+            return bool(np.array_equal(sides, ref_sides))
+        # Sample sets of two moves: outside each, the sides are θ's.
+        if np.array_equal(rows, ref_rows):
+            return bool(np.array_equal(sides, ref_sides))
+        union = np.union1d(rows, ref_rows)
+        a, b = self._base_sides[union], self._base_sides[union]
+        a[np.searchsorted(union, rows)] = sides
+        b[np.searchsorted(union, ref_rows)] = ref_sides
+        return bool(np.array_equal(a, b))
 
     def _one_side(self, name: str, i: int, rule: str, f0: float, eps: float,
                   loss_noise: float) -> tuple[float, float]:
@@ -465,9 +485,9 @@ class KinkEngine:
         offsets = RULES[rule].offsets
         h = float(rule_steps(rule, theta[i:i + 1], eps)[0])
         # The piece adjacent to θ on this side: its sides just off θ (of every sample; row-local: in place).
-        ref, _ = self._sides_at(name, i, float(np.sign(np.real(offsets[0]))) * AT_KINK * h)
+        ref = self._sides_at(name, i, float(np.sign(np.real(offsets[0]))) * AT_KINK * h)
         for _ in range(MAX_HALVINGS + 1):
-            if all(self._same_sides(name, i, float(np.real(o)) * h, ref, of_all=False) for o in offsets):
+            if all(self._same_sides(name, i, float(np.real(o)) * h, ref) for o in offsets):
                 F = [float(np.real(self.loss(self._at(name, i, float(np.real(o)) * h)))) for o in offsets]
                 self.n_evaluations += len(F)
                 v, e = apply_rule(rule, np.asarray([F]) - f0, f0, np.asarray([h]), eps, loss_noise)

@@ -19,6 +19,7 @@ from ..model.backprop import Backward
 from ..model.network import DenseNet
 from ..numerical.chunked import RowChunks
 from ..numerical.engine import DEFAULT_MEMORY_BUDGET, Engine
+from ..numerical.kink_sides import MovedSides
 from ..numerical.kinks import SCREEN_ELEMENTS, KinkEngine, KinkEntry, KinkScreen, kink_label, project
 from ..report.records import GroupResult
 
@@ -106,9 +107,12 @@ class KinkRegistry:
         def sides(point: dict[str, np.ndarray], rows: slice) -> np.ndarray:
             return self._sides(net.forward_cache(X[rows], point).z, 1)
 
+        # A float64 net's moves are formed from the correct pass at θ (the samples each reaches, not
+        # every sample's whole pass); another dtype's pass is not the float64 one the moves are measured in.
+        moved = MovedSides(net, self.reference.cache, self.block) if net.dtype == np.float64 else None
         engine = KinkEngine(base, loss, dict(net.params), grads, sides,
                             lambda name, reach, start: self.screen.candidates(name, int(name[1:]), reach, start),
-                            samples=X.shape[0], block=self.block)
+                            samples=X.shape[0], block=self.block, moved=moved)
         self.engines["params"] = engine
         return engine
 

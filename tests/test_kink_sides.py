@@ -1,0 +1,93 @@
+"""The sides of a moved point formed from the pass at θ equal those of a fresh forward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gradcheck as gc
+import gradcheck.verify.kinks as verify_kinks
+from gradcheck.catalogue.bugs import CATALOGUE
+from gradcheck.numerical.kink_sides import MovedSides
+from gradcheck.verify.kinks import KinkRegistry
+
+ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "identity"]
+
+
+@st.composite
+def kinked_nets(draw):
+    """A small float64 net with at least one kinked layer, its data and a seed for the moves."""
+    depth = draw(st.integers(1, 4))
+    sizes = draw(st.lists(st.integers(1, 6), min_size=depth + 1, max_size=depth + 1))
+    acts = draw(st.lists(st.sampled_from(ACTIVATIONS), min_size=depth, max_size=depth))
+    acts[draw(st.integers(0, depth - 1))] = draw(st.sampled_from(["relu", "leaky_relu"]))
+    seed = draw(st.integers(0, 2**16))
+    net = gc.DenseNet(sizes, activation=acts, bias=draw(st.booleans()), seed=seed)
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(1, 25))
+    # Gaussian data: a pre-activation within rounding of a kink (where the two passes' summation
+    # orders could disagree on its side) has probability about 1e-15.
+    return net, rng.standard_normal((n, sizes[0])), rng.random((n, sizes[-1])), rng
+
+
+def _fresh(registry: KinkRegistry, net: gc.DenseNet, X: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+    return registry._sides(net.forward_cache(X, params).z, 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(kinked_nets(), st.integers(1, 3))
+def test_moved_sides_are_a_fresh_pass_sides(drawn, block):
+    net, X, y, rng = drawn
+    registry = KinkRegistry(net, X, y, net.backward(X, y))
+    moved = MovedSides(net, registry.reference.cache, block)
+    base = moved.base()
+    assert np.array_equal(base, _fresh(registry, net, X, net.params))
+    for name, p in net.params.items():
+        for _ in range(4):
+            i = int(rng.integers(p.size))
+            # Moves from rounding-sized to ones that flip most units.
+            t = float(rng.choice([-1, 1]) * 10.0 ** rng.uniform(-9, 0.5))
+            point = {k: v.copy() for k, v in net.params.items()}
+            point[name].flat[i] += t
+            rows, sides = moved.moved(name, i, t)
+            assert np.all(np.diff(rows) > 0)
+            whole = base.copy()
+            whole[rows] = sides
+            assert np.array_equal(whole, _fresh(registry, net, X, point)), (name, i, t)
+            # Only samples whose sides changed are listed.
+            assert not np.any(np.all(sides == base[rows], axis=1))
+
+
+def test_a_move_past_the_last_kinked_layer_changes_nothing():
+    net = gc.DenseNet([3, 4, 2], activation=["relu", "sigmoid"], seed=0)
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    moved = MovedSides(net, net.forward_cache(X), 2)
+    rows, sides = moved.moved("W2", 3, 10.0)
+    assert rows.size == 0 and sides.shape == (0, 4)
+
+
+@pytest.mark.parametrize("bug", [None, "relu-derivative-one", "factor-two"])
+def test_the_network_check_is_unchanged_by_the_formed_sides(monkeypatch, bug):
+    """Kink entries, their one-sided values and the verdicts: as with a fresh pass per move."""
+    rng = np.random.default_rng(3)
+    net = gc.DenseNet([6, 12, 8, 2], activation=["relu", "leaky_relu", "sigmoid"], seed=1)
+    X, y = rng.standard_normal((300, 6)), rng.random((300, 2))
+    # Sample u puts unit u of layer 1 at its kink (to rounding): every entry feeding it crosses there.
+    units = np.arange(12)
+    net.params["b1"][:] = -(X[units] @ net.params["W1"])[units, units]
+    backward = None if bug is None else CATALOGUE[bug].backward(net, X, y)
+
+    def run() -> gc.NetworkReport:
+        return gc.check_network(net, X, y, method="central", deltas=False, diagnostics=False, backward=backward)
+
+    formed = run()
+    monkeypatch.setattr(verify_kinks, "MovedSides", lambda *args: None)
+    fresh = run()
+    assert formed.verdict == fresh.verdict == ("passed" if bug is None else "failed")
+    for a, b in zip(formed.groups, fresh.groups, strict=True):
+        assert (a.name, a.verdict, a.kink_entries, a.notes, a.worst_index) == \
+            (b.name, b.verdict, b.kink_entries, b.notes, b.worst_index)
+        assert np.array_equal(a.numerical, b.numerical)
+    assert sum(g.kink_entries or 0 for g in formed.groups) > 20, [g.kink_entries for g in formed.groups]  # it met kinks
