@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -60,6 +62,43 @@ def test_moved_sides_are_a_fresh_pass_sides(drawn, block):
             assert not np.any(np.all(sides == base[rows], axis=1))
 
 
+@st.composite
+def losses(draw):
+    """A kinked net with a drawn loss, reduction and weight decay, its validated data and an rng."""
+    net, X, y, rng = draw(kinked_nets())
+    spec = draw(st.sampled_from([("mse", "half_sum"), ("mse", "sum"), ("mse", "mean"), ("cross_entropy", "sum"),
+                                 ("cross_entropy", "mean")]))
+    output = draw(st.sampled_from(["sigmoid", "softmax"])) if spec[0] == "cross_entropy" else None
+    acts = [f.name for f in net.activations[:-1]] + ([output] if output else [net.activations[-1].name])
+    if output and not any(f.kinks for f in net.activations[:-1]):
+        return draw(losses())  # the output was the only kinked layer
+    net = gc.DenseNet(net.sizes, activation=acts, loss=spec[0], reduction=spec[1], bias=net.bias,
+                      weight_decay=draw(st.sampled_from([0.0, 0.3])), seed=0)
+    if output == "softmax":
+        y = np.eye(net.sizes[-1])[rng.integers(0, net.sizes[-1], X.shape[0])]
+    return net, *net.checked_data(X, y), rng
+
+
+@settings(max_examples=100, deadline=None)
+@given(losses(), st.integers(1, 4))
+def test_the_formed_loss_change_is_two_loss_calls_difference(drawn, block):
+    net, X, y, rng = drawn
+    moved = MovedSides(net, net.forward_cache(X), block, y)
+    assert moved.forms_loss
+    loss = net.loss_closure(X, y)
+    f0 = float(loss(net.params))
+    eps = np.finfo(np.float64).eps
+    for name, p in net.params.items():
+        i = int(rng.integers(p.size))
+        t = float(rng.choice([-1, 1]) * 10.0 ** rng.uniform(-4, -1))
+        point = {k: v.copy() for k, v in net.params.items()}
+        point[name].flat[i] += t
+        f1 = float(loss(point))
+        # Both sides round at most a few thousand ε of the loss values in these small nets; 2^20 ε leaves a
+        # margin of hundreds, and a wrong term (a mean's 1/N, the decay) is off by O(t·∂L/∂θ) instead.
+        assert abs(moved.loss_change(name, i, t) - (f1 - f0)) <= 2**20 * eps * (abs(f0) + abs(f1)), (name, i, t)
+
+
 def test_a_move_past_the_last_kinked_layer_changes_nothing():
     net = gc.DenseNet([3, 4, 2], activation=["relu", "sigmoid"], seed=0)
     X = np.random.default_rng(0).standard_normal((5, 3))
@@ -87,7 +126,13 @@ def test_the_network_check_is_unchanged_by_the_formed_sides(monkeypatch, bug):
     fresh = run()
     assert formed.verdict == fresh.verdict == ("passed" if bug is None else "failed")
     for a, b in zip(formed.groups, fresh.groups, strict=True):
-        assert (a.name, a.verdict, a.kink_entries, a.notes, a.worst_index) == \
-            (b.name, b.verdict, b.kink_entries, b.notes, b.worst_index)
-        assert np.array_equal(a.numerical, b.numerical)
+        assert (a.name, a.verdict, a.kink_entries) == (b.name, b.verdict, b.kink_entries)
+        if not a.passed:  # a passing group's least-inside entry is a matter of rounding
+            assert a.worst_index == b.worst_index
+        # The same entries at a kink; their one-sided values are printed to 4 digits, which rounding may move.
+        assert [re.sub(r"-?[0-9.]+(e[-+][0-9]+)?(?= |$|,)", "#", n) for n in a.notes] == \
+            [re.sub(r"-?[0-9.]+(e[-+][0-9]+)?(?= |$|,)", "#", n) for n in b.notes]
+        # One-sided values from the reached samples' loss terms against two whole loss calls: equal within
+        # the tolerance (whose error estimates charge the whole loss's rounding to both).
+        assert np.all(np.abs(a.numerical - b.numerical) <= np.minimum(a.tolerance, b.tolerance))
     assert sum(g.kink_entries or 0 for g in formed.groups) > 20, [g.kink_entries for g in formed.groups]  # it met kinks

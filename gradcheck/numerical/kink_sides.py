@@ -1,27 +1,33 @@
-"""The sides of a network's kinks with one parameter moved, formed from the forward pass at θ.
+"""One parameter entry moved: the sides of the kinks and the loss's change, formed from the pass at θ.
 
 The kink engine (:mod:`gradcheck.numerical.kinks`) asks, for every entry whose
 stencil the screen cannot clear, whether moving that entry by t changes
-sign(z − kink) of some kinked unit in some sample.  A fresh forward pass per
-question costs the whole network over every sample, and on a large N nearly
-every weight's stencil is screened in (some sample is near a kink): 85 of
-106 s of a bare central check of a ReLU 32-64-32-8 net at N = 10⁴.
+sign(z − kink) of some kinked unit in some sample, and measures the entries
+that do one-sided.  A fresh forward pass per question (and a loss call per
+one-sided point) costs the whole network over every sample, and on a large N
+nearly every weight's stencil is screened in, since some sample is near a
+kink: 85 s of sides and 17 s of loss calls in the 106 s bare central check of
+a ReLU 32-64-32-8 net at N = 10⁴.
 
 Moving W_l[j, u] by t changes z_l[n, u] by t·a_{l−1}[n, j] and nothing in the
 layers before l; moving b_l[u] adds t to the whole column.  A sample whose
 activations a_m come out bit-for-bit as at θ keeps every later layer as at θ.
-So the sides at the moved point are those at θ except in the samples the move
-reaches, and those are formed as the pass at θ plus the change:
+So the moved point differs from θ only in the samples the move reaches, and
+those are formed as the pass at θ plus the change,
 
     z_{m+1}[rows] = z_{m+1}(θ)[rows] + (a_m(moved) − a_m(θ))[rows] · W_{m+1},
 
-restricted at every layer to the rows whose activations changed, and only up
-to the last kinked layer (the sides need nothing beyond it).  Near a ReLU most
-of a layer's units are off, and a unit that stays off changes no later layer,
-so most moves touch few rows.  The change is formed from the difference, not
-recomputed from scratch, so a row whose input did not change keeps its
-pre-activations exactly: the sides differ from θ's only where the move, not
-the summation order, reaches.
+restricted at every layer to the rows whose activations changed (near a ReLU
+most units are off, and a unit that stays off changes no later layer).  The
+sides need this only up to the last kinked layer.  A row whose input did not
+change keeps its pre-activations exactly, so the sides differ from θ's only
+where the move, not a summation order, reaches.
+
+The loss is a sum of per-sample terms (times 1/N for a mean) plus the weight
+decay, so L(θ + t·e_i) − L(θ) is the change of the reached samples' terms and
+of the decay's one term.  Formed that way, it rounds at the scale of those
+terms only, below the rounding of the two whole loss values the rules' error
+model charges (:func:`~gradcheck.numerical.rules.apply_rule`).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class MovedSides:
         (a_0 = X); held, not copied.
     block : int
         Samples per block of the formed rows (their memory is one block's).
+    y : ndarray of shape (N, n_L), optional
+        The targets: with them, :meth:`loss_change` forms the network loss's change.
 
     Notes
     -----
@@ -53,8 +61,8 @@ class MovedSides:
     :meth:`gradcheck.verify.kinks.KinkRegistry`).
     """
 
-    def __init__(self, net: DenseNet, cache: ForwardCache, block: int) -> None:
-        self.net, self.cache, self.block = net, cache, max(1, block)
+    def __init__(self, net: DenseNet, cache: ForwardCache, block: int, y: np.ndarray | None = None) -> None:
+        self.net, self.cache, self.block, self.y = net, cache, max(1, block), y
         self.kinked = [l for l in range(1, net.n_layers + 1) if net.activations[l - 1].kinks]
         self.last = max(self.kinked, default=0)
         # The first column of every (kinked layer, kink) in the sides.
@@ -101,15 +109,7 @@ class MovedSides:
         base = self.base()
         if l > self.last:
             return np.zeros(0, dtype=np.intp), np.zeros((0, self.units), dtype=np.int8)
-        shape = self.net.params[name].shape
-        z_col = self.cache.z(l)[:, int(np.unravel_index(i, shape)[-1])]
-        if name[0] == "W":
-            j, u = (int(v) for v in np.unravel_index(i, shape))
-            new_col = z_col + t * self.cache.a(l - 1)[:, j]
-        else:
-            u = int(np.unravel_index(i, shape)[-1])
-            new_col = z_col + float(t)
-        reached = np.flatnonzero(new_col != z_col)
+        u, new_col, reached = self._moved_column(name, i, t)
         found: list[tuple[np.ndarray, int, np.ndarray]] = []
         for s in range(0, reached.size, self.block):
             rows = reached[s:s + self.block]
@@ -121,6 +121,33 @@ class MovedSides:
         for r, c, v in found:
             sides[np.searchsorted(rows, r), c:c + v.shape[1]] = v
         return rows, sides
+
+    def _moved_column(self, name: str, i: int, t: float) -> tuple[int, np.ndarray, np.ndarray]:
+        """(u, z_l[:, u] at the moved point, the samples where it differs from θ's)."""
+        l, shape = int(name[1:]), self.net.params[name].shape
+        z_col = self.cache.z(l)[:, int(np.unravel_index(i, shape)[-1])]
+        if name[0] == "W":
+            j, u = (int(v) for v in np.unravel_index(i, shape))
+            new_col = z_col + t * self.cache.a(l - 1)[:, j]
+        else:
+            u = int(np.unravel_index(i, shape)[-1])
+            new_col = z_col + float(t)
+        return u, new_col, np.flatnonzero(new_col != z_col)
+
+    def _first_step(self, l: int, u: int, rows: np.ndarray,
+                    new_col: np.ndarray) -> tuple[np.ndarray, np.ndarray, int | None]:
+        """(rows whose a_l moved, a_l's change there, its one unit or None) for z_l[rows, u] = ``new_col``."""
+        act = self.net.activations[l - 1]
+        if act.elementwise:
+            # Only unit u moved: a rank-one change of the next layer, not a product with every unit.
+            step = act.value(new_col[:, None]) - self.cache.a(l)[rows, u:u + 1]
+            unit: int | None = u
+        else:
+            z = self.cache.z(l)[rows]
+            z[:, u] = new_col
+            step, unit = act.value(z) - self.cache.a(l)[rows], None
+        live = np.flatnonzero(np.any(step != 0, axis=1))
+        return rows[live], step[live], unit
 
     def _changes(self, l: int, u: int, rows: np.ndarray,
                  new_col: np.ndarray) -> list[tuple[np.ndarray, int, np.ndarray]]:
@@ -142,17 +169,7 @@ class MovedSides:
                 found.append((rows[flip], c, side[flip, None]))
         if l == self.last:
             return found
-        act = net.activations[l - 1]
-        if act.elementwise:
-            # Only unit u moved: a rank-one change of the next layer, not a product with every unit.
-            step = act.value(new_col[:, None]) - cache.a(l)[rows, u:u + 1]
-            unit: int | None = u
-        else:
-            z = cache.z(l)[rows]
-            z[:, u] = new_col
-            step, unit = act.value(z) - cache.a(l)[rows], None
-        live = np.flatnonzero(np.any(step != 0, axis=1))
-        rows, step = rows[live], step[live]
+        rows, step, unit = self._first_step(l, u, rows, new_col)
         for m in range(l + 1, self.last + 1):
             if rows.size == 0:
                 break
@@ -171,3 +188,54 @@ class MovedSides:
             live = np.flatnonzero(np.any(step != 0, axis=1))
             rows, step = rows[live], step[live]
         return found
+
+    @property
+    def forms_loss(self) -> bool:
+        """Whether :meth:`loss_change` can form the loss's change (the targets are known)."""
+        return self.y is not None and self.net.criterion.reduction in ("sum", "half_sum", "mean")
+
+    def loss_change(self, name: str, i: int, t: float) -> float:
+        """L(θ + t·e_i) − L(θ) of the network's loss, from the samples the move reaches.
+
+        The loss is a sum over samples (times 1/N for a mean) plus the weight decay, so
+        its change is that of the reached samples' terms, each formed from the pass at θ
+        plus the change as for the sides, and of the decay's one term,
+        λ·t·(w + t/2).  Its rounding is that of those samples' terms only: at most
+        that of two whole loss values, which the rules' error model charges.
+        """
+        net, cache, L = self.net, self.cache, self.net.n_layers
+        l = int(name[1:])
+        u, new_col, reached = self._moved_column(name, i, t)
+        total = 0.0
+        for s in range(0, reached.size, self.block):
+            rows = reached[s:s + self.block]
+            if l == L:
+                z = cache.z(L)[rows]
+                z[:, u] = new_col[rows]
+                a = net.activations[L - 1].value(z)
+            else:
+                rows, step, unit = self._first_step(l, u, rows, new_col[rows])
+                for m in range(l + 1, L + 1):
+                    if rows.size == 0:
+                        break
+                    W = net.params[f"W{m}"]
+                    z = cache.z(m)[rows] + (step * W[unit] if unit is not None else step @ W)
+                    a = net.activations[m - 1].value(z)
+                    if m == L:
+                        break
+                    step, unit = a - cache.a(m)[rows], None
+                    live = np.flatnonzero(np.any(step != 0, axis=1))
+                    rows, step = rows[live], step[live]
+            if rows.size:
+                total += self._terms(z, a, rows) - self._terms(cache.z(L)[rows], cache.a(L)[rows], rows)
+        if name[0] == "W" and net.weight_decay:
+            w = float(net.params[name].flat[i])
+            total += net.weight_decay * t * (w + t / 2)
+        return total
+
+    def _terms(self, z: np.ndarray, a: np.ndarray, rows: np.ndarray) -> float:
+        """The loss terms of samples ``rows`` with output pre-activations ``z`` and outputs ``a``."""
+        crit, y = self.net.criterion, self.y[rows]  # type: ignore[index]
+        value = crit.from_logits(z, y) if crit.from_logits is not None else crit.value(a, y)
+        # A mean's factor is 1/N of the whole data, not of these rows.
+        return float(value) * (rows.size / self.y.shape[0] if crit.reduction == "mean" else 1.0)  # type: ignore[union-attr]

@@ -321,7 +321,9 @@ class KinkEngine:
     moved : MovedSides, optional
         The sides at θ and at θ with one entry moved, formed from the pass at θ for the
         samples the move reaches (:mod:`~gradcheck.numerical.kink_sides`); replaces
-        ``sides`` for the parameter groups of a float64 network.
+        ``sides`` for the parameter groups of a float64 network, and, when it
+        :attr:`~MovedSides.forms_loss`, the loss calls of the one-sided measurements
+        (``loss`` must then be that network's loss on its data).
     """
 
     def __init__(self, base: Engine, loss: Callable, params: dict[str, np.ndarray], analytic: dict[str, np.ndarray],
@@ -488,9 +490,13 @@ class KinkEngine:
         ref = self._sides_at(name, i, float(np.sign(np.real(offsets[0]))) * AT_KINK * h)
         for _ in range(MAX_HALVINGS + 1):
             if all(self._same_sides(name, i, float(np.real(o)) * h, ref) for o in offsets):
-                F = [float(np.real(self.loss(self._at(name, i, float(np.real(o)) * h)))) for o in offsets]
-                self.n_evaluations += len(F)
-                v, e = apply_rule(rule, np.asarray([F]) - f0, f0, np.asarray([h]), eps, loss_noise)
+                ts = [float(np.real(o)) * h for o in offsets]
+                if self.moved is not None and self.moved.forms_loss:
+                    D = np.asarray([[self.moved.loss_change(name, i, t) for t in ts]])
+                else:
+                    D = np.asarray([[float(np.real(self.loss(self._at(name, i, t)))) for t in ts]]) - f0
+                self.n_evaluations += len(ts)
+                v, e = apply_rule(rule, D, f0, np.asarray([h]), eps, loss_noise)
                 return float(v[0]), float(e[0])
             h /= 2
         return np.nan, np.nan
