@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -58,3 +61,24 @@ def rounds(contenders: dict[str, Callable[[], object]], n: int) -> dict[str, lis
 def ratio(times: dict[str, list[float]], a: str, b: str) -> tuple[float, float]:
     """(min a / min b, median over rounds of a / b)."""
     return min(times[a]) / min(times[b]), statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+
+def arguments(doc: str, results: Path, quick: str, argv: list[str] | None) -> tuple[argparse.Namespace, Path | None]:
+    """The scripts' ``--quick`` and ``--out`` options: (options, where the document goes; None: print only).
+
+    ``quick`` says what a quick run does.  A quick run never overwrites ``results``, which holds a full run.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"{quick}; prints only")
+    parser.add_argument("--out", default=None, help=f"Markdown file (default: {results.name} for a full run)")
+    args = parser.parse_args(argv)
+    if args.quick and args.out and Path(args.out).resolve() == results:
+        parser.error(f"--quick never overwrites {results.name} (it holds a full run); give another --out")
+    return args, Path(args.out) if args.out else (None if args.quick else results)
+
+
+def measured(script: str, quick: bool, started: float, load_before: float) -> str:
+    """The results' first sentence: when, by which command, how long, on how many cores, under what load."""
+    return (f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
+            f"`python benchmarks/{script}{' --quick' if quick else ''}` in {time.perf_counter() - started:.0f} s "
+            f"on {os.cpu_count()} cores, load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after")

@@ -18,8 +18,6 @@ only and refuses to overwrite that file.  Nothing here is a test: the suite neve
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import os
 import sys
 import time
@@ -31,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import publish, ratio, rounds  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
+from _common import arguments, measured, publish, ratio, rounds  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
 
 import gradcheck as gc  # noqa: E402
 
@@ -68,24 +66,16 @@ def ratio_text(times: dict[str, list[float]], a: str, b: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 round, N = 64 only; prints only")
-    parser.add_argument("--out", default=None, help="Markdown file (default: CE_RESULTS.md for a full run)")
-    args = parser.parse_args(argv)
-    if args.quick and args.out and Path(args.out).resolve() == RESULTS:
-        parser.error("--quick never overwrites CE_RESULTS.md (it holds a full run); give another --out")
-    out_path = Path(args.out) if args.out else (None if args.quick else RESULTS)
+    args, out_path = arguments(__doc__, RESULTS, "1 round, N = 64 only", argv)
     n_rounds = 1 if args.quick else 3
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     results = {N: rounds(contenders(N), n_rounds) for N in ([64] if args.quick else [64, 256])}
     ce, mse = "relu,relu,softmax/CE", "sigmoid/MSE"
     lines = ["# Benchmark: cross-entropy on the structured engine", "",
-             f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
-             f"`python benchmarks/ce_check.py{' --quick' if args.quick else ''}` in "
-             f"{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores, load average {load_before:.2f} "
-             f"before / {os.getloadavg()[0]:.2f} after; {n_rounds} round(s), contenders alternating within each "
-             f"round.  Net {'-'.join(map(str, SIZES))}; ratios: fastest / median of per-round ratios.", "",
+             f"{measured('ce_check.py', args.quick, started, load_before)}; {n_rounds} round(s), contenders "
+             f"alternating within each round.  Net {'-'.join(map(str, SIZES))}; ratios: fastest / median of "
+             "per-round ratios.", "",
              "| N | check | time (fastest) | CE × MSE (structured) | generic (before) × structured |",
              "|---|---|---|---|---|"]
     for N, times in results.items():

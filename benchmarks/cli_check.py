@@ -19,7 +19,6 @@ Nothing here is a test: the suite never asserts a time.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import statistics
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import publish  # benchmarks/ is on the path: the script's own folder
+from _common import arguments, publish  # benchmarks/ is on the path: the script's own folder
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "CLI_RESULTS.md"
@@ -83,13 +82,7 @@ def _in_process(repeats: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 9; prints only")
-    parser.add_argument("--out", default=None, help="Markdown file (default: CLI_RESULTS.md for a full run)")
-    args = parser.parse_args(argv)
-    if args.quick and args.out and Path(args.out).resolve() == RESULTS:
-        parser.error("--quick never overwrites CLI_RESULTS.md (it holds a full run); give another --out")
-    out_path = Path(args.out) if args.out else (None if args.quick else RESULTS)
+    args, out_path = arguments(__doc__, RESULTS, "3 repeats instead of 9", argv)
     repeats = 3 if args.quick else 9
     variants = {
         "`gradcheck check` (default: text, md, json, html with figures)": ["-m", "gradcheck", "check"],

@@ -29,8 +29,6 @@ here is a test: the suite never asserts a time.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import importlib.util
 import os
 import statistics
@@ -48,7 +46,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import publish, ratio, rounds, textbook_loop  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
+from _common import arguments, measured, publish, ratio, rounds, textbook_loop  # noqa: E402  (benchmarks/ is on the path: the script's own folder)
 
 import gradcheck as gc  # noqa: E402
 from gradcheck.model import activations  # noqa: E402
@@ -236,13 +234,7 @@ def sigmoid_forms(n_rounds: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds, no CLI; prints only")
-    parser.add_argument("--out", default=None, help="Markdown file (default: WHOLE_RESULTS.md for a full run)")
-    args = parser.parse_args(argv)
-    if args.quick and args.out and Path(args.out).resolve() == RESULTS:
-        parser.error("--quick never overwrites WHOLE_RESULTS.md (it holds a full run); give another --out")
-    out_path = Path(args.out) if args.out else (None if args.quick else RESULTS)
+    args, out_path = arguments(__doc__, RESULTS, "2 rounds, no CLI", argv)
     n = 2 if args.quick else 7
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
@@ -253,11 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     peak = vectorized_peak()
     forms = sigmoid_forms(n)
     lines = ["# Benchmark: the whole default verification against the bare check", "",
-             f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
-             f"`python benchmarks/whole_check.py{' --quick' if args.quick else ''}` in "
-             f"{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores, load average {load_before:.2f} "
-             "before / "
-             f"{os.getloadavg()[0]:.2f} after; {n} rounds, contenders alternating within each round.", "",
+             f"{measured('whole_check.py', args.quick, started, load_before)}; {n} rounds, contenders "
+             "alternating within each round.", "",
              f"## 128-256-128-10 net, 128 samples ({P:,} parameters)", "",
              "| what | fastest | median | × bare (fastest / median of per-round ratios) |", "|---|---|---|---|"]
     for k, v in times.items():

@@ -180,8 +180,11 @@ class TestSignals:
     """Fault injection: a process replacing a folder in a loop is killed at random moments."""
 
     SCRIPT = textwrap.dedent("""
+        import signal
         import sys
         from gradcheck.report.files import write_report_files
+        # A shell's background job starts with SIGINT ignored, and Python keeps that: Ctrl-C as in a terminal.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         out, k = sys.argv[1], 0
         while True:
             tag = f"save{k}"
@@ -230,8 +233,12 @@ class TestSignals:
             real(fd, path, content)
 
         monkeypatch.setattr(files, "_write_fd", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            write_report_files(tmp_path, contents("a"), "r")
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even in a background
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                write_report_files(tmp_path, contents("a"), "r")
+        finally:
+            signal.signal(signal.SIGINT, previous)
         assert os.listdir(tmp_path) == ["r"]
         assert whole(tmp_path / "r", {"a"}) == "a"
 
