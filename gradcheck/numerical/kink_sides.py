@@ -32,6 +32,8 @@ model charges (:func:`~gradcheck.numerical.rules.apply_rule`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..model.network import DenseNet, ForwardCache
@@ -110,10 +112,7 @@ class MovedSides:
         if l > self.last:
             return np.zeros(0, dtype=np.intp), np.zeros((0, self.units), dtype=np.int8)
         u, new_col, reached = self._moved_column(name, i, t)
-        found: list[tuple[np.ndarray, int, np.ndarray]] = []
-        for s in range(0, reached.size, self.block):
-            rows = reached[s:s + self.block]
-            found += self._changes(l, u, rows, new_col[rows])
+        found = self._changes(l, u, reached, new_col[reached])
         if not found:
             return np.zeros(0, dtype=np.intp), np.zeros((0, self.units), dtype=np.int8)
         rows = np.unique(np.concatenate([r for r, _, _ in found]))
@@ -134,20 +133,33 @@ class MovedSides:
             new_col = z_col + float(t)
         return u, new_col, np.flatnonzero(new_col != z_col)
 
-    def _first_step(self, l: int, u: int, rows: np.ndarray,
-                    new_col: np.ndarray) -> tuple[np.ndarray, np.ndarray, int | None]:
-        """(rows whose a_l moved, a_l's change there, its one unit or None) for z_l[rows, u] = ``new_col``."""
-        act = self.net.activations[l - 1]
+    def _stepped(self, l: int, u: int, rows: np.ndarray,
+                 new_col: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, int | None]]:
+        """a_l's change for z_l[rows, u] = ``new_col``, by blocks of the rows where a_l moved.
+
+        Yields
+        ------
+        (rows, step, unit)
+            Samples, a_l's change there ((len(rows), 1) for the one unit ``unit`` of an
+            element-wise activation, else (len(rows), n_l) and None).
+        """
+        act, b = self.net.activations[l - 1], self.block
         if act.elementwise:
             # Only unit u moved: a rank-one change of the next layer, not a product with every unit.
+            # One column over the reached samples is 8 bytes each, as the move's own.
             step = act.value(new_col[:, None]) - self.cache.a(l)[rows, u:u + 1]
-            unit: int | None = u
-        else:
-            z = self.cache.z(l)[rows]
-            z[:, u] = new_col
-            step, unit = act.value(z) - self.cache.a(l)[rows], None
-        live = np.flatnonzero(np.any(step != 0, axis=1))
-        return rows[live], step[live], unit
+            live = np.flatnonzero(step[:, 0] != 0)
+            rows, step = rows[live], step[live]
+            for s in range(0, rows.size, b):
+                yield rows[s:s + b], step[s:s + b], u
+            return
+        for s in range(0, rows.size, b):
+            r = rows[s:s + b]
+            z = self.cache.z(l)[r]
+            z[:, u] = new_col[s:s + b]
+            step = act.value(z) - self.cache.a(l)[r]
+            live = np.flatnonzero(np.any(step != 0, axis=1))
+            yield r[live], step[live], None
 
     def _changes(self, l: int, u: int, rows: np.ndarray,
                  new_col: np.ndarray) -> list[tuple[np.ndarray, int, np.ndarray]]:
@@ -169,24 +181,24 @@ class MovedSides:
                 found.append((rows[flip], c, side[flip, None]))
         if l == self.last:
             return found
-        rows, step, unit = self._first_step(l, u, rows, new_col)
-        for m in range(l + 1, self.last + 1):
-            if rows.size == 0:
-                break
-            W = net.params[f"W{m}"]
-            # The rows whose inputs to layer m moved; every other keeps z_m exactly as at θ.
-            z = cache.z(m)[rows] + (step * W[unit] if unit is not None else step @ W)
-            for k in net.activations[m - 1].kinks:
-                c = self.offset[(m, k)]
-                side = np.sign(z - k).astype(np.int8)
-                flip = np.flatnonzero(np.any(side != base[rows, c:c + z.shape[1]], axis=1))
-                if flip.size:
-                    found.append((rows[flip], c, side[flip]))
-            if m == self.last:
-                break
-            step, unit = net.activations[m - 1].value(z) - cache.a(m)[rows], None
-            live = np.flatnonzero(np.any(step != 0, axis=1))
-            rows, step = rows[live], step[live]
+        for r, step, unit in self._stepped(l, u, rows, new_col):
+            for m in range(l + 1, self.last + 1):
+                if r.size == 0:
+                    break
+                W = net.params[f"W{m}"]
+                # The rows whose inputs to layer m moved; every other keeps z_m exactly as at θ.
+                z = cache.z(m)[r] + (step * W[unit] if unit is not None else step @ W)
+                for k in net.activations[m - 1].kinks:
+                    c = self.offset[(m, k)]
+                    side = np.sign(z - k).astype(np.int8)
+                    flip = np.flatnonzero(np.any(side != base[r, c:c + z.shape[1]], axis=1))
+                    if flip.size:
+                        found.append((r[flip], c, side[flip]))
+                if m == self.last:
+                    break
+                step, unit = net.activations[m - 1].value(z) - cache.a(m)[r], None
+                live = np.flatnonzero(np.any(step != 0, axis=1))
+                r, step = r[live], step[live]
         return found
 
     @property
@@ -207,14 +219,14 @@ class MovedSides:
         l = int(name[1:])
         u, new_col, reached = self._moved_column(name, i, t)
         total = 0.0
-        for s in range(0, reached.size, self.block):
-            rows = reached[s:s + self.block]
-            if l == L:
+        if l == L:
+            for s in range(0, reached.size, self.block):
+                rows = reached[s:s + self.block]
                 z = cache.z(L)[rows]
                 z[:, u] = new_col[rows]
-                a = net.activations[L - 1].value(z)
-            else:
-                rows, step, unit = self._first_step(l, u, rows, new_col[rows])
+                total += self._terms(z, net.activations[L - 1].value(z), rows) - self._old_terms(rows)
+        else:
+            for rows, step, unit in self._stepped(l, u, reached, new_col[reached]):
                 for m in range(l + 1, L + 1):
                     if rows.size == 0:
                         break
@@ -222,16 +234,20 @@ class MovedSides:
                     z = cache.z(m)[rows] + (step * W[unit] if unit is not None else step @ W)
                     a = net.activations[m - 1].value(z)
                     if m == L:
+                        total += self._terms(z, a, rows) - self._old_terms(rows)
                         break
                     step, unit = a - cache.a(m)[rows], None
                     live = np.flatnonzero(np.any(step != 0, axis=1))
                     rows, step = rows[live], step[live]
-            if rows.size:
-                total += self._terms(z, a, rows) - self._terms(cache.z(L)[rows], cache.a(L)[rows], rows)
         if name[0] == "W" and net.weight_decay:
             w = float(net.params[name].flat[i])
             total += net.weight_decay * t * (w + t / 2)
         return total
+
+    def _old_terms(self, rows: np.ndarray) -> float:
+        """The loss terms of samples ``rows`` at θ."""
+        L = self.net.n_layers
+        return self._terms(self.cache.z(L)[rows], self.cache.a(L)[rows], rows)
 
     def _terms(self, z: np.ndarray, a: np.ndarray, rows: np.ndarray) -> float:
         """The loss terms of samples ``rows`` with output pre-activations ``z`` and outputs ``a``."""
