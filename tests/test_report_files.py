@@ -202,10 +202,15 @@ class TestSignals:
         for _ in range(rounds):
             proc = subprocess.Popen([sys.executable, "-c", self.SCRIPT, str(tmp_path)], env=child_env(),
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-            time.sleep(rng.uniform(0.0, 0.08))
-            proc.send_signal(sig)
-            proc.wait(timeout=60)
+            try:
+                assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+                time.sleep(rng.uniform(0.0, 0.08))
+                proc.send_signal(sig)
+                proc.wait(timeout=60)
+            finally:
+                if proc.poll() is None:  # a failed round leaves no writer looping behind it
+                    proc.kill()
+                    proc.wait()
             assert proc.returncode != 0  # it was stopped by the signal, not finished
             tag = whole(tmp_path / "r", {f"save{k}" for k in range(100_000)})
             assert tag.startswith("save")
