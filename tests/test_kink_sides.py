@@ -136,3 +136,31 @@ def test_the_network_check_is_unchanged_by_the_formed_sides(monkeypatch, bug):
         # the tolerance (whose error estimates charge the whole loss's rounding to both).
         assert np.all(np.abs(a.numerical - b.numerical) <= np.minimum(a.tolerance, b.tolerance))
     assert sum(g.kink_entries or 0 for g in formed.groups) > 20, [g.kink_entries for g in formed.groups]  # it met kinks
+
+
+def test_progress_moves_through_the_kink_phase(monkeypatch):
+    """The screens and one-sided measurements are the bar's last tenth: reported as they go, never backwards."""
+    rng = np.random.default_rng(3)
+    net = gc.DenseNet([6, 12, 8, 2], activation=["relu", "relu", "sigmoid"], seed=1)
+    X, y = rng.standard_normal((300, 6)), rng.random((300, 2))
+    units = np.arange(12)
+    net.params["b1"][:] = -(X[units] @ net.params["W1"])[units, units]
+    events: list[tuple[int, int] | str] = []
+    formed = MovedSides.loss_change
+
+    def marked(self, *args):
+        events.append("one-sided")
+        return formed(self, *args)
+
+    monkeypatch.setattr(MovedSides, "loss_change", marked)
+    report = gc.check_network(net, X, y, method="central", deltas=False, diagnostics=False,
+                              progress=lambda done, total: events.append((done, total)))
+    P = sum(p.size for p in net.params.values())
+    assert sum(g.kink_entries or 0 for g in report.groups) > 20
+    seen = [e for e in events if isinstance(e, tuple)]
+    assert {t for _, t in seen} == {P} and seen[-1] == (P, P)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # Between the first and the last one-sided measurement the bar moves, short of the total.
+    first, last = events.index("one-sided"), len(events) - events[::-1].index("one-sided")
+    during = [e[0] for e in events[first:last] if isinstance(e, tuple)]
+    assert len(during) >= 2 and 0.9 * P <= min(during) and max(during) < P

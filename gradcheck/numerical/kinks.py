@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ from ..model.network import DenseNet
 from .chunked import RowChunks, take, whole
 from .engine import Engine, NumericalGradient
 from .kink_sides import MovedSides
+from .progress import ProgressTracker
 from .rules import RULES, apply_rule
 from .steps import rule_steps
 
@@ -66,6 +68,10 @@ AT_KINK = 1e-6
 #: Halvings of a one-sided step before the side is given up as inconclusive:
 #: beyond 2⁻¹⁴ of the rule's step, round-off swamps the derivative.
 MAX_HALVINGS = 14
+
+#: The last tenth of a kink engine's progress: its screens and one-sided measurements (the base
+#: engine's pass reports within the first nine tenths).
+KINK_SHARE = 0.1
 
 #: ``sides(point, rows) -> int8 array (rows, units)``: sign(z − kink) of every kinked unit of samples ``rows``.
 Sides = Callable[[dict[str, np.ndarray], slice], np.ndarray]
@@ -104,6 +110,11 @@ class KinkEntry:
         if self.inconclusive:
             return f"{group}({ix}) undecided"
         return f"{group}({ix}) one-sided {_g(self.left)} … {_g(self.right)}"
+
+
+def _fractions(tracker: ProgressTracker, amount: float) -> Callable[[float], None]:
+    """``tick(f)``: advance ``tracker`` by the fraction f of ``amount``."""
+    return lambda f: tracker.advance(f * amount)
 
 
 def _g(v: float) -> str:
@@ -345,23 +356,35 @@ class KinkEngine:
         return self.base.measured_loss_noise
 
     def gradient(self, method: str, *, seed: int | None = 0, progress: Any = None) -> NumericalGradient:
-        ng = self.base.gradient(method, seed=seed, progress=progress)
+        total = sum(p.size for p in self.params.values())
+        head = None if progress is None else (lambda done, of: progress(int(done * (1 - KINK_SHARE)), of))
+        ng = self.base.gradient(method, seed=seed, progress=head)
+        # The kinks' share of the bar, by the groups' sizes: half for a group's screen, half for its
+        # one-sided entries.
+        tracker = ProgressTracker(total, progress)
+        tracker.advance(total * (1 - KINK_SHARE))
         eps = float(np.finfo(ng.precision).eps)
         values, errors = dict(ng.values), dict(ng.errors)
         before = self.n_evaluations
         for name in self.params:
-            used = ng.methods[name]
+            used, share = ng.methods[name], KINK_SHARE * self.params[name].size
             if used not in RULES:
+                tracker.advance(share)
                 continue  # methods that choose their own steps (SciPy's) are not screened
-            idx = self._crossing(name, used, ng.steps[name], eps)
-            if idx.size:
-                self._measure(name, idx, ng.loss_value, eps, ng.loss_noise)
+            idx = self._crossing(name, used, ng.steps[name], eps, tick=_fractions(tracker, share / 2))
+            if not idx.size:
+                tracker.advance(share / 2)
+            else:
+                each = share / 2 / idx.size
+                self._measure(name, idx, ng.loss_value, eps, ng.loss_noise,
+                              tick=partial(tracker.advance, each))
                 if self.row_local:
                     values[name], errors[name] = project(values[name], errors[name], self.analytic[name],
                                                          self.kinks[name])
                 else:
                     values[name], errors[name] = project(whole(values[name]), whole(errors[name]),
                                                          self.analytic[name], self.kinks[name])
+        tracker.finish()
         return replace(ng, values=values, errors=errors,
                        n_evaluations=ng.n_evaluations + self.n_evaluations - before)
 
@@ -406,11 +429,11 @@ class KinkEngine:
     # -- kinks ------------------------------------------------------------------
 
     def _crossing(self, name: str, method: str, h: np.ndarray | RowChunks, eps: float,
-                  among: np.ndarray | None = None) -> np.ndarray:
+                  among: np.ndarray | None = None, tick: Callable[[float], None] | None = None) -> np.ndarray:
         """Flat indices of the entries whose stencil changes the sides of the network.
 
         A row-local group is screened a block of rows at a time (its steps and reaches
-        are 8 bytes per entry whole).
+        are 8 bytes per entry whole).  ``tick(f)``: a fraction f of the group was screened.
         """
         theta = self.params[name].reshape(-1)
         complex_step = RULES[method].exponent is None
@@ -428,8 +451,13 @@ class KinkEngine:
             cand = self.screen(name, float(np.max(np.abs(offsets))) * moves, s)
             if among is not None:
                 cand = np.intersect1d(cand, among)
-            found += [int(i) for i in cand
-                      if any(not self._same_sides(name, int(i), o * moves[int(i) - s]) for o in offsets)]
+            for i in cand:
+                if any(not self._same_sides(name, int(i), o * moves[int(i) - s]) for o in offsets):
+                    found.append(int(i))
+                if tick is not None:
+                    tick((sl.stop - sl.start) / theta.size / len(cand))
+            if tick is not None and not len(cand):
+                tick((sl.stop - sl.start) / theta.size)
         return np.asarray(found, dtype=np.intp)
 
     def _at(self, name: str, i: int, t: float) -> dict[str, np.ndarray]:
@@ -501,17 +529,22 @@ class KinkEngine:
             h /= 2
         return np.nan, np.nan
 
-    def _measure(self, name: str, idx: np.ndarray, f0: float, eps: float, loss_noise: float) -> None:
-        """Measure the entries ``idx`` one-sided on both sides and record them in :attr:`kinks`."""
+    def _measure(self, name: str, idx: np.ndarray, f0: float, eps: float, loss_noise: float,
+                 tick: Callable[[], None] | None = None) -> None:
+        """Measure the entries ``idx`` one-sided on both sides and record them in :attr:`kinks`.
+
+        ``tick()``: one more entry measured.
+        """
         shape = self.params[name].shape
         entries = self.kinks.setdefault(name, [])
         known = {e.index for e in entries}
         for i in idx:
             index = tuple(int(k) for k in np.unravel_index(int(i), shape))
-            if index in known:
-                continue
-            left, le = self._one_side(name, int(i), "backward", f0, eps, loss_noise)
-            right, re = self._one_side(name, int(i), "forward", f0, eps, loss_noise)
-            # A side out of reach could have been the one the analytic value matches.
-            entries.append(KinkEntry(index, left, right, le, re,
-                                     inconclusive=not (np.isfinite(left) and np.isfinite(right))))
+            if index not in known:
+                left, le = self._one_side(name, int(i), "backward", f0, eps, loss_noise)
+                right, re = self._one_side(name, int(i), "forward", f0, eps, loss_noise)
+                # A side out of reach could have been the one the analytic value matches.
+                entries.append(KinkEntry(index, left, right, le, re,
+                                         inconclusive=not (np.isfinite(left) and np.isfinite(right))))
+            if tick is not None:
+                tick()
