@@ -39,11 +39,12 @@ def _fresh(registry: KinkRegistry, net: gc.DenseNet, X: np.ndarray, params: dict
 
 
 @settings(max_examples=150, deadline=None)
-@given(kinked_nets(), st.integers(1, 3))
-def test_moved_sides_are_a_fresh_pass_sides(drawn, block):
+@given(kinked_nets(), st.integers(1, 3), st.booleans())
+def test_moved_sides_are_a_fresh_pass_sides(drawn, block, screened):
     net, X, y, rng = drawn
     registry = KinkRegistry(net, X, y, net.backward(X, y))
-    moved = MovedSides(net, registry.reference.cache, block)
+    # Screened: only the samples whose move reaches half their threshold are formed.
+    moved = MovedSides(net, registry.reference.cache, block, thresholds=registry.screen.kept if screened else None)
     base = moved.base()
     assert np.array_equal(base, _fresh(registry, net, X, net.params))
     for name, p in net.params.items():

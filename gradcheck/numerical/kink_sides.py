@@ -32,7 +32,7 @@ model charges (:func:`~gradcheck.numerical.rules.apply_rule`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -55,6 +55,10 @@ class MovedSides:
         Samples per block of the formed rows (their memory is one block's).
     y : ndarray of shape (N, n_L), optional
         The targets: with them, :meth:`loss_change` forms the network loss's change.
+    thresholds : callable, optional
+        ``thresholds(l)``: r[n, u], the smallest change of z_l[n, u] that could move a kinked
+        unit to its kink (:meth:`~gradcheck.numerical.kinks.KinkScreen.kept`), or None when
+        they are not held; with them, only the samples a move could flip are formed.
 
     Notes
     -----
@@ -63,8 +67,9 @@ class MovedSides:
     :meth:`gradcheck.verify.kinks.KinkRegistry`).
     """
 
-    def __init__(self, net: DenseNet, cache: ForwardCache, block: int, y: np.ndarray | None = None) -> None:
-        self.net, self.cache, self.block, self.y = net, cache, max(1, block), y
+    def __init__(self, net: DenseNet, cache: ForwardCache, block: int, y: np.ndarray | None = None,
+                 thresholds: Callable[[int], np.ndarray | None] | None = None) -> None:
+        self.net, self.cache, self.block, self.y, self.thresholds = net, cache, max(1, block), y, thresholds
         self.kinked = [l for l in range(1, net.n_layers + 1) if net.activations[l - 1].kinks]
         self.last = max(self.kinked, default=0)
         # The first column of every (kinked layer, kink) in the sides.
@@ -112,6 +117,12 @@ class MovedSides:
         if l > self.last:
             return np.zeros(0, dtype=np.intp), np.zeros((0, self.units), dtype=np.int8)
         u, new_col, reached = self._moved_column(name, i, t)
+        r = None if self.thresholds is None else self.thresholds(l)
+        if r is not None:
+            # The screen's bound: a sample whose change stays below half its threshold flips nothing
+            # (the 2 covers the bound's own rounding), so its sides are θ's without forming them.
+            moved = np.abs(new_col[reached] - self.cache.z(l)[reached, u])
+            reached = reached[2 * moved >= r[reached, u]]
         found = self._changes(l, u, reached, new_col[reached])
         if not found:
             return np.zeros(0, dtype=np.intp), np.zeros((0, self.units), dtype=np.int8)

@@ -232,6 +232,13 @@ class KinkScreen:
             self._thresholds[layer] = r
         return r if rows is None else r[rows]
 
+    def kept(self, layer: int) -> np.ndarray | None:
+        """The thresholds of every sample of ``layer`` (:meth:`threshold`) if they are kept; else None."""
+        N, n_l = np.shape(self.cache.z(layer))
+        if layer in self._thresholds or self.keep_bytes is None or 8 * N * n_l <= self.keep_bytes:
+            return self.threshold(layer)
+        return None
+
     def blocks(self, layer: int) -> list[slice]:
         """Blocks of samples whose thresholds one screen step forms (:data:`SCREEN_ELEMENTS` floats)."""
         N, n_l = np.shape(self.cache.z(layer))

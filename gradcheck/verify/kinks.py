@@ -109,7 +109,8 @@ class KinkRegistry:
 
         # A float64 net's moves are formed from the correct pass at θ (the samples each reaches, not
         # every sample's whole pass); another dtype's pass is not the float64 one the moves are measured in.
-        moved = MovedSides(net, self.reference.cache, self.block, self.y) if net.dtype == np.float64 else None
+        moved = (MovedSides(net, self.reference.cache, self.block, self.y, self.screen.kept)
+                 if net.dtype == np.float64 else None)
         engine = KinkEngine(base, loss, dict(net.params), grads, sides,
                             lambda name, reach, start: self.screen.candidates(name, int(name[1:]), reach, start),
                             samples=X.shape[0], block=self.block, moved=moved)
