@@ -62,9 +62,9 @@ class MovedSides:
 
     Notes
     -----
-    The sides' columns are laid out as the kink engine's: every kinked layer in
-    order, every kink of its activation, the layer's units (see
-    :meth:`gradcheck.verify.kinks.KinkRegistry`).
+    The sides' columns are laid out as the kink engine's fresh passes lay them
+    out (:class:`gradcheck.verify.kinks.KinkRegistry`): every kinked layer in
+    order, every kink of its activation, the layer's units.
     """
 
     def __init__(self, net: DenseNet, cache: ForwardCache, block: int, y: np.ndarray | None = None,
@@ -117,12 +117,12 @@ class MovedSides:
         if l > self.last:
             return np.zeros(0, dtype=np.intp), np.zeros((0, self.units), dtype=np.int8)
         u, new_col, reached = self._moved_column(name, i, t)
-        r = None if self.thresholds is None else self.thresholds(l)
-        if r is not None:
+        threshold = None if self.thresholds is None else self.thresholds(l)
+        if threshold is not None:
             # The screen's bound: a sample whose change stays below half its threshold flips nothing
             # (the 2 covers the bound's own rounding), so its sides are θ's without forming them.
             moved = np.abs(new_col[reached] - self.cache.z(l)[reached, u])
-            reached = reached[2 * moved >= r[reached, u]]
+            reached = reached[2 * moved >= threshold[reached, u]]
         found = self._changes(l, u, reached, new_col[reached])
         if not found:
             return np.zeros(0, dtype=np.intp), np.zeros((0, self.units), dtype=np.int8)
