@@ -37,7 +37,10 @@ kink, so for it the stencil's reach is ``AT_KINK`` times the forward rule's step
 
 Memory.  Nothing here is held for every sample beyond one byte per kinked unit
 and sample (the sides at θ): the sides of a moved point are formed a block of
-samples at a time (a δ entry moves its own sample only: its row's pass alone),
+samples at a time (a δ entry moves its own sample only: its row's pass alone;
+a float64 network's parameter moves, from the pass at θ, take one column of 8
+bytes a sample and a block of the rows they reach, see
+:mod:`~gradcheck.numerical.kink_sides`),
 the screen's thresholds are kept only within ``keep_bytes`` and otherwise formed
 by blocks of samples, a row-local group is screened by blocks of rows, and its
 kink entries are patched into RowChunks values (:func:`project`).
