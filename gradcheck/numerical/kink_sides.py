@@ -134,14 +134,11 @@ class MovedSides:
 
     def _moved_column(self, name: str, i: int, t: float) -> tuple[int, np.ndarray, np.ndarray]:
         """(u, z_l[:, u] at the moved point, the samples where it differs from θ's)."""
-        l, shape = int(name[1:]), self.net.params[name].shape
-        z_col = self.cache.z(l)[:, int(np.unravel_index(i, shape)[-1])]
-        if name[0] == "W":
-            j, u = (int(v) for v in np.unravel_index(i, shape))
-            new_col = z_col + t * self.cache.a(l - 1)[:, j]
-        else:
-            u = int(np.unravel_index(i, shape)[-1])
-            new_col = z_col + float(t)
+        l, index = int(name[1:]), np.unravel_index(i, self.net.params[name].shape)
+        u = int(index[-1])
+        z_col = self.cache.z(l)[:, u]
+        # W_l[j, u] moves z_l[:, u] by t·a_{l−1}[:, j]; b_l[u] by t.
+        new_col = z_col + (t * self.cache.a(l - 1)[:, int(index[0])] if name[0] == "W" else float(t))
         return u, new_col, np.flatnonzero(new_col != z_col)
 
     def _stepped(self, l: int, u: int, rows: np.ndarray,
@@ -172,6 +169,31 @@ class MovedSides:
             live = np.flatnonzero(np.any(step != 0, axis=1))
             yield r[live], step[live], None
 
+    def _passes(self, l: int, u: int, rows: np.ndarray, new_col: np.ndarray,
+                until: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """z_m at the moved point for layers l+1 … ``until``, by blocks of the rows whose inputs to it moved.
+
+        Yields
+        ------
+        (m, rows, z)
+            The layer, the samples, and their z_m (len(rows), n_m); every other sample keeps z_m as at θ.
+        """
+        net, cache = self.net, self.cache
+        if until <= l:
+            return
+        for r, step, unit in self._stepped(l, u, rows, new_col):
+            for m in range(l + 1, until + 1):
+                if r.size == 0:
+                    break
+                W = net.params[f"W{m}"]
+                z = cache.z(m)[r] + (step * W[unit] if unit is not None else step @ W)
+                yield m, r, z
+                if m == until:
+                    break
+                step, unit = net.activations[m - 1].value(z) - cache.a(m)[r], None
+                live = np.flatnonzero(np.any(step != 0, axis=1))
+                r, step = r[live], step[live]
+
     def _changes(self, l: int, u: int, rows: np.ndarray,
                  new_col: np.ndarray) -> list[tuple[np.ndarray, int, np.ndarray]]:
         """The sides that change when z_l[rows, u] becomes ``new_col``.
@@ -182,7 +204,7 @@ class MovedSides:
             Samples, the first column of a block of the sides, and those samples' new
             values of that block (int8 (len(rows), width)).
         """
-        net, cache, base = self.net, self.cache, self.base()
+        net, base = self.net, self.base()
         found = []
         for k in net.activations[l - 1].kinks:
             c = self.offset[(l, k)] + u
@@ -190,26 +212,13 @@ class MovedSides:
             flip = np.flatnonzero(side != base[rows, c])
             if flip.size:
                 found.append((rows[flip], c, side[flip, None]))
-        if l == self.last:
-            return found
-        for r, step, unit in self._stepped(l, u, rows, new_col):
-            for m in range(l + 1, self.last + 1):
-                if r.size == 0:
-                    break
-                W = net.params[f"W{m}"]
-                # The rows whose inputs to layer m moved; every other keeps z_m exactly as at θ.
-                z = cache.z(m)[r] + (step * W[unit] if unit is not None else step @ W)
-                for k in net.activations[m - 1].kinks:
-                    c = self.offset[(m, k)]
-                    side = np.sign(z - k).astype(np.int8)
-                    flip = np.flatnonzero(np.any(side != base[r, c:c + z.shape[1]], axis=1))
-                    if flip.size:
-                        found.append((r[flip], c, side[flip]))
-                if m == self.last:
-                    break
-                step, unit = net.activations[m - 1].value(z) - cache.a(m)[r], None
-                live = np.flatnonzero(np.any(step != 0, axis=1))
-                r, step = r[live], step[live]
+        for m, r, z in self._passes(l, u, rows, new_col, self.last):
+            for k in net.activations[m - 1].kinks:
+                c = self.offset[(m, k)]
+                side = np.sign(z - k).astype(np.int8)
+                flip = np.flatnonzero(np.any(side != base[r, c:c + z.shape[1]], axis=1))
+                if flip.size:
+                    found.append((r[flip], c, side[flip]))
         return found
 
     @property
@@ -237,19 +246,9 @@ class MovedSides:
                 z[:, u] = new_col[rows]
                 total += self._terms(z, net.activations[L - 1].value(z), rows) - self._old_terms(rows)
         else:
-            for rows, step, unit in self._stepped(l, u, reached, new_col[reached]):
-                for m in range(l + 1, L + 1):
-                    if rows.size == 0:
-                        break
-                    W = net.params[f"W{m}"]
-                    z = cache.z(m)[rows] + (step * W[unit] if unit is not None else step @ W)
-                    a = net.activations[m - 1].value(z)
-                    if m == L:
-                        total += self._terms(z, a, rows) - self._old_terms(rows)
-                        break
-                    step, unit = a - cache.a(m)[rows], None
-                    live = np.flatnonzero(np.any(step != 0, axis=1))
-                    rows, step = rows[live], step[live]
+            for m, rows, z in self._passes(l, u, reached, new_col[reached], L):
+                if m == L:
+                    total += self._terms(z, net.activations[L - 1].value(z), rows) - self._old_terms(rows)
         if name[0] == "W" and net.weight_decay:
             w = float(net.params[name].flat[i])
             total += net.weight_decay * t * (w + t / 2)
